@@ -1,0 +1,447 @@
+//! Configuration: the command line and environment as users write them ([`Args`]), and the
+//! validated [`Config`] the rest of the program is built from.
+//!
+//! Secrets are read here, from a file named on the command line or from the environment, never
+//! from a flag's value, so they do not show in process listings. They are kept in a
+//! [`Secret`], whose `Debug` and `Display` print `**redacted**`. This module does not start
+//! anything.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// The Hub's public API address.
+pub const DEFAULT_HUB_URL: &str = "https://hub.docker.com";
+
+/// Environment variable holding the secret when no password file is given.
+pub const PASSWORD_ENV: &str = "DOCKERHUB_PASSWORD";
+
+/// A password or access token; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that sends it to the Hub.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("**redacted**")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("**redacted**")
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `key=value` pairs, one event a line.
+    Logfmt,
+    /// One JSON object a line.
+    Json,
+}
+
+/// Log verbosity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogLevel {
+    /// Everything, including each request.
+    Trace,
+    /// Pages, retries, token renewals.
+    Debug,
+    /// Refreshes and changes.
+    Info,
+    /// Problems that the exporter works around.
+    Warn,
+    /// Failures.
+    Error,
+}
+
+/// The command line, with the environment variables that may stand in for flags.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "dockerhub_exporter",
+    version,
+    about = "Prometheus exporter for a Docker Hub inventory: every repository, tag and platform image of the given namespaces, read within the Hub's rate limits and served from memory.",
+    after_help = "The secret (password, personal access token or organization access token) is read from --hub.password-file or from the environment variable DOCKERHUB_PASSWORD; it is never taken on the command line."
+)]
+pub struct Args {
+    /// Base URL of the Docker Hub API.
+    #[arg(long = "hub.url", env = "DOCKERHUB_URL", default_value = DEFAULT_HUB_URL, hide_env_values = true)]
+    pub hub_url: String,
+
+    /// User or organization to inventory (repeatable; `library` for official images). Defaults to the username.
+    #[arg(
+        long = "hub.namespace",
+        env = "DOCKERHUB_NAMESPACES",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub namespaces: Vec<String>,
+
+    /// Account name, or organization name for an organization access token. Without it the exporter calls anonymously and sees public repositories only.
+    #[arg(
+        long = "hub.username",
+        env = "DOCKERHUB_USERNAME",
+        hide_env_values = true
+    )]
+    pub username: Option<String>,
+
+    /// File holding the password, personal access token or organization access token (a trailing newline is ignored). The environment variable DOCKERHUB_PASSWORD may hold the secret instead.
+    #[arg(long = "hub.password-file")]
+    pub password_file: Option<PathBuf>,
+
+    /// Requests per minute to the Hub, all requests together, logins included (the Hub allows 180 per minute per IP).
+    #[arg(long = "hub.rate-limit", env = "DOCKERHUB_RATE_LIMIT", default_value_t = 150, value_parser = clap::value_parser!(u32).range(1..), hide_env_values = true)]
+    pub rate_limit: u32,
+
+    /// Requests that may go back to back before the per-minute pace applies.
+    #[arg(long = "hub.burst", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub burst: u32,
+
+    /// Requests in flight at most.
+    #[arg(long = "hub.concurrency", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrency: u32,
+
+    /// Time limit for one request to the Hub (for example 500ms, 30s, 1m).
+    #[arg(long = "hub.timeout", default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Time from the start of one refresh of the inventory to the start of the next.
+    #[arg(long = "refresh.interval", default_value = "15m", value_parser = parse_duration)]
+    pub refresh_interval: Duration,
+
+    /// Address to listen on for the web interface and telemetry (`:9721` means every interface).
+    #[arg(long = "web.listen-address", default_value = ":9721")]
+    pub listen_address: String,
+
+    /// Path under which to expose metrics.
+    #[arg(long = "web.telemetry-path", default_value = "/metrics", value_parser = parse_telemetry_path)]
+    pub telemetry_path: String,
+
+    /// Only log messages at this level or above.
+    #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+
+    /// Output format of log messages.
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt)]
+    pub log_format: LogFormat,
+}
+
+/// Credentials for logging in to the Hub.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// Account or organization name.
+    pub username: String,
+    /// Password, PAT or OAT.
+    pub secret: Secret,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Base URL of the Hub API, without a trailing slash.
+    pub hub_url: reqwest::Url,
+    /// Namespaces to inventory, without duplicates.
+    pub namespaces: Vec<String>,
+    /// Credentials, or `None` for anonymous access.
+    pub credentials: Option<Credentials>,
+    /// Requests per minute.
+    pub rate_limit: u32,
+    /// Requests that may go back to back.
+    pub burst: u32,
+    /// Requests in flight at most.
+    pub concurrency: usize,
+    /// Time limit of one request.
+    pub timeout: Duration,
+    /// From the start of one refresh to the start of the next.
+    pub refresh_interval: Duration,
+    /// Where to listen, as given (`:9721`, `127.0.0.1:9721`, `[::1]:9721`).
+    pub listen_address: String,
+    /// Path of the metrics endpoint.
+    pub telemetry_path: String,
+}
+
+/// A configuration problem, naming the flag (or variable) at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{flag}: {message}")]
+pub struct ConfigError {
+    /// The flag or environment variable.
+    pub flag: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+fn config_error(flag: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        flag,
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Validates the arguments, reading the secret from `password_env` (the value of
+    /// `DOCKERHUB_PASSWORD`) when no password file is named.
+    pub fn from_args(args: Args, password_env: Option<String>) -> Result<Config, ConfigError> {
+        let hub_url = parse_hub_url(&args.hub_url)?;
+        let secret = match &args.password_file {
+            Some(path) => Some(read_secret_file(path)?),
+            None => password_env.filter(|s| !s.is_empty()).map(Secret::new),
+        };
+        let username = args.username.filter(|u| !u.trim().is_empty());
+        let credentials = match (username, secret) {
+            (Some(username), Some(secret)) => Some(Credentials { username, secret }),
+            (Some(_), None) => {
+                return Err(config_error(
+                    "--hub.username",
+                    "a username needs a secret: --hub.password-file or DOCKERHUB_PASSWORD",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(config_error(
+                    "--hub.password-file",
+                    "a secret needs --hub.username (DOCKERHUB_USERNAME)",
+                ));
+            }
+            (None, None) => None,
+        };
+        let mut namespaces: Vec<String> = Vec::new();
+        for ns in &args.namespaces {
+            let ns = ns.trim();
+            if ns.is_empty() {
+                continue;
+            }
+            if ns.contains('/') || ns.chars().any(char::is_whitespace) {
+                return Err(config_error(
+                    "--hub.namespace",
+                    format!("{ns:?} is not a namespace name"),
+                ));
+            }
+            // The Hub shows official images as `_`; their namespace is `library`.
+            let ns = if ns == "_" { "library" } else { ns };
+            if !namespaces.iter().any(|n| n == ns) {
+                namespaces.push(ns.to_string());
+            }
+        }
+        if namespaces.is_empty() {
+            match &credentials {
+                Some(c) => namespaces.push(c.username.clone()),
+                None => {
+                    return Err(config_error(
+                        "--hub.namespace",
+                        "no namespace to inventory: give --hub.namespace (DOCKERHUB_NAMESPACES) or --hub.username",
+                    ));
+                }
+            }
+        }
+        if args.timeout.is_zero() {
+            return Err(config_error("--hub.timeout", "must be more than 0"));
+        }
+        if args.refresh_interval.is_zero() {
+            return Err(config_error("--refresh.interval", "must be more than 0"));
+        }
+        parse_listen_address(&args.listen_address)
+            .map_err(|m| config_error("--web.listen-address", m))?;
+        Ok(Config {
+            hub_url,
+            namespaces,
+            credentials,
+            rate_limit: args.rate_limit,
+            burst: args.burst,
+            concurrency: args.concurrency as usize,
+            timeout: args.timeout,
+            refresh_interval: args.refresh_interval,
+            listen_address: args.listen_address,
+            telemetry_path: args.telemetry_path,
+        })
+    }
+}
+
+fn parse_hub_url(raw: &str) -> Result<reqwest::Url, ConfigError> {
+    let url = reqwest::Url::parse(raw.trim_end_matches('/'))
+        .map_err(|e| config_error("--hub.url", format!("{raw:?} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(config_error("--hub.url", "must be an http or https URL"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(config_error(
+            "--hub.url",
+            "must not carry credentials; use --hub.username and --hub.password-file",
+        ));
+    }
+    Ok(url)
+}
+
+fn read_secret_file(path: &std::path::Path) -> Result<Secret, ConfigError> {
+    let flag = "--hub.password-file";
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| config_error(flag, format!("cannot read {}: {e}", path.display())))?;
+    let secret = text.trim_end_matches(['\n', '\r']);
+    if secret.is_empty() {
+        return Err(config_error(flag, format!("{} is empty", path.display())));
+    }
+    Ok(Secret::new(secret))
+}
+
+/// Parses a listen address; a missing host (`:9721`) means every interface.
+pub fn parse_listen_address(raw: &str) -> Result<Vec<std::net::SocketAddr>, String> {
+    if let Some(port) = raw.strip_prefix(':') {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("{raw:?} has no valid port"))?;
+        return Ok(vec![
+            std::net::SocketAddr::from(([0u16; 8], port)),
+            std::net::SocketAddr::from(([0u8; 4], port)),
+        ]);
+    }
+    raw.parse::<std::net::SocketAddr>()
+        .map(|a| vec![a])
+        .map_err(|_| format!("{raw:?} is not HOST:PORT (for example :9721 or 127.0.0.1:9721)"))
+}
+
+fn parse_telemetry_path(raw: &str) -> Result<String, String> {
+    if !raw.starts_with('/') || raw == "/" {
+        return Err("must start with / and not be / itself".into());
+    }
+    Ok(raw.to_string())
+}
+
+/// Parses a duration such as `500ms`, `30s`, `15m`, `1h` or `1h30m`.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let invalid = || format!("{raw:?} is not a duration (use for example 500ms, 30s, 15m, 1h)");
+    let mut rest = raw.trim();
+    if rest.is_empty() {
+        return Err(invalid());
+    }
+    let mut total = Duration::ZERO;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(invalid)?;
+        if digits == 0 {
+            return Err(invalid());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(invalid)?),
+            "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(invalid)?),
+            _ => return Err(invalid()),
+        };
+        total = total.checked_add(unit).ok_or_else(invalid)?;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Result<Args, clap::Error> {
+        let mut argv = vec!["dockerhub_exporter"];
+        argv.extend_from_slice(extra);
+        Args::try_parse_from(argv)
+    }
+
+    #[test]
+    fn durations_take_the_documented_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        for bad in ["", "10", "s", "1x", "-1s", "1.5s", "99999999999999999999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn a_bad_duration_is_a_usage_error_naming_the_flag() {
+        let err = args(&["--hub.namespace", "acme", "--refresh.interval", "soon"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--refresh.interval"), "{err}");
+    }
+
+    #[test]
+    fn the_namespace_defaults_to_the_username() {
+        let a = args(&["--hub.username", "alice"]).unwrap();
+        let c = Config::from_args(a, Some("s3cret".into())).unwrap();
+        assert_eq!(c.namespaces, ["alice"]);
+        assert_eq!(c.credentials.unwrap().secret.expose(), "s3cret");
+    }
+
+    #[test]
+    fn namespaces_are_deduplicated_and_underscore_means_library() {
+        let a = args(&["--hub.namespace", "acme,_", "--hub.namespace", "library"]).unwrap();
+        let c = Config::from_args(a, None).unwrap();
+        assert_eq!(c.namespaces, ["acme", "library"]);
+        assert!(c.credentials.is_none());
+    }
+
+    #[test]
+    fn no_namespace_and_no_username_is_refused() {
+        let err = Config::from_args(args(&[]).unwrap(), None).unwrap_err();
+        assert_eq!(err.flag, "--hub.namespace");
+    }
+
+    #[test]
+    fn a_username_without_secret_is_refused() {
+        let err = Config::from_args(args(&["--hub.username", "a"]).unwrap(), None).unwrap_err();
+        assert_eq!(err.flag, "--hub.username");
+    }
+
+    #[test]
+    fn the_password_file_loses_its_trailing_newline() {
+        let dir = std::env::temp_dir().join(format!("dhx-secret-{}", std::process::id()));
+        std::fs::write(&dir, "dckr_pat_x\n").unwrap();
+        let a = args(&[
+            "--hub.username",
+            "a",
+            "--hub.password-file",
+            dir.to_str().unwrap(),
+        ])
+        .unwrap();
+        let c = Config::from_args(a, Some("ignored".into())).unwrap();
+        std::fs::remove_file(&dir).unwrap();
+        assert_eq!(c.credentials.unwrap().secret.expose(), "dckr_pat_x");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s} {s:?}"), "**redacted** **redacted**");
+    }
+
+    #[test]
+    fn listen_addresses_without_host_mean_every_interface() {
+        assert_eq!(parse_listen_address(":9721").unwrap().len(), 2);
+        assert!(parse_listen_address("127.0.0.1:0").is_ok());
+        assert!(parse_listen_address("localhost").is_err());
+    }
+
+    #[test]
+    fn hub_urls_must_be_http_without_credentials() {
+        assert!(parse_hub_url("https://hub.docker.com/").is_ok());
+        assert!(parse_hub_url("ftp://x").is_err());
+        assert!(parse_hub_url("https://u:p@hub.docker.com").is_err());
+    }
+}

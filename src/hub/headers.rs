@@ -1,0 +1,104 @@
+//! Parsing of the Hub's rate-limit headers: `Retry-After` and `X-RateLimit-*`.
+//!
+//! The Hub has sent `Retry-After` both as seconds and as a Unix time, and HTTP allows a date,
+//! so [`retry_after`] accepts all three. Missing, empty or malformed values give `None`,
+//! never a panic and never a made-up 0. Nothing here sleeps or counts.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Numbers at least this large in `Retry-After` are Unix times, not seconds (about 2001-09).
+pub const EPOCH_THRESHOLD: u64 = 1_000_000_000;
+
+/// The longest pause the exporter accepts from the Hub's headers; longer values are capped
+/// so that a wrong clock or a malformed header cannot stall the exporter for hours.
+pub const MAX_PAUSE: Duration = Duration::from_secs(15 * 60);
+
+/// How long to wait according to a `Retry-After` value, measured from `now`.
+pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(n) = value.parse::<u64>() {
+        let wait = if n >= EPOCH_THRESHOLD {
+            until_unix(n, now)
+        } else {
+            Duration::from_secs(n)
+        };
+        return Some(wait.min(MAX_PAUSE));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(
+        date.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_PAUSE),
+    )
+}
+
+/// How long until the Unix time `reset` (an `X-RateLimit-Reset` value), capped.
+pub fn until_reset(value: &str, now: SystemTime) -> Option<Duration> {
+    let reset = parse_integer(value)?;
+    Some(until_unix(u64::try_from(reset).ok()?, now).min(MAX_PAUSE))
+}
+
+/// An integer header value; `None` when missing, empty or malformed.
+pub fn parse_integer(value: &str) -> Option<i64> {
+    // Some rate-limit headers carry a window (`100;w=21600`); the number comes first.
+    value.split(';').next()?.trim().parse().ok()
+}
+
+fn until_unix(epoch_seconds: u64, now: SystemTime) -> Duration {
+    (UNIX_EPOCH + Duration::from_secs(epoch_seconds))
+        .duration_since(now)
+        .unwrap_or(Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn retry_after_in_seconds_is_a_delay() {
+        assert_eq!(
+            retry_after("7", at(1_800_000_000)),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(retry_after(" 0 ", at(0)), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn retry_after_as_a_unix_time_is_measured_from_now() {
+        let now = at(1_746_136_930);
+        assert_eq!(retry_after("1746136938", now), Some(Duration::from_secs(8)));
+        assert_eq!(retry_after("1746136900", now), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date_is_measured_from_now() {
+        let now = at(784_111_777 - 30);
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+    }
+
+    #[test]
+    fn absurd_waits_are_capped() {
+        assert_eq!(retry_after("99999999", at(0)), Some(MAX_PAUSE));
+        assert_eq!(
+            until_reset("4000000000", at(1_800_000_000)),
+            Some(MAX_PAUSE)
+        );
+    }
+
+    #[test]
+    fn malformed_values_give_nothing() {
+        for v in ["", "soon", "-5", "1.5", ";w=21600", "18446744073709551616"] {
+            assert_eq!(retry_after(v, at(0)), None, "{v:?}");
+        }
+        assert_eq!(parse_integer(";w=21600"), None);
+        assert_eq!(parse_integer("100;w=21600"), Some(100));
+        assert_eq!(until_reset("x", at(0)), None);
+    }
+}

@@ -1,0 +1,264 @@
+//! The inventory: what the exporter knows about the Hub at one point in time.
+//!
+//! A [`Snapshot`] is immutable once built; the refresh loop builds a new one from the
+//! previous snapshot and what the latest refresh could read, then publishes it. This module
+//! owns the rule that a failed listing never deletes anything ([`Snapshot::merge`]); it does
+//! not talk to the Hub and does not format text.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// One platform image of a tag (an entry of the tag's `images[]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// Operating system, for example `linux`.
+    pub os: String,
+    /// CPU architecture, for example `arm64`.
+    pub architecture: String,
+    /// Architecture variant (`v8`), empty when the Hub reports none.
+    pub variant: String,
+    /// Platform manifest digest, empty when the Hub reports none.
+    pub digest: String,
+    /// Compressed size in bytes, when reported.
+    pub size: Option<u64>,
+}
+
+impl Image {
+    /// Attestation manifests are listed as `unknown/unknown`; they are not platforms.
+    pub fn is_attestation(&self) -> bool {
+        self.os == "unknown" && self.architecture == "unknown"
+    }
+}
+
+/// One tag of a repository.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tag {
+    /// Tag name.
+    pub name: String,
+    /// Manifest or index digest, empty when the Hub reports none.
+    pub digest: String,
+    /// `full_size` in bytes, when reported.
+    pub full_size: Option<u64>,
+    /// `tag_last_pushed` as Unix seconds.
+    pub last_pushed: Option<f64>,
+    /// `tag_last_pulled` as Unix seconds; `None` when never pulled.
+    pub last_pulled: Option<f64>,
+    /// Platform images, attestations already removed.
+    pub images: Vec<Image>,
+}
+
+/// Repository metadata from the repository listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepositoryInfo {
+    /// Whether the repository is private.
+    pub private: bool,
+    /// `repository_type`, for example `image`; empty when not reported.
+    pub repository_type: String,
+    /// Pull count reported by the Hub.
+    pub pull_count: u64,
+    /// Star count reported by the Hub.
+    pub star_count: u64,
+    /// `last_updated` as Unix seconds.
+    pub last_updated: Option<f64>,
+    /// `storage_size` in bytes, when reported.
+    pub storage_size: Option<u64>,
+}
+
+/// A repository and, once a listing of them succeeded, its tags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Repository {
+    /// Name within the namespace.
+    pub name: String,
+    /// Metadata from the repository listing.
+    pub info: RepositoryInfo,
+    /// Tags sorted by name; `None` while no tag listing of this repository has succeeded.
+    pub tags: Option<Arc<[Tag]>>,
+}
+
+/// The repositories of one namespace, by name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Namespace {
+    /// Repositories by name.
+    pub repositories: BTreeMap<String, Repository>,
+}
+
+/// Everything known about the configured namespaces.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// Namespaces by name; a namespace whose listing never succeeded is absent.
+    pub namespaces: BTreeMap<String, Namespace>,
+}
+
+/// What one refresh read about one namespace.
+#[derive(Debug, Clone)]
+pub enum NamespaceRead {
+    /// The namespace could not be listed: keep everything known about it.
+    Failed,
+    /// The repository listing succeeded.
+    Listed(Vec<RepositoryRead>),
+}
+
+/// What one refresh read about one repository of a successfully listed namespace.
+#[derive(Debug, Clone)]
+pub struct RepositoryRead {
+    /// Name within the namespace.
+    pub name: String,
+    /// Metadata from this refresh's repository listing.
+    pub info: RepositoryInfo,
+    /// The outcome of the tag listing.
+    pub tags: TagsRead,
+}
+
+/// The outcome of one tag listing.
+#[derive(Debug, Clone)]
+pub enum TagsRead {
+    /// Every page was read; tags deduplicated by name.
+    Listed(Vec<Tag>),
+    /// The listing failed: keep the tags known from before.
+    Failed,
+    /// The repository answered 404 on its first tag page: it is gone.
+    Gone,
+}
+
+impl Snapshot {
+    /// Builds the next snapshot from this one and one refresh's reads.
+    ///
+    /// Only a successful listing removes anything: a namespace whose listing failed keeps its
+    /// repositories, and a repository whose tag listing failed keeps its tags. Namespaces not
+    /// in `reads` are kept as they are.
+    pub fn merge(&self, reads: BTreeMap<String, NamespaceRead>) -> Snapshot {
+        let mut next = self.clone();
+        for (ns_name, read) in reads {
+            let NamespaceRead::Listed(repos) = read else {
+                continue;
+            };
+            let previous = self.namespaces.get(&ns_name);
+            let mut namespace = Namespace::default();
+            for repo in repos {
+                let known_tags = previous
+                    .and_then(|ns| ns.repositories.get(&repo.name))
+                    .and_then(|r| r.tags.clone());
+                let tags = match repo.tags {
+                    TagsRead::Listed(mut tags) => {
+                        tags.sort_by(|a, b| a.name.cmp(&b.name));
+                        Some(Arc::from(tags))
+                    }
+                    TagsRead::Failed => known_tags,
+                    TagsRead::Gone => continue,
+                };
+                namespace.repositories.insert(
+                    repo.name.clone(),
+                    Repository {
+                        name: repo.name,
+                        info: repo.info,
+                        tags,
+                    },
+                );
+            }
+            next.namespaces.insert(ns_name, namespace);
+        }
+        next
+    }
+
+    /// Number of tags over all repositories whose tags are known.
+    pub fn tag_count(&self) -> usize {
+        self.repositories()
+            .filter_map(|(_, r)| r.tags.as_ref())
+            .map(|t| t.len())
+            .sum()
+    }
+
+    /// Every repository with its namespace name, in name order.
+    pub fn repositories(&self) -> impl Iterator<Item = (&str, &Repository)> {
+        self.namespaces
+            .iter()
+            .flat_map(|(ns, n)| n.repositories.values().map(move |r| (ns.as_str(), r)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info() -> RepositoryInfo {
+        RepositoryInfo {
+            private: false,
+            repository_type: "image".into(),
+            pull_count: 1,
+            star_count: 0,
+            last_updated: None,
+            storage_size: None,
+        }
+    }
+
+    fn tag(name: &str) -> Tag {
+        Tag {
+            name: name.into(),
+            digest: format!("sha256:{name}"),
+            full_size: None,
+            last_pushed: None,
+            last_pulled: None,
+            images: vec![],
+        }
+    }
+
+    fn read(name: &str, tags: TagsRead) -> RepositoryRead {
+        RepositoryRead {
+            name: name.into(),
+            info: info(),
+            tags,
+        }
+    }
+
+    fn listed(reads: Vec<RepositoryRead>) -> BTreeMap<String, NamespaceRead> {
+        BTreeMap::from([("acme".to_string(), NamespaceRead::Listed(reads))])
+    }
+
+    fn tag_names(s: &Snapshot, repo: &str) -> Option<Vec<String>> {
+        let r = s.namespaces.get("acme")?.repositories.get(repo)?;
+        Some(r.tags.as_ref()?.iter().map(|t| t.name.clone()).collect())
+    }
+
+    #[test]
+    fn a_failed_tag_listing_keeps_the_previous_tags() {
+        let first = Snapshot::default().merge(listed(vec![read(
+            "api",
+            TagsRead::Listed(vec![tag("b"), tag("a")]),
+        )]));
+        assert_eq!(tag_names(&first, "api").unwrap(), ["a", "b"]);
+        let second = first.merge(listed(vec![read("api", TagsRead::Failed)]));
+        assert_eq!(tag_names(&second, "api").unwrap(), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_failed_namespace_listing_keeps_its_repositories() {
+        let first =
+            Snapshot::default().merge(listed(vec![read("api", TagsRead::Listed(vec![tag("a")]))]));
+        let second = first.merge(BTreeMap::from([("acme".into(), NamespaceRead::Failed)]));
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn a_successful_listing_removes_repositories_and_tags_that_are_gone() {
+        let first = Snapshot::default().merge(listed(vec![
+            read("api", TagsRead::Listed(vec![tag("a"), tag("b")])),
+            read("web", TagsRead::Listed(vec![tag("a")])),
+            read("old", TagsRead::Listed(vec![tag("a")])),
+        ]));
+        let second = first.merge(listed(vec![
+            read("api", TagsRead::Listed(vec![tag("b")])),
+            read("old", TagsRead::Gone),
+        ]));
+        assert_eq!(tag_names(&second, "api").unwrap(), ["b"]);
+        assert!(tag_names(&second, "web").is_none());
+        assert!(tag_names(&second, "old").is_none());
+        assert_eq!(second.tag_count(), 1);
+    }
+
+    #[test]
+    fn a_new_repository_whose_tags_failed_has_unknown_tags() {
+        let s = Snapshot::default().merge(listed(vec![read("api", TagsRead::Failed)]));
+        let repo = &s.namespaces["acme"].repositories["api"];
+        assert!(repo.tags.is_none());
+    }
+}

@@ -1,0 +1,61 @@
+//! The `dockerhub_exporter` binary: parse the command line, start logging, validate the
+//! configuration, run the library until SIGINT or SIGTERM, map failures to exit codes.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use dockerhub_exporter::config::{Args, Config, PASSWORD_ENV};
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    dockerhub_exporter::logging::init(args.log_level, args.log_format);
+    let config = match Config::from_args(args, std::env::var(PASSWORD_ENV).ok()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("dockerhub_exporter: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("dockerhub_exporter: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "dockerhub_exporter failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let listener = dockerhub_exporter::bind(&config).await?;
+    dockerhub_exporter::serve(config, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

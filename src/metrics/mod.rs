@@ -1,0 +1,348 @@
+//! Metrics: the exporter's own counters and the published inventory exposition.
+//!
+//! Two kinds of series live here. The exporter's own few series (API requests, throttling,
+//! refresh results) are ordinary `prometheus` crate metrics in an owned [`Telemetry`]
+//! registry, updated as things happen and encoded at scrape time; they are small. The
+//! inventory series, which can number hundreds of thousands, are rendered straight from the
+//! immutable snapshot into one buffer by [`render`], once per published refresh, and served
+//! from memory. This module never calls the Hub.
+
+pub mod render;
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prometheus::{
+    Counter, Encoder, Gauge, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::inventory::Snapshot;
+
+/// How a refresh ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshResult {
+    /// Every listing succeeded.
+    Success,
+    /// Some listings failed; their previous data was kept.
+    Partial,
+    /// Nothing could be read.
+    Failure,
+}
+
+impl RefreshResult {
+    /// The value of the `result` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefreshResult::Success => "success",
+            RefreshResult::Partial => "partial",
+            RefreshResult::Failure => "failure",
+        }
+    }
+}
+
+/// What the last finished refresh did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RefreshStatus {
+    /// How it ended.
+    pub result: RefreshResult,
+    /// When it finished.
+    pub finished: SystemTime,
+    /// How long it took.
+    pub duration: Duration,
+}
+
+/// One published state: a snapshot and its pre-rendered exposition.
+#[derive(Debug)]
+pub struct Published {
+    /// The inventory.
+    pub snapshot: Arc<Snapshot>,
+    /// The last finished refresh; `None` before the first one ends.
+    pub last_refresh: Option<RefreshStatus>,
+    /// When a refresh last read everything.
+    pub last_success: Option<SystemTime>,
+    /// The inventory families in the text exposition format.
+    pub inventory_text: Vec<u8>,
+}
+
+impl Published {
+    /// The state before any refresh has finished.
+    pub fn empty() -> Self {
+        Self::new(Arc::new(Snapshot::default()), None, None)
+    }
+
+    /// Publishes a snapshot, rendering its exposition once.
+    pub fn new(
+        snapshot: Arc<Snapshot>,
+        last_refresh: Option<RefreshStatus>,
+        last_success: Option<SystemTime>,
+    ) -> Self {
+        let inventory_text = render::render_inventory(&snapshot);
+        Published {
+            snapshot,
+            last_refresh,
+            last_success,
+            inventory_text,
+        }
+    }
+
+    /// Whether the last refresh read everything (`dockerhub_up`).
+    pub fn up(&self) -> bool {
+        matches!(
+            self.last_refresh,
+            Some(RefreshStatus {
+                result: RefreshResult::Success,
+                ..
+            })
+        )
+    }
+}
+
+/// The exporter's own series, in a registry it owns.
+#[derive(Debug)]
+pub struct Telemetry {
+    registry: Registry,
+    api_requests: IntCounterVec,
+    throttled: IntCounter,
+    rate_limit: [OnceLock<prometheus::IntGauge>; 3],
+    limiter_wait: Counter,
+    refreshes: IntCounterVec,
+    up: Gauge,
+    refresh_duration: Gauge,
+    last_success: Gauge,
+}
+
+/// The endpoints counted in `dockerhub_api_requests_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A login.
+    Auth,
+    /// A repository page.
+    Repositories,
+    /// A tag page.
+    Tags,
+}
+
+impl Endpoint {
+    /// The value of the `endpoint` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Auth => "auth",
+            Endpoint::Repositories => "repositories",
+            Endpoint::Tags => "tags",
+        }
+    }
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// Registering freshly made metrics in a new registry cannot fail: names are constants and
+// unique, so the `expect`s below state programming errors, not runtime conditions.
+fn registered<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, m: M) -> M {
+    registry
+        .register(Box::new(m.clone()))
+        .expect("metric names are unique constants");
+    m
+}
+
+impl Telemetry {
+    /// Creates the registry with every series at its initial value.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let api_requests = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "dockerhub_api_requests_total",
+                    "Requests made to the Docker Hub API, by endpoint and HTTP status code (error for transport failures).",
+                ),
+                &["endpoint", "code"],
+            )
+            .expect("valid metric"),
+        );
+        let throttled = registered(
+            &registry,
+            IntCounter::new(
+                "dockerhub_api_throttled_total",
+                "Responses of the Docker Hub API with status 429 (too many requests).",
+            )
+            .expect("valid metric"),
+        );
+        let rate_limit = Default::default();
+        let limiter_wait = registered(
+            &registry,
+            Counter::new(
+                "dockerhub_rate_limiter_wait_seconds_total",
+                "Time requests spent waiting for the configured quota or a pause the Hub asked for, summed over requests.",
+            )
+            .expect("valid metric"),
+        );
+        let refreshes = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "dockerhub_refreshes_total",
+                    "Finished refreshes of the inventory, by result: success (everything read), partial (some listings failed, their previous data kept), failure (nothing read).",
+                ),
+                &["result"],
+            )
+            .expect("valid metric"),
+        );
+        for r in [
+            RefreshResult::Success,
+            RefreshResult::Partial,
+            RefreshResult::Failure,
+        ] {
+            refreshes.with_label_values(&[r.as_str()]);
+        }
+        let up = registered(
+            &registry,
+            Gauge::new(
+                "dockerhub_up",
+                "1 if the last refresh read everything from Docker Hub, 0 if it failed in part or in whole or none has finished yet.",
+            )
+            .expect("valid metric"),
+        );
+        let refresh_duration = registered(
+            &registry,
+            Gauge::new(
+                "dockerhub_refresh_duration_seconds",
+                "Duration of the last finished refresh of the inventory.",
+            )
+            .expect("valid metric"),
+        );
+        let last_success = registered(
+            &registry,
+            Gauge::new(
+                "dockerhub_last_refresh_success_timestamp_seconds",
+                "Unix time at which a refresh last read everything from Docker Hub (0 if none has).",
+            )
+            .expect("valid metric"),
+        );
+        let build_info = registered(
+            &registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "dockerhub_exporter_build_info",
+                    "Always 1; labelled with the version of dockerhub_exporter.",
+                ),
+                &["version"],
+            )
+            .expect("valid metric"),
+        );
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        Telemetry {
+            registry,
+            api_requests,
+            throttled,
+            rate_limit,
+            limiter_wait,
+            refreshes,
+            up,
+            refresh_duration,
+            last_success,
+        }
+    }
+
+    /// Counts one API request by endpoint and status (`None` for a transport failure).
+    pub fn count_request(&self, endpoint: Endpoint, status: Option<u16>) {
+        let code = status.map_or_else(|| "error".to_string(), |s| s.to_string());
+        self.api_requests
+            .with_label_values(&[endpoint.as_str(), &code])
+            .inc();
+        if status == Some(429) {
+            self.throttled.inc();
+        }
+    }
+
+    /// Records the X-RateLimit-* values of a response; the gauges appear once a value is seen.
+    pub fn observe_rate_limit(&self, which: RateLimitHeader, value: i64) {
+        self.rate_limit_gauge(which).set(value);
+    }
+
+    fn rate_limit_gauge(&self, which: RateLimitHeader) -> &prometheus::IntGauge {
+        // The three gauges are registered on first use so that they are absent, not 0,
+        // until the Hub has sent the header.
+        self.rate_limit[which as usize].get_or_init(|| {
+            let (name, help) = which.metric();
+            registered(
+                &self.registry,
+                prometheus::IntGauge::new(name, help).expect("valid metric"),
+            )
+        })
+    }
+
+    /// Adds time spent waiting for the quota.
+    pub fn add_limiter_wait(&self, waited: Duration) {
+        self.limiter_wait.inc_by(waited.as_secs_f64());
+    }
+
+    /// Records a finished refresh.
+    pub fn record_refresh(&self, status: &RefreshStatus, last_success: Option<SystemTime>) {
+        self.refreshes
+            .with_label_values(&[status.result.as_str()])
+            .inc();
+        self.up
+            .set(f64::from(u8::from(status.result == RefreshResult::Success)));
+        self.refresh_duration.set(status.duration.as_secs_f64());
+        if let Some(t) = last_success {
+            self.last_success.set(unix_seconds(t));
+        }
+    }
+
+    /// The full exposition: the exporter's own series, then the published inventory.
+    pub fn render(&self, published: &Published) -> Vec<u8> {
+        let mut out = Vec::with_capacity(published.inventory_text.len() + 4096);
+        // Encoding into a Vec cannot fail for the metric types used here.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        out.extend_from_slice(&published.inventory_text);
+        out
+    }
+
+    /// The content type of [`Telemetry::render`]'s output.
+    pub fn content_type(&self) -> &'static str {
+        prometheus::TEXT_FORMAT
+    }
+}
+
+/// The X-RateLimit-* headers the exporter reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitHeader {
+    /// `X-RateLimit-Limit`.
+    Limit,
+    /// `X-RateLimit-Remaining`.
+    Remaining,
+    /// `X-RateLimit-Reset`.
+    Reset,
+}
+
+impl RateLimitHeader {
+    fn metric(self) -> (&'static str, &'static str) {
+        match self {
+            RateLimitHeader::Limit => (
+                "dockerhub_api_rate_limit_limit",
+                "Requests per minute the Hub allows, from the last X-RateLimit-Limit header seen.",
+            ),
+            RateLimitHeader::Remaining => (
+                "dockerhub_api_rate_limit_remaining",
+                "Requests left in the Hub's current rate-limit window, from the last X-RateLimit-Remaining header seen.",
+            ),
+            RateLimitHeader::Reset => (
+                "dockerhub_api_rate_limit_reset_timestamp_seconds",
+                "Unix time at which the Hub's rate-limit window resets, from the last X-RateLimit-Reset header seen.",
+            ),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch, 0 for times before it.
+pub fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
