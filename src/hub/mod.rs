@@ -1,6 +1,6 @@
 //! The Docker Hub client: login, listings followed page by page, pacing and retries.
 //!
-//! Every request goes through one path ([`Client::send`]): wait for the shared [`Pacer`],
+//! Every request goes through one path (`Client::send`): wait for the shared [`Pacer`],
 //! send with a time limit, read a bounded body, count it, read the rate-limit headers. A 429
 //! pauses every request until the Hub's `Retry-After`; 5xx answers, timeouts and broken
 //! connections are retried a bounded number of times with exponential backoff and jitter.
@@ -220,7 +220,13 @@ impl Client {
                 }
                 StatusCode::UNAUTHORIZED if token.is_some() && !renewed => {
                     debug!(url = %url, "401 with a session token; logging in again");
-                    self.session.lock().await.token = None;
+                    let mut session = self.session.lock().await;
+                    // Another request may have renewed the token meanwhile; drop only the
+                    // token that was refused.
+                    let refused = token.as_ref().map(|t| t.value.expose());
+                    if session.token.as_ref().map(|t| t.value.expose()) == refused {
+                        session.token = None;
+                    }
                     renewed = true;
                 }
                 StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
