@@ -1,1 +1,310 @@
-//! A simulated Docker Hub.
+//! A simulated Docker Hub for the integration tests, the benchmarks and the offline demo.
+//!
+//! It behaves like the real Hub wherever a client depends on it (see
+//! `docs/hub-api.md`): logins on `/v2/auth/token` and `/v2/users/login` with expiring JWTs,
+//! repository and tag listings on the current and legacy routes with the Hub's pagination
+//! (`page_size` capped at 100, absolute `next` links, 404 past the last page), private
+//! repositories visible only to accounts of their namespace, and a fixed-window request quota
+//! with `X-RateLimit-*` headers and 429s. On top of that a test can inject faults, add latency,
+//! mutate the data while a client walks it, and read back every request received.
+//!
+//! It does not implement the registry API (manifests, pulls), organisations, OATs, 2FA, or
+//! any write route: data changes only through this handle.
+//!
+//! [`SimHub`] is a cheap-to-clone handle to shared state; build the data with [`Repo`] and
+//! [`TagSpec`], then [`SimHub::start`] it on a free port:
+//!
+//! ```no_run
+//! # async fn example() -> std::io::Result<()> {
+//! use dockerhub_exporter::simhub::{Repo, SimHub, TagSpec};
+//! let hub = SimHub::new();
+//! hub.add_repo("acme", Repo::new("api").private().with_tags(150));
+//! hub.add_repo("acme", Repo::new("web").with_tag(TagSpec::new("1.2.3").platform("linux", "arm64", Some("v8"))));
+//! hub.add_account("acme-bot", "dckr_pat_x", &["acme"]);
+//! let running = hub.start().await?;
+//! println!("{}", running.url());
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod churn;
+mod data;
+mod demo;
+mod faults;
+mod library;
+mod model;
+mod ratelimit;
+mod reply;
+mod routes;
+mod server;
+mod state;
+#[cfg(test)]
+mod testclient;
+#[cfg(test)]
+mod tests;
+mod wire;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub use faults::{Fault, FaultKind};
+pub use model::{Repo, TagSpec};
+
+use state::{Account, State};
+
+/// Cheap-to-clone handle to the simulated Hub's shared state (`Arc<Mutex<...>>`; the lock is
+/// never held across an `.await`).
+#[derive(Clone)]
+pub struct SimHub {
+    state: Arc<Mutex<State>>,
+}
+
+/// One request the hub received, for assertions.
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    /// When it arrived.
+    pub at: Instant,
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The path as sent, still percent-encoded.
+    pub path: String,
+    /// The raw query, "" if none.
+    pub query: String,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
+    /// The status answered.
+    pub status: u16,
+}
+
+/// How a 429 says when to retry: the real Hub has been seen sending seconds and a Unix time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RetryAfterStyle {
+    /// `Retry-After: 17`: seconds until the window ends, rounded up, at least 1.
+    #[default]
+    Seconds,
+    /// `Retry-After: 1746136938`: the window's end as Unix seconds.
+    UnixTime,
+    /// `Retry-After: Fri, 02 May 2025 10:02:18 GMT`: the window's end as an HTTP date.
+    HttpDate,
+    /// No `Retry-After`; only `X-RateLimit-Reset` tells.
+    Absent,
+}
+
+impl Default for SimHub {
+    fn default() -> Self {
+        SimHub::new()
+    }
+}
+
+impl SimHub {
+    /// An empty hub: no rate limit, token lifetime 600 s, `/v2/auth/token` enabled, no latency.
+    pub fn new() -> Self {
+        SimHub::from_state(State::new(rand::make_rng::<StdRng>()))
+    }
+
+    /// A hub with realistic data, deterministic for a seed (times are relative to now):
+    /// `library` with ten official-like images and `acme` with company repositories (some
+    /// private, `worker` with 130 tags, `legacy-batch` with none), a few hundred tags in all,
+    /// and the account `acme-bot` / `dckr_pat_demo_acme` that sees acme's private ones.
+    pub fn demo(seed: u64) -> Self {
+        demo::demo(seed)
+    }
+
+    fn from_state(state: State) -> Self {
+        SimHub {
+            state: Arc::new(Mutex::new(state)),
+        }
+    }
+
+    /// The state; a panic elsewhere while holding the lock leaves data that is still usable.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Creates (or replaces) a repository in `namespace`.
+    pub fn add_repo(&self, namespace: &str, repo: Repo) {
+        self.lock().add_repo(namespace, repo);
+    }
+
+    /// Adds (or replaces) credentials; a token obtained with them sees the private
+    /// repositories of `namespaces`.
+    pub fn add_account(&self, identifier: &str, secret: &str, namespaces: &[&str]) {
+        let mut state = self.lock();
+        let id = state.next_id();
+        state.accounts.insert(
+            identifier.to_string(),
+            Account {
+                id,
+                secret: secret.to_string(),
+                namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
+            },
+        );
+    }
+
+    /// Serves on `127.0.0.1` on a free port, in a spawned task that lives as long as the
+    /// returned [`RunningHub`].
+    pub async fn start(&self) -> std::io::Result<RunningHub> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let hub = self.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = hub.serve(listener).await {
+                tracing::warn!(error = %e, "simulated hub stopped");
+            }
+        });
+        Ok(RunningHub {
+            hub: self.clone(),
+            addr,
+            task,
+        })
+    }
+
+    /// Serves forever on an already-bound listener; dropping the future closes every
+    /// connection.
+    pub async fn serve(&self, listener: TcpListener) -> std::io::Result<()> {
+        server::serve(self.clone(), listener).await
+    }
+
+    /// Limits requests to `limit` per fixed `window` (aligned to the Unix epoch); every
+    /// request counts, logins too, and those beyond the limit get 429.
+    pub fn set_rate_limit(&self, limit: u32, window: Duration) {
+        self.lock().limiter = Some(ratelimit::Limiter::new(limit, window));
+    }
+
+    /// Whether answers within the quota carry `X-RateLimit-*` headers (default true); 429s
+    /// always do. Switching them off forces a client to meet 429s.
+    pub fn set_rate_limit_headers(&self, enabled: bool) {
+        self.lock().settings.rate_limit_headers = enabled;
+    }
+
+    /// How 429s say when to retry.
+    pub fn set_retry_after(&self, style: RetryAfterStyle) {
+        self.lock().settings.retry_after = style;
+    }
+
+    /// Delay added before every answer.
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().settings.latency = latency;
+    }
+
+    /// Lifetime of tokens issued from now on.
+    pub fn set_token_ttl(&self, ttl: Duration) {
+        self.lock().settings.token_ttl = ttl;
+    }
+
+    /// `false` makes `POST /v2/auth/token` answer 404, like an old Hub.
+    pub fn set_auth_token_route(&self, enabled: bool) {
+        self.lock().settings.auth_token_route = enabled;
+    }
+
+    /// Injects a fault; faults are tried in the order added, and the first match fires.
+    pub fn add_fault(&self, fault: Fault) {
+        self.lock().faults.push(fault);
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// Pushes a tag now: adds it, or replaces the tag of that name (same id, new digests);
+    /// updates the repository's `last_updated`. Does nothing if the repository is unknown.
+    pub fn push_tag(&self, namespace: &str, repo: &str, tag: TagSpec) {
+        self.lock().push_tag(namespace, repo, &tag);
+    }
+
+    /// Pushes an existing tag again: same platforms, new digests, pushed now. Returns the new
+    /// tag digest, or `None` if there is no such tag.
+    pub fn repush_tag(&self, namespace: &str, repo: &str, tag: &str) -> Option<String> {
+        self.lock().repush_tag(namespace, repo, tag)
+    }
+
+    /// Deletes a tag; false if there was none.
+    pub fn delete_tag(&self, namespace: &str, repo: &str, tag: &str) -> bool {
+        self.lock().delete_tag(namespace, repo, tag)
+    }
+
+    /// Deletes a repository and its tags; false if there was none.
+    pub fn delete_repo(&self, namespace: &str, repo: &str) -> bool {
+        self.lock().delete_repo(namespace, repo)
+    }
+
+    /// Every `every`, pushes a new tag, re-pushes one or deletes one in a random repository
+    /// that has tags (never its last). Runs until the handle is aborted; dropping the handle
+    /// does not stop it.
+    pub fn start_churn(&self, every: Duration, seed: u64) -> JoinHandle<()> {
+        churn::start(self.clone(), every, seed)
+    }
+
+    /// Every request received, in arrival order.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.lock().requests.clone()
+    }
+
+    /// Forgets the requests received so far.
+    pub fn clear_requests(&self) {
+        self.lock().requests.clear();
+    }
+
+    /// The repository names of `namespace`, private ones included, sorted.
+    pub fn repository_names(&self, namespace: &str) -> Vec<String> {
+        self.lock()
+            .namespaces
+            .get(namespace)
+            .map(|repos| repos.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The tag names of a repository, sorted.
+    pub fn tag_names(&self, namespace: &str, repo: &str) -> Vec<String> {
+        self.lock()
+            .repo(namespace, repo)
+            .map(|r| r.tags.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The digest of a tag (`None` also when the tag's digest is null).
+    pub fn tag_digest(&self, namespace: &str, repo: &str, tag: &str) -> Option<String> {
+        self.lock()
+            .repo(namespace, repo)?
+            .tags
+            .get(tag)?
+            .digest
+            .clone()
+    }
+}
+
+/// A hub serving in a background task; dropping it stops the server and its connections.
+pub struct RunningHub {
+    hub: SimHub,
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl RunningHub {
+    /// The base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The address served on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The hub being served.
+    pub fn hub(&self) -> &SimHub {
+        &self.hub
+    }
+}
+
+impl Drop for RunningHub {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

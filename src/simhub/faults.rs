@@ -1,0 +1,250 @@
+//! Injected failures: what a test can make the simulated Hub do wrong, and how each kind of
+//! fault turns the normal answer into a bad one.
+//!
+//! A fault matches by substring of `path?query` and fires a limited or unlimited number of
+//! times. Only the first matching fault fires for a request. Rate limiting is decided before
+//! faults, so a throttled request does not use up a fault.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::reply::{Content, Reply};
+
+/// A failure to inject: requests whose `path?query` contains `path_contains` get `kind`.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// Substring of `path?query` (just the path when there is no query); "" matches every
+    /// request.
+    pub path_contains: String,
+    /// What goes wrong.
+    pub kind: FaultKind,
+    /// How many more times it fires; `None` until cleared.
+    pub times: Option<u32>,
+}
+
+impl Fault {
+    /// A fault that fires on every matching request until cleared.
+    pub fn new(path_contains: impl Into<String>, kind: FaultKind) -> Self {
+        Fault {
+            path_contains: path_contains.into(),
+            kind,
+            times: None,
+        }
+    }
+
+    /// Makes the fault fire on the next `n` matching requests only.
+    pub fn times(mut self, n: u32) -> Self {
+        self.times = Some(n);
+        self
+    }
+}
+
+/// What goes wrong when a [`Fault`] fires.
+#[derive(Debug, Clone)]
+pub enum FaultKind {
+    /// Answer with this status and a small JSON error body.
+    Status(u16),
+    /// 200 with the real body cut in half.
+    TruncatedJson,
+    /// Wait this long before answering normally.
+    Slow(Duration),
+    /// 200 with an HTML error page, content-type `text/html`.
+    HtmlOk,
+    /// 200 with a JSON-looking body of this many bytes.
+    Huge(usize),
+    /// The normal page, but `next` replaced by this absolute URL.
+    ForeignNext(String),
+    /// The normal page, but `next` pointing back to page 1.
+    LoopNext,
+    /// Headers with a large content-length, some bytes, then the connection drops.
+    ResetMidBody,
+}
+
+/// The page a misconfigured proxy in front of the Hub might serve.
+const HTML_ERROR_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>Docker Hub</title></head>\
+<body><h1>Something went wrong</h1><p>We are working on it. Please try again later.</p>\
+</body></html>\n";
+
+/// The first fault matching `target` that has firings left, counting this firing.
+pub(super) fn take(faults: &mut Vec<Fault>, target: &str) -> Option<FaultKind> {
+    faults.retain(|f| f.times != Some(0));
+    let fault = faults
+        .iter_mut()
+        .find(|f| target.contains(f.path_contains.as_str()))?;
+    if let Some(n) = &mut fault.times {
+        *n -= 1;
+    }
+    Some(fault.kind.clone())
+}
+
+/// The answer when `kind` fires: `normal` computes the answer the Hub would have given,
+/// `first_page` is the URL of page 1 of this listing. Also returns an extra delay.
+pub(super) fn answer(
+    kind: FaultKind,
+    normal: impl FnOnce() -> Reply,
+    first_page: impl FnOnce() -> String,
+) -> (Reply, Duration) {
+    let reply = match kind {
+        FaultKind::Status(code) => Reply::json(
+            code,
+            &serde_json::json!({ "detail": reason(code), "message": reason(code).to_lowercase() }),
+        ),
+        FaultKind::HtmlOk => Reply {
+            status: 200,
+            headers: Vec::new(),
+            content: Content::Html(Bytes::from_static(HTML_ERROR_PAGE.as_bytes())),
+        },
+        FaultKind::Huge(n) => Reply {
+            status: 200,
+            headers: Vec::new(),
+            content: Content::Huge(n),
+        },
+        FaultKind::Slow(delay) => return (normal(), delay),
+        FaultKind::TruncatedJson => {
+            let mut reply = normal();
+            let body = reply.body_bytes();
+            reply.status = 200;
+            reply.content = Content::Json(body.slice(..body.len() / 2));
+            reply
+        }
+        FaultKind::ResetMidBody => {
+            let mut reply = normal();
+            let body = reply.body_bytes();
+            reply.status = 200;
+            reply.content = Content::Reset(body.slice(..body.len().div_ceil(2)));
+            reply
+        }
+        FaultKind::ForeignNext(url) => with_next(normal(), url),
+        FaultKind::LoopNext => with_next(normal(), first_page()),
+    };
+    (reply, Duration::ZERO)
+}
+
+/// Replaces `next` of a page; other answers pass unchanged.
+fn with_next(mut reply: Reply, url: String) -> Reply {
+    if let Content::Page(page) = &mut reply.content {
+        page.next = Some(url);
+    }
+    reply
+}
+
+/// A short reason for an injected status, in the words the Hub uses where known.
+fn reason(code: u16) -> &'static str {
+    match code {
+        400 => "Bad request",
+        401 => "Token is expired or invalid",
+        403 => "Forbidden",
+        404 => "Not found",
+        429 => "Rate limit exceeded",
+        500 => "Internal server error",
+        502 => "Bad gateway",
+        503 => "Service unavailable",
+        504 => "Gateway timeout",
+        _ => "Simulated failure",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::SimHub;
+    use super::super::model::Repo;
+    use super::super::testclient::get;
+    use super::*;
+
+    const TAGS: &str = "/v2/namespaces/acme/repositories/api/tags";
+
+    #[test]
+    fn a_fault_with_times_fires_that_often_and_is_then_dropped() {
+        let mut faults = vec![Fault::new("/tags", FaultKind::Status(503)).times(2)];
+        assert!(take(&mut faults, "/v2/x/tags?page=1").is_some());
+        assert!(
+            take(&mut faults, "/v2/repositories/x/").is_none(),
+            "no match"
+        );
+        assert!(take(&mut faults, "/v2/x/tags?page=2").is_some());
+        assert!(take(&mut faults, "/v2/x/tags?page=3").is_none());
+        assert!(faults.is_empty());
+    }
+
+    #[test]
+    fn only_the_first_matching_fault_fires() {
+        let mut faults = vec![
+            Fault::new("", FaultKind::Status(500)).times(1),
+            Fault::new("/tags", FaultKind::LoopNext),
+        ];
+        assert!(matches!(
+            take(&mut faults, "/tags"),
+            Some(FaultKind::Status(500))
+        ));
+        assert!(matches!(
+            take(&mut faults, "/tags"),
+            Some(FaultKind::LoopNext)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_fault_with_times_1_fires_once() {
+        let hub = SimHub::new();
+        hub.add_repo("acme", Repo::new("api").with_tags(3));
+        hub.add_fault(Fault::new("/tags", FaultKind::Status(503)).times(1));
+        let running = hub.start().await.unwrap();
+        let failed = get(running.addr(), TAGS, None).await;
+        assert_eq!(failed.status, 503);
+        failed.json();
+        assert_eq!(get(running.addr(), TAGS, None).await.status, 200);
+        let statuses: Vec<u16> = hub.requests().iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [503, 200]);
+    }
+
+    #[tokio::test]
+    async fn body_faults_break_the_answer_as_described() {
+        let hub = SimHub::new();
+        hub.add_repo("acme", Repo::new("api").with_tags(30));
+        let running = hub.start().await.unwrap();
+        let fire = |kind| hub.add_fault(Fault::new("/tags", kind).times(1));
+        let path = format!("{TAGS}?page=2&page_size=10");
+
+        fire(FaultKind::TruncatedJson);
+        let truncated = get(running.addr(), &path, None).await;
+        assert_eq!(truncated.status, 200);
+        assert!(serde_json::from_slice::<serde_json::Value>(&truncated.body).is_err());
+
+        fire(FaultKind::HtmlOk);
+        let html = get(running.addr(), &path, None).await;
+        assert_eq!(
+            (html.status, html.header("content-type")),
+            (200, Some("text/html; charset=utf-8"))
+        );
+
+        fire(FaultKind::Huge(3_000_000));
+        assert_eq!(get(running.addr(), &path, None).await.body.len(), 3_000_000);
+
+        fire(FaultKind::LoopNext);
+        let looped = get(running.addr(), &path, None).await.json();
+        assert_eq!(
+            looped["next"],
+            format!("{}{TAGS}?page=1&page_size=10", running.url())
+        );
+
+        fire(FaultKind::ForeignNext("http://evil.example/v2/x".into()));
+        assert_eq!(
+            get(running.addr(), &path, None).await.json()["next"],
+            "http://evil.example/v2/x"
+        );
+
+        fire(FaultKind::ResetMidBody);
+        let reset = get(running.addr(), &path, None).await;
+        let promised: usize = reset.header("content-length").unwrap().parse().unwrap();
+        assert!(
+            !reset.body.is_empty() && reset.body.len() < promised,
+            "{} of {promised} bytes",
+            reset.body.len()
+        );
+
+        fire(FaultKind::Slow(Duration::from_millis(300)));
+        let started = std::time::Instant::now();
+        assert_eq!(get(running.addr(), &path, None).await.status, 200);
+        assert!(started.elapsed() >= Duration::from_millis(300));
+    }
+}

@@ -1,0 +1,138 @@
+//! The HTTP side: accepting connections, reading each request, and wrapping the router with
+//! what applies to every request in this order: rate limit, fault, route, rate-limit headers,
+//! record, then latency.
+//!
+//! The answer is decided under the lock at arrival, then the lock is released before any
+//! sleeping or writing, so slow answers never block other requests or the test's own calls.
+//! Connection tasks live in a `JoinSet` owned by the serve future: aborting the server (as
+//! `RunningHub`'s drop does) closes every open connection too.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, HOST};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tracing::{debug, warn};
+
+use super::reply::{Reply, SimBody};
+use super::routes::{self, HubRequest};
+use super::state::State;
+use super::{RequestRecord, SimHub, faults};
+
+/// Login bodies are tiny; anything larger is refused unread.
+const MAX_BODY: usize = 64 * 1024;
+
+/// Pause after a failed accept (e.g. out of file descriptors) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Serves `hub` on `listener` until the future is dropped.
+pub(super) async fn serve(hub: SimHub, listener: TcpListener) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(connection(hub.clone(), stream, local));
+                }
+                Err(e) => {
+                    warn!(error = %e, "simulated hub: accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+async fn connection(hub: SimHub, stream: TcpStream, local: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |request| {
+        let hub = hub.clone();
+        async move { Ok::<_, Infallible>(handle(hub, request, local).await) }
+    });
+    if let Err(e) = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await
+    {
+        debug!(error = %e, "simulated hub: connection ended with an error");
+    }
+}
+
+async fn handle(hub: SimHub, request: Request<Incoming>, local: SocketAddr) -> Response<SimBody> {
+    let at = Instant::now();
+    let header = |name| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v: &hyper::header::HeaderValue| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let authorization = header(AUTHORIZATION);
+    let host = header(HOST).unwrap_or_else(|| local.to_string());
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let query = request.uri().query().unwrap_or("").to_string();
+    let body = if method == Method::POST {
+        Limited::new(request.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .ok()
+            .map(|c| c.to_bytes())
+    } else {
+        Some(Bytes::new())
+    };
+    let req = HubRequest {
+        method,
+        path,
+        query,
+        authorization,
+        host,
+        body,
+    };
+    let (reply, delay) = respond(&mut hub.lock(), &req, at);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    reply.into_response()
+}
+
+/// Decides the answer to `req`, records the request, and says how long to wait before
+/// sending the answer.
+fn respond(state: &mut State, req: &HubRequest, at: Instant) -> (Reply, Duration) {
+    let verdict = state.limiter.as_mut().map(|l| l.admit(SystemTime::now()));
+    let (mut reply, slow) = match verdict {
+        Some(v) if !v.allowed => (v.refusal(state.settings.retry_after), Duration::ZERO),
+        _ => match faults::take(&mut state.faults, &req.target()) {
+            None => (routes::route(state, req), Duration::ZERO),
+            Some(kind) => faults::answer(
+                kind,
+                || routes::route(state, req),
+                || req.page_url(1, req.page_size()),
+            ),
+        },
+    };
+    if let Some(v) = verdict
+        && (state.settings.rate_limit_headers || reply.status == 429)
+    {
+        reply.headers.extend(v.headers());
+    }
+    state.requests.push(RequestRecord {
+        at,
+        method: req.method.to_string(),
+        path: req.path.clone(),
+        query: req.query.clone(),
+        authorization: req.authorization.clone(),
+        status: reply.status,
+    });
+    (reply, state.settings.latency.saturating_add(slow))
+}
