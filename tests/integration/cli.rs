@@ -1,0 +1,358 @@
+//! The binary as users run it: flags, exit codes, logs, signals, and the exposition checked
+//! by promtool.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dockerhub_exporter::simhub::{Repo, SimHub};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::support::{eventually, get, value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dockerhub_exporter");
+
+/// Set by CI: a missing promtool fails the test instead of skipping it.
+const REQUIRE_PROMETHEUS: &str = "DOCKERHUB_EXPORTER_REQUIRE_PROMETHEUS";
+
+/// The exporter binary running as a child process, its log lines collected.
+struct Process {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+    url: String,
+}
+
+impl Process {
+    async fn start(args: &[&str], envs: &[(&str, &str)]) -> Process {
+        let mut child = Command::new(BIN)
+            .args(["--web.listen-address", "127.0.0.1:0"])
+            .args(args)
+            .env_clear()
+            .envs(envs.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the binary starts");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let sink = Arc::clone(&log);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let address = eventually(|| async {
+            log.lock().unwrap().iter().find_map(|l| {
+                l.contains("dockerhub_exporter started")
+                    .then(|| {
+                        l.split("address=")
+                            .nth(1)?
+                            .split(' ')
+                            .next()
+                            .map(str::to_string)
+                    })
+                    .flatten()
+            })
+        })
+        .await;
+        Process {
+            child,
+            log,
+            url: format!("http://{address}"),
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    async fn metrics_after_refreshes(&self, n: f64) -> String {
+        eventually(|| async {
+            let (_, m) = get(&format!("{}/metrics", self.url)).await;
+            (crate::support::refreshes(&m) >= n).then_some(m)
+        })
+        .await
+    }
+
+    async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("still running").to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("the exporter stops within seconds of SIGTERM")
+            .unwrap()
+    }
+}
+
+#[test]
+fn help_names_every_flag_with_its_environment_variable_and_default() {
+    let out = std::process::Command::new(BIN)
+        .arg("--help")
+        .env("DOCKERHUB_USERNAME", "someone-secretive")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--hub.url",
+        "--hub.namespace",
+        "--hub.username",
+        "--hub.password-file",
+        "--hub.rate-limit",
+        "--hub.burst",
+        "--hub.concurrency",
+        "--hub.timeout",
+        "--refresh.interval",
+        "--web.listen-address",
+        "--web.telemetry-path",
+        "--log.level",
+        "--log.format",
+        "--version",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+    for env in [
+        "DOCKERHUB_URL",
+        "DOCKERHUB_NAMESPACES",
+        "DOCKERHUB_USERNAME",
+        "DOCKERHUB_PASSWORD",
+        "DOCKERHUB_RATE_LIMIT",
+    ] {
+        assert!(help.contains(env), "--help lacks {env}");
+    }
+    for default in [
+        "https://hub.docker.com",
+        "150",
+        "30s",
+        "15m",
+        ":9721",
+        "/metrics",
+        "logfmt",
+    ] {
+        assert!(help.contains(default), "--help lacks the default {default}");
+    }
+    assert!(
+        !help.contains("someone-secretive"),
+        "--help shows environment values"
+    );
+}
+
+#[test]
+fn version_prints_the_version() {
+    let out = std::process::Command::new(BIN)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn a_bad_value_exits_2_naming_the_flag() {
+    for (args, flag) in [
+        (
+            &["--hub.namespace", "x", "--hub.timeout", "fast"][..],
+            "--hub.timeout",
+        ),
+        (
+            &["--hub.namespace", "x", "--hub.rate-limit", "0"][..],
+            "--hub.rate-limit",
+        ),
+        (
+            &["--hub.namespace", "x", "--hub.url", "not a url"][..],
+            "--hub.url",
+        ),
+        (
+            &["--hub.namespace", "x", "--no-such-flag"][..],
+            "--no-such-flag",
+        ),
+        (&[][..], "--hub.namespace"),
+    ] {
+        let out = std::process::Command::new(BIN)
+            .args(args)
+            .env_clear()
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag), "{args:?}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_secret_and_tokens_appear_neither_in_debug_logs_nor_in_metrics() {
+    let secret = "dckr_pat_Sup3rS3cretValue";
+    let hub = SimHub::new();
+    hub.add_repo("acme", Repo::new("api").private().with_tags(3));
+    hub.add_account("acme-bot", secret, &["acme"]);
+    let running = hub.start().await.unwrap();
+    let process = Process::start(
+        &[
+            "--hub.url",
+            &running.url(),
+            "--hub.namespace",
+            "acme",
+            "--hub.username",
+            "acme-bot",
+            "--log.level",
+            "debug",
+        ],
+        &[("DOCKERHUB_PASSWORD", secret)],
+    )
+    .await;
+    let m = process.metrics_after_refreshes(1.0).await;
+    assert_eq!(value(&m, "dockerhub_up", &[]), Some(1.0));
+    let landing = get(&format!("{}/", process.url)).await.1;
+    let log = process.log();
+    assert!(log.contains("level=debug"), "the log runs at debug level");
+    let tokens: Vec<String> = hub
+        .requests()
+        .iter()
+        .filter_map(|r| {
+            r.authorization
+                .as_deref()?
+                .split(' ')
+                .nth(1)
+                .map(str::to_string)
+        })
+        .collect();
+    assert!(!tokens.is_empty());
+    for needle in std::iter::once(secret.to_string()).chain(tokens) {
+        assert!(!log.contains(&needle), "the log shows a secret");
+        assert!(!m.contains(&needle), "the metrics show a secret");
+        assert!(
+            !landing.contains(&needle),
+            "the landing page shows a secret"
+        );
+    }
+    assert!(process.terminate().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_are_logged_plainly() {
+    let hub = SimHub::new();
+    hub.add_account("acme-bot", "right", &["acme"]);
+    let running = hub.start().await.unwrap();
+    let process = Process::start(
+        &["--hub.url", &running.url(), "--hub.username", "acme-bot"],
+        &[("DOCKERHUB_PASSWORD", "wr0ng-s3cret-value")],
+    )
+    .await;
+    let m = process.metrics_after_refreshes(1.0).await;
+    assert_eq!(
+        value(&m, "dockerhub_refreshes_total", &[("result", "failure")]),
+        Some(1.0)
+    );
+    let log = process.log();
+    assert!(
+        log.contains("authentication failed")
+            && log.contains("Incorrect authentication credentials"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("wr0ng-s3cret-value"),
+        "the secret is not logged"
+    );
+    process.terminate().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_namespace_gets_a_warning_naming_it() {
+    let hub = SimHub::new();
+    let running = hub.start().await.unwrap();
+    let process = Process::start(
+        &["--hub.url", &running.url(), "--hub.namespace", "acmee"],
+        &[],
+    )
+    .await;
+    let m = process.metrics_after_refreshes(1.0).await;
+    assert_eq!(
+        value(&m, "dockerhub_repositories", &[("hub_namespace", "acmee")]),
+        Some(0.0)
+    );
+    let log = process.log();
+    let warning = log
+        .lines()
+        .find(|l| l.contains("level=warn") && l.contains("acmee"))
+        .expect("a warning");
+    assert!(warning.contains("scope"), "{warning}");
+    process.terminate().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_exporter_mid_refresh() {
+    let hub = SimHub::new();
+    hub.add_repo("acme", Repo::new("api").with_tags(1));
+    hub.set_latency(Duration::from_secs(30));
+    let running = hub.start().await.unwrap();
+    let process = Process::start(
+        &["--hub.url", &running.url(), "--hub.namespace", "acme"],
+        &[],
+    )
+    .await;
+    // The refresh is under way once the Hub has received its first request.
+    eventually(|| async { (!hub.requests().is_empty()).then_some(()) }).await;
+    let (status, _) = get(&format!("{}/readyz", process.url)).await;
+    assert_eq!(status, 503, "not ready before a refresh has finished");
+    assert!(process.terminate().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promtool_finds_nothing_to_complain_about_in_the_exposition() {
+    let Ok(promtool) = which("promtool") else {
+        assert!(
+            std::env::var_os(REQUIRE_PROMETHEUS).is_none(),
+            "promtool is required but missing"
+        );
+        println!("skipped: promtool is not installed (apt-get install prometheus)");
+        return;
+    };
+    let hub = SimHub::demo(7);
+    let running = hub.start().await.unwrap();
+    let process = Process::start(
+        &[
+            "--hub.url",
+            &running.url(),
+            "--hub.namespace",
+            "library,acme",
+        ],
+        &[],
+    )
+    .await;
+    let m = process.metrics_after_refreshes(1.0).await;
+    let mut check = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    check.stdin.take().unwrap().write_all(m.as_bytes()).unwrap();
+    let out = check.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool says: {said}"
+    );
+    process.terminate().await;
+}
+
+fn which(name: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or(())
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the exporter over real HTTP against the simulated Hub.
+//!
+//! One test binary with a module per concern; `support` holds the shared helpers.
+
+mod auth;
+mod cli;
+mod failures;
+mod inventory;
+mod limits;
+mod support;
