@@ -1,0 +1,70 @@
+//! The offline demo: a simulated Docker Hub with a few hundred tags that keep changing, and
+//! the exporter reading it, both in this process.
+//!
+//! `cargo run --release --example demo` (add `-- 0.0.0.0:9721` to listen elsewhere). Nothing
+//! here reaches the internet.
+
+use std::time::Duration;
+
+use clap::Parser;
+use dockerhub_exporter::config::{Args, Config};
+use dockerhub_exporter::simhub::SimHub;
+
+/// The demo account's secret, known to the simulated Hub only.
+const DEMO_SECRET: &str = "dckr_pat_demo_acme";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let listen = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9721".into());
+    dockerhub_exporter::logging::init(
+        dockerhub_exporter::config::LogLevel::Info,
+        dockerhub_exporter::config::LogFormat::Logfmt,
+    );
+    let hub = SimHub::demo(42);
+    // The real Hub's quota: 180 requests a minute per IP.
+    hub.set_rate_limit(180, Duration::from_secs(60));
+    hub.set_latency(Duration::from_millis(20));
+    let running = hub.start().await?;
+    let _churn = hub.start_churn(Duration::from_secs(20), 42);
+
+    let args = Args::try_parse_from([
+        "dockerhub_exporter",
+        "--hub.url",
+        &running.url(),
+        "--hub.namespace",
+        "library,acme",
+        "--hub.username",
+        "acme-bot",
+        "--refresh.interval",
+        "30s",
+        "--web.listen-address",
+        &listen,
+    ])?;
+    let config = Config::from_args(args, Some(DEMO_SECRET.into()))?;
+    let listener = match dockerhub_exporter::bind(&config).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{listen} is not free ({e}); using a free port instead");
+            tokio::net::TcpListener::bind("127.0.0.1:0").await?
+        }
+    };
+    let address = listener.local_addr()?;
+    println!();
+    println!("  simulated Docker Hub:  {}", running.url());
+    println!("  exporter:              http://{address}/");
+    println!("  metrics:               http://{address}/metrics");
+    println!();
+    println!("  The simulated Hub pushes, re-pushes and deletes a tag every 20 s; the exporter");
+    println!(
+        "  refreshes every 30 s. Try: curl -s http://{address}/metrics | grep dockerhub_repository_tags"
+    );
+    println!("  Stop with Ctrl-C.");
+    println!();
+    dockerhub_exporter::serve(config, listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}
