@@ -119,8 +119,9 @@ impl Refresher {
             failed_listings = reads.failures.len(),
             "refresh finished"
         );
-        self.telemetry.record_refresh(&status, last_success);
+        // Publish before counting: see `Telemetry::render`.
         self.publish.send_replace(Arc::new(published));
+        self.telemetry.record_refresh(&status, last_success);
     }
 
     async fn read_all(&self) -> Reads {

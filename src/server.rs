@@ -188,12 +188,12 @@ async fn respond(state: &ServerState, request: &Request<Incoming>) -> Response<F
 
 /// The exporter's own series then the published inventory, gzipped when the client accepts it.
 async fn metrics(state: &ServerState, request_headers: &HeaderMap) -> Response<Bytes> {
-    let published = Arc::clone(&state.published.borrow());
+    let published = state.published.clone();
     let telemetry = Arc::clone(&state.telemetry);
     let gzip = accepts_gzip(request_headers);
     // Copying (and compressing) tens of megabytes is blocking work: keep it off the runtime.
     let built = tokio::task::spawn_blocking(move || {
-        let body = telemetry.render(&published);
+        let body = telemetry.render(|| Arc::clone(&published.borrow()));
         if !gzip {
             return (body, false);
         }

@@ -295,11 +295,17 @@ impl Telemetry {
         }
     }
 
-    /// The full exposition: the exporter's own series, then the published inventory.
-    pub fn render(&self, published: &Published) -> Vec<u8> {
+    /// The full exposition: the exporter's own series, then the inventory `published` gives.
+    ///
+    /// The exporter's series are gathered first and the inventory is taken after: the refresh
+    /// publishes its inventory before it counts itself, so an exposition that counts a
+    /// refresh always carries that refresh's inventory.
+    pub fn render(&self, published: impl FnOnce() -> Arc<Published>) -> Vec<u8> {
+        let families = self.registry.gather();
+        let published = published();
         let mut out = Vec::with_capacity(published.inventory_text.len() + 4096);
         // Encoding into a Vec cannot fail for the metric types used here.
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        let _ = TextEncoder::new().encode(&families, &mut out);
         out.extend_from_slice(&published.inventory_text);
         out
     }
