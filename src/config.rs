@@ -124,6 +124,12 @@ pub struct Args {
     #[arg(long = "refresh.interval", default_value = "15m", value_parser = parse_duration)]
     pub refresh_interval: Duration,
 
+    /// File where the exporter keeps what it has seen, read at start and rewritten after each
+    /// refresh, so that a restart neither forgets the inventory nor misses changes made while
+    /// it was down. Without it the exporter starts empty.
+    #[arg(long = "state.file")]
+    pub state_file: Option<PathBuf>,
+
     /// Address to listen on for the web interface and telemetry (`:9721` means every interface).
     #[arg(long = "web.listen-address", default_value = ":9721")]
     pub listen_address: String,
@@ -169,6 +175,8 @@ pub struct Config {
     pub timeout: Duration,
     /// From the start of one refresh to the start of the next.
     pub refresh_interval: Duration,
+    /// Where the inventory is kept across restarts, if anywhere.
+    pub state_file: Option<PathBuf>,
     /// Where to listen, as given (`:9721`, `127.0.0.1:9721`, `[::1]:9721`).
     pub listen_address: String,
     /// Path of the metrics endpoint.
@@ -264,6 +272,7 @@ impl Config {
             concurrency: args.concurrency as usize,
             timeout: args.timeout,
             refresh_interval: args.refresh_interval,
+            state_file: args.state_file,
             listen_address: args.listen_address,
             telemetry_path: args.telemetry_path,
         })

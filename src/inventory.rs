@@ -8,8 +8,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 /// One platform image of a tag (an entry of the tag's `images[]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Image {
     /// Operating system, for example `linux`.
     pub os: String,
@@ -31,7 +33,7 @@ impl Image {
 }
 
 /// One tag of a repository.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tag {
     /// Tag name.
     pub name: String,
@@ -48,7 +50,7 @@ pub struct Tag {
 }
 
 /// Repository metadata from the repository listing.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RepositoryInfo {
     /// Whether the repository is private.
     pub private: bool,
@@ -65,7 +67,7 @@ pub struct RepositoryInfo {
 }
 
 /// A repository and, once a listing of them succeeded, its tags.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Repository {
     /// Name within the namespace.
     pub name: String,
@@ -76,14 +78,14 @@ pub struct Repository {
 }
 
 /// The repositories of one namespace, by name.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Namespace {
     /// Repositories by name.
     pub repositories: BTreeMap<String, Repository>,
 }
 
 /// Everything known about the configured namespaces.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Namespaces by name; a namespace whose listing never succeeded is absent.
     pub namespaces: BTreeMap<String, Namespace>,

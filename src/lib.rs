@@ -16,6 +16,7 @@
 //! - [`simhub`]: a simulated Docker Hub for tests, benchmarks and the offline demo.
 //! - [`error`]: the error type.
 
+pub mod changes;
 pub mod config;
 pub mod error;
 pub mod hub;
@@ -24,6 +25,7 @@ pub mod metrics;
 pub mod refresh;
 pub mod server;
 pub mod simhub;
+pub mod state;
 
 pub use error::{Error, Result};
 
@@ -72,7 +74,27 @@ pub async fn serve(
 ) -> Result<()> {
     let telemetry = Arc::new(Telemetry::new());
     let client = Arc::new(hub::Client::new(&config, Arc::clone(&telemetry))?);
-    let (publish, published) = watch::channel(Arc::new(Published::empty()));
+    let restored = config.state_file.as_deref().and_then(state::load);
+    let mut counters = changes::Counters::default();
+    let initial = match restored {
+        Some(mut restored) => {
+            // Namespaces no longer configured are not served.
+            restored
+                .snapshot
+                .namespaces
+                .retain(|ns, _| config.namespaces.contains(ns));
+            let last_success = restored.last_success();
+            if let Some(t) = last_success {
+                telemetry.restore_last_success(t);
+            }
+            // Series for every known repository from the start, so that changes found by
+            // the first refresh show as increases.
+            counters.cover(&restored.snapshot);
+            Published::new(Arc::new(restored.snapshot), None, last_success, &counters)
+        }
+        None => Published::empty(),
+    };
+    let (publish, published) = watch::channel(Arc::new(initial));
     let (stop, stopped) = watch::channel(false);
     let refresher = refresh::Refresher::new(
         client,
@@ -80,6 +102,8 @@ pub async fn serve(
         config.refresh_interval,
         Arc::clone(&telemetry),
         publish,
+        counters,
+        config.state_file.clone(),
     );
     let mut refresh_task = tokio::spawn(refresher.run(until_stopped(stopped.clone())));
     let state = server::ServerState {

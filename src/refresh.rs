@@ -8,13 +8,15 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use crate::changes::{self, Change, Counters};
 use crate::error::Error;
 use crate::hub::Client;
 use crate::inventory::{NamespaceRead, RepositoryRead, TagsRead};
@@ -28,6 +30,8 @@ pub struct Refresher {
     interval: Duration,
     telemetry: Arc<Telemetry>,
     publish: watch::Sender<Arc<Published>>,
+    counters: Arc<Mutex<Counters>>,
+    state_file: Option<PathBuf>,
 }
 
 /// What one refresh read, before merging.
@@ -38,13 +42,16 @@ struct Reads {
 }
 
 impl Refresher {
-    /// A refresher publishing into `publish`.
+    /// A refresher publishing into `publish`, counting changes into `counters` (which must
+    /// already cover what `publish` holds) and saving each result to `state_file` if given.
     pub fn new(
         client: Arc<Client>,
         namespaces: Vec<String>,
         interval: Duration,
         telemetry: Arc<Telemetry>,
         publish: watch::Sender<Arc<Published>>,
+        counters: Counters,
+        state_file: Option<PathBuf>,
     ) -> Self {
         Refresher {
             client,
@@ -52,6 +59,8 @@ impl Refresher {
             interval,
             telemetry,
             publish,
+            counters: Arc::new(Mutex::new(counters)),
+            state_file,
         }
     }
 
@@ -97,20 +106,33 @@ impl Refresher {
         };
         let previous_snapshot = Arc::clone(&previous.snapshot);
         drop(previous);
-        // Merging and rendering a large inventory takes a while; keep it off the runtime's
-        // worker threads so that scrapes stay fast.
-        let published = tokio::task::spawn_blocking(move || {
-            let snapshot = previous_snapshot.merge(reads.namespaces);
-            Published::new(Arc::new(snapshot), Some(status), last_success)
+        let counters = Arc::clone(&self.counters);
+        let state_file = self.state_file.clone();
+        // Merging, diffing, rendering and saving a large inventory takes a while; keep it off
+        // the runtime's worker threads so that scrapes stay fast.
+        let built = tokio::task::spawn_blocking(move || {
+            let snapshot = Arc::new(previous_snapshot.merge(reads.namespaces));
+            let changes = changes::diff(&previous_snapshot, &snapshot);
+            let published = {
+                let mut counters = counters.lock().unwrap_or_else(|e| e.into_inner());
+                counters.count(&changes);
+                counters.cover(&snapshot);
+                Published::new(Arc::clone(&snapshot), Some(status), last_success, &counters)
+            };
+            if let Some(path) = state_file {
+                save_state(&path, &snapshot, last_success);
+            }
+            (published, changes)
         })
         .await;
-        let published = match published {
-            Ok(p) => p,
+        let (published, changes) = match built {
+            Ok(built) => built,
             Err(e) => {
                 warn!(error = %e, "rendering the inventory failed; keeping the previous one");
                 return;
             }
         };
+        log_changes(&changes);
         info!(
             result = result.as_str(),
             duration_seconds = status.duration.as_secs_f64(),
@@ -219,6 +241,62 @@ impl Refresher {
             reads.namespaces.insert(ns, NamespaceRead::Listed(repos));
         }
         reads
+    }
+}
+
+fn save_state(
+    path: &std::path::Path,
+    snapshot: &crate::inventory::Snapshot,
+    last_success: Option<SystemTime>,
+) {
+    let state = crate::state::State::new(snapshot.clone(), last_success);
+    if let Err(e) = crate::state::save(path, &state) {
+        warn!(path = %path.display(), error = %e, "writing the state file failed; the previous one stays");
+    }
+}
+
+/// Logs every change at info level, so that a person can see what happened without PromQL.
+fn log_changes(changes: &[Change]) {
+    for change in changes {
+        match change {
+            Change::TagAdded {
+                namespace,
+                repository,
+                tag,
+                digest,
+            } => {
+                info!(hub_namespace = %namespace, repository = %repository, tag = %tag, digest = %digest, "tag added")
+            }
+            Change::TagRemoved {
+                namespace,
+                repository,
+                tag,
+                digest,
+            } => {
+                info!(hub_namespace = %namespace, repository = %repository, tag = %tag, digest = %digest, "tag removed")
+            }
+            Change::TagDigestChanged {
+                namespace,
+                repository,
+                tag,
+                old_digest,
+                new_digest,
+            } => {
+                info!(hub_namespace = %namespace, repository = %repository, tag = %tag, old_digest = %old_digest, new_digest = %new_digest, "tag digest changed")
+            }
+            Change::RepositoryAdded {
+                namespace,
+                repository,
+            } => {
+                info!(hub_namespace = %namespace, repository = %repository, "repository added")
+            }
+            Change::RepositoryRemoved {
+                namespace,
+                repository,
+            } => {
+                info!(hub_namespace = %namespace, repository = %repository, "repository removed")
+            }
+        }
     }
 }
 

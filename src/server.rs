@@ -448,6 +448,7 @@ mod tests {
                 duration: Duration::from_secs(3),
             }),
             (result == RefreshResult::Success).then_some(finished),
+            &Default::default(),
         ))
     }
 

@@ -16,6 +16,7 @@ use prometheus::{
     Counter, Encoder, Gauge, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use crate::changes::Counters;
 use crate::inventory::Snapshot;
 
 /// How a refresh ended.
@@ -62,12 +63,19 @@ pub struct Published {
     pub last_success: Option<SystemTime>,
     /// The inventory families in the text exposition format.
     pub inventory_text: Vec<u8>,
+    /// The change counters in the text exposition format.
+    pub changes_text: Vec<u8>,
 }
 
 impl Published {
     /// The state before any refresh has finished.
     pub fn empty() -> Self {
-        Self::new(Arc::new(Snapshot::default()), None, None)
+        Self::new(
+            Arc::new(Snapshot::default()),
+            None,
+            None,
+            &Counters::default(),
+        )
     }
 
     /// Publishes a snapshot, rendering its exposition once.
@@ -75,13 +83,16 @@ impl Published {
         snapshot: Arc<Snapshot>,
         last_refresh: Option<RefreshStatus>,
         last_success: Option<SystemTime>,
+        changes: &Counters,
     ) -> Self {
         let inventory_text = render::render_inventory(&snapshot);
+        let changes_text = render::render_changes(changes);
         Published {
             snapshot,
             last_refresh,
             last_success,
             inventory_text,
+            changes_text,
         }
     }
 
@@ -282,6 +293,11 @@ impl Telemetry {
         self.limiter_wait.inc_by(waited.as_secs_f64());
     }
 
+    /// Sets `dockerhub_last_refresh_success_timestamp_seconds` from a restored state.
+    pub fn restore_last_success(&self, last_success: SystemTime) {
+        self.last_success.set(unix_seconds(last_success));
+    }
+
     /// Records a finished refresh.
     pub fn record_refresh(&self, status: &RefreshStatus, last_success: Option<SystemTime>) {
         self.refreshes
@@ -303,10 +319,13 @@ impl Telemetry {
     pub fn render(&self, published: impl FnOnce() -> Arc<Published>) -> Vec<u8> {
         let families = self.registry.gather();
         let published = published();
-        let mut out = Vec::with_capacity(published.inventory_text.len() + 4096);
+        let mut out = Vec::with_capacity(
+            published.inventory_text.len() + published.changes_text.len() + 4096,
+        );
         // Encoding into a Vec cannot fail for the metric types used here.
         let _ = TextEncoder::new().encode(&families, &mut out);
         out.extend_from_slice(&published.inventory_text);
+        out.extend_from_slice(&published.changes_text);
         out
     }
 

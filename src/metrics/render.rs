@@ -8,6 +8,7 @@
 //! (the refresh loop publishes, [`super::Published::new`] renders once per publication) and it
 //! does not serve the text or render the exporter's own series.
 
+use crate::changes::{Counters, RepositoryCounts, TagCounts};
 use crate::inventory::{Image, Repository, Snapshot, Tag};
 
 /// Appended to every help text: the exporter serves a cached inventory, and the Prometheus
@@ -40,6 +41,67 @@ pub fn render_inventory(snapshot: &Snapshot) -> Vec<u8> {
     // The buffer lives as long as its publication; give back what the estimate over-reserved.
     buf.shrink_to_fit();
     buf
+}
+
+/// A counter family over `T`: name, help, and how to read its value.
+type Family<T> = (&'static str, &'static str, fn(&T) -> u64);
+
+/// Renders the change counters: per repository, tags added, removed and moved to a new
+/// digest; per namespace, repositories added and removed.
+pub fn render_changes(counters: &Counters) -> Vec<u8> {
+    let mut out = Exposition {
+        buf: Vec::with_capacity(1024 + counters.tags.len() * 3 * 96),
+    };
+    let tag_families: [Family<TagCounts>; 3] = [
+        (
+            "dockerhub_tags_added_total",
+            "Tags that appeared in the repository since the exporter started, counted when a listing of its tags succeeds",
+            |c| c.added,
+        ),
+        (
+            "dockerhub_tags_removed_total",
+            "Tags that disappeared from the repository since the exporter started, also when the repository itself is gone",
+            |c| c.removed,
+        ),
+        (
+            "dockerhub_tags_updated_total",
+            "Tags of the repository that moved to a new digest since the exporter started",
+            |c| c.updated,
+        ),
+    ];
+    for (name, help, value) in tag_families {
+        out.family(name, Kind::Counter, help);
+        for ((namespace, repository), counts) in &counters.tags {
+            out.series(
+                name,
+                &[("hub_namespace", namespace), ("repository", repository)],
+                Value::Int(value(counts)),
+            );
+        }
+    }
+    let repository_families: [Family<RepositoryCounts>; 2] = [
+        (
+            "dockerhub_repositories_added_total",
+            "Repositories that appeared in the namespace since the exporter started (its first listing of the namespace counts none)",
+            |c| c.added,
+        ),
+        (
+            "dockerhub_repositories_removed_total",
+            "Repositories that disappeared from the namespace since the exporter started",
+            |c| c.removed,
+        ),
+    ];
+    for (name, help, value) in repository_families {
+        out.family(name, Kind::Counter, help);
+        for (namespace, counts) in &counters.repositories {
+            out.series(
+                name,
+                &[("hub_namespace", namespace)],
+                Value::Int(value(counts)),
+            );
+        }
+    }
+    out.buf
 }
 
 fn render_repository_families(out: &mut Exposition, snapshot: &Snapshot) {
@@ -714,5 +776,49 @@ dockerhub_image_size_bytes{hub_namespace="acme",repository="api",tag="1.0",os="l
         assert!(text.contains(
             "dockerhub_repository_tags{hub_namespace=\"acme\",repository=\"big\"} 2500\n"
         ));
+    }
+
+    #[test]
+    fn change_counters_render_to_the_exact_golden_text() {
+        let mut counters = Counters::default();
+        counters.tags.insert(
+            ("acme".into(), "api".into()),
+            TagCounts {
+                added: 3,
+                removed: 1,
+                updated: 2,
+            },
+        );
+        counters
+            .tags
+            .insert(("acme".into(), "gone".into()), Default::default());
+        counters.repositories.insert(
+            "acme".into(),
+            RepositoryCounts {
+                added: 0,
+                removed: 1,
+            },
+        );
+        let expected = r#"# HELP dockerhub_tags_added_total Tags that appeared in the repository since the exporter started, counted when a listing of its tags succeeds, as of the last refresh of the inventory.
+# TYPE dockerhub_tags_added_total counter
+dockerhub_tags_added_total{hub_namespace="acme",repository="api"} 3
+dockerhub_tags_added_total{hub_namespace="acme",repository="gone"} 0
+# HELP dockerhub_tags_removed_total Tags that disappeared from the repository since the exporter started, also when the repository itself is gone, as of the last refresh of the inventory.
+# TYPE dockerhub_tags_removed_total counter
+dockerhub_tags_removed_total{hub_namespace="acme",repository="api"} 1
+dockerhub_tags_removed_total{hub_namespace="acme",repository="gone"} 0
+# HELP dockerhub_tags_updated_total Tags of the repository that moved to a new digest since the exporter started, as of the last refresh of the inventory.
+# TYPE dockerhub_tags_updated_total counter
+dockerhub_tags_updated_total{hub_namespace="acme",repository="api"} 2
+dockerhub_tags_updated_total{hub_namespace="acme",repository="gone"} 0
+# HELP dockerhub_repositories_added_total Repositories that appeared in the namespace since the exporter started (its first listing of the namespace counts none), as of the last refresh of the inventory.
+# TYPE dockerhub_repositories_added_total counter
+dockerhub_repositories_added_total{hub_namespace="acme"} 0
+# HELP dockerhub_repositories_removed_total Repositories that disappeared from the namespace since the exporter started, as of the last refresh of the inventory.
+# TYPE dockerhub_repositories_removed_total counter
+dockerhub_repositories_removed_total{hub_namespace="acme"} 1
+"#;
+        let got = String::from_utf8(render_changes(&counters)).unwrap();
+        assert_eq!(got, expected);
     }
 }

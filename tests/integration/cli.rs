@@ -2,93 +2,12 @@
 //! by promtool.
 
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dockerhub_exporter::simhub::{Repo, SimHub};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
+use crate::process::{BIN, Process, tool};
 use crate::support::{eventually, get, value};
-
-const BIN: &str = env!("CARGO_BIN_EXE_dockerhub_exporter");
-
-/// Set by CI: a missing promtool fails the test instead of skipping it.
-const REQUIRE_PROMETHEUS: &str = "DOCKERHUB_EXPORTER_REQUIRE_PROMETHEUS";
-
-/// The exporter binary running as a child process, its log lines collected.
-struct Process {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-    url: String,
-}
-
-impl Process {
-    async fn start(args: &[&str], envs: &[(&str, &str)]) -> Process {
-        let mut child = Command::new(BIN)
-            .args(["--web.listen-address", "127.0.0.1:0"])
-            .args(args)
-            .env_clear()
-            .envs(envs.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the binary starts");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let sink = Arc::clone(&log);
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let address = eventually(|| async {
-            log.lock().unwrap().iter().find_map(|l| {
-                l.contains("dockerhub_exporter started")
-                    .then(|| {
-                        l.split("address=")
-                            .nth(1)?
-                            .split(' ')
-                            .next()
-                            .map(str::to_string)
-                    })
-                    .flatten()
-            })
-        })
-        .await;
-        Process {
-            child,
-            log,
-            url: format!("http://{address}"),
-        }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    async fn metrics_after_refreshes(&self, n: f64) -> String {
-        eventually(|| async {
-            let (_, m) = get(&format!("{}/metrics", self.url)).await;
-            (crate::support::refreshes(&m) >= n).then_some(m)
-        })
-        .await
-    }
-
-    async fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().expect("still running").to_string();
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        tokio::time::timeout(Duration::from_secs(10), self.child.wait())
-            .await
-            .expect("the exporter stops within seconds of SIGTERM")
-            .unwrap()
-    }
-}
 
 #[test]
 fn help_names_every_flag_with_its_environment_variable_and_default() {
@@ -305,12 +224,7 @@ async fn sigterm_stops_the_exporter_mid_refresh() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promtool_finds_nothing_to_complain_about_in_the_exposition() {
-    let Ok(promtool) = which("promtool") else {
-        assert!(
-            std::env::var_os(REQUIRE_PROMETHEUS).is_none(),
-            "promtool is required but missing"
-        );
-        println!("skipped: promtool is not installed (apt-get install prometheus)");
+    let Some(promtool) = tool("promtool") else {
         return;
     };
     let hub = SimHub::demo(7);
@@ -346,13 +260,4 @@ async fn promtool_finds_nothing_to_complain_about_in_the_exposition() {
         "promtool says: {said}"
     );
     process.terminate().await;
-}
-
-fn which(name: &str) -> Result<std::path::PathBuf, ()> {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .ok_or(())
 }

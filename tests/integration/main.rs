@@ -3,8 +3,10 @@
 //! One test binary with a module per concern; `support` holds the shared helpers.
 
 mod auth;
+mod changes;
 mod cli;
 mod failures;
 mod inventory;
 mod limits;
+mod process;
 mod support;

@@ -1,0 +1,112 @@
+//! The exporter binary as a child process, and the outside tools (promtool, prometheus) the
+//! tests run beside it.
+
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::support::{eventually, get};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_dockerhub_exporter");
+
+/// Set by CI: a missing promtool fails the test instead of skipping it.
+pub const REQUIRE_PROMETHEUS: &str = "DOCKERHUB_EXPORTER_REQUIRE_PROMETHEUS";
+
+/// The exporter binary running as a child process, its log lines collected.
+pub struct Process {
+    pub child: Child,
+    pub log: Arc<Mutex<Vec<String>>>,
+    pub url: String,
+}
+
+impl Process {
+    pub async fn start(args: &[&str], envs: &[(&str, &str)]) -> Process {
+        let mut child = Command::new(BIN)
+            .args(["--web.listen-address", "127.0.0.1:0"])
+            .args(args)
+            .env_clear()
+            .envs(envs.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the binary starts");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let sink = Arc::clone(&log);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let address = eventually(|| async {
+            log.lock().unwrap().iter().find_map(|l| {
+                l.contains("dockerhub_exporter started")
+                    .then(|| {
+                        l.split("address=")
+                            .nth(1)?
+                            .split(' ')
+                            .next()
+                            .map(str::to_string)
+                    })
+                    .flatten()
+            })
+        })
+        .await;
+        Process {
+            child,
+            log,
+            url: format!("http://{address}"),
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    pub async fn metrics_after_refreshes(&self, n: f64) -> String {
+        eventually(|| async {
+            let (_, m) = get(&format!("{}/metrics", self.url)).await;
+            (crate::support::refreshes(&m) >= n).then_some(m)
+        })
+        .await
+    }
+
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("still running").to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("the exporter stops within seconds of SIGTERM")
+            .unwrap()
+    }
+}
+
+/// The path of an outside tool, or `None` after printing that the calling test is skipped.
+/// In CI (`DOCKERHUB_EXPORTER_REQUIRE_PROMETHEUS` set) a missing tool fails the test.
+pub fn tool(name: &str) -> Option<std::path::PathBuf> {
+    let found = which(name);
+    if found.is_none() {
+        assert!(
+            std::env::var_os(REQUIRE_PROMETHEUS).is_none(),
+            "{name} is required but missing (apt-get install prometheus)"
+        );
+        println!("skipped: {name} is not installed (apt-get install prometheus)");
+    }
+    found
+}
+
+fn which(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
