@@ -2,6 +2,7 @@
 //!
 //! One test binary with a module per concern; `support` holds the shared helpers.
 
+mod alerting;
 mod auth;
 mod changes;
 mod cli;

@@ -24,8 +24,14 @@ pub struct Process {
 
 impl Process {
     pub async fn start(args: &[&str], envs: &[(&str, &str)]) -> Process {
+        // Any free port unless the test chose one.
+        let listen: &[&str] = if args.contains(&"--web.listen-address") {
+            &[]
+        } else {
+            &["--web.listen-address", "127.0.0.1:0"]
+        };
         let mut child = Command::new(BIN)
-            .args(["--web.listen-address", "127.0.0.1:0"])
+            .args(listen)
             .args(args)
             .env_clear()
             .envs(envs.iter().copied())
