@@ -165,6 +165,8 @@ pub struct Config {
     pub namespaces: Vec<String>,
     /// Credentials, or `None` for anonymous access.
     pub credentials: Option<Credentials>,
+    /// The username given, also when no secret came with it (then access is anonymous).
+    pub username: Option<String>,
     /// Requests per minute.
     pub rate_limit: u32,
     /// Requests that may go back to back.
@@ -210,14 +212,10 @@ impl Config {
             None => password_env.filter(|s| !s.is_empty()).map(Secret::new),
         };
         let username = args.username.filter(|u| !u.trim().is_empty());
-        let credentials = match (username, secret) {
+        let credentials = match (username.clone(), secret) {
             (Some(username), Some(secret)) => Some(Credentials { username, secret }),
-            (Some(_), None) => {
-                return Err(config_error(
-                    "--hub.username",
-                    "a username needs a secret: --hub.password-file or DOCKERHUB_PASSWORD",
-                ));
-            }
+            // Anonymous; the username still names the default namespace.
+            (Some(_), None) => None,
             (None, Some(_)) => {
                 return Err(config_error(
                     "--hub.password-file",
@@ -245,8 +243,8 @@ impl Config {
             }
         }
         if namespaces.is_empty() {
-            match &credentials {
-                Some(c) => namespaces.push(c.username.clone()),
+            match &username {
+                Some(u) => namespaces.push(u.clone()),
                 None => {
                     return Err(config_error(
                         "--hub.namespace",
@@ -267,6 +265,7 @@ impl Config {
             hub_url,
             namespaces,
             credentials,
+            username,
             rate_limit: args.rate_limit,
             burst: args.burst,
             concurrency: args.concurrency as usize,
@@ -413,9 +412,10 @@ mod tests {
     }
 
     #[test]
-    fn a_username_without_secret_is_refused() {
-        let err = Config::from_args(args(&["--hub.username", "a"]).unwrap(), None).unwrap_err();
-        assert_eq!(err.flag, "--hub.username");
+    fn a_username_without_secret_reads_its_namespace_anonymously() {
+        let c = Config::from_args(args(&["--hub.username", "acme"]).unwrap(), None).unwrap();
+        assert!(c.credentials.is_none());
+        assert_eq!(c.namespaces, ["acme"]);
     }
 
     #[test]

@@ -124,6 +124,12 @@ pub async fn serve(
         authenticated = config.credentials.is_some(),
         "dockerhub_exporter started"
     );
+    if let (None, Some(username)) = (&config.credentials, &config.username) {
+        tracing::warn!(
+            username = %username,
+            "no secret given (--hub.password-file or DOCKERHUB_PASSWORD); reading public repositories anonymously"
+        );
+    }
     let served = tokio::select! {
         _ = shutdown => Ok(()),
         r = &mut server_task => match r {

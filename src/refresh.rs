@@ -105,6 +105,7 @@ impl Refresher {
             previous.last_success
         };
         let previous_snapshot = Arc::clone(&previous.snapshot);
+        let was_ready = previous.ready;
         drop(previous);
         let counters = Arc::clone(&self.counters);
         let state_file = self.state_file.clone();
@@ -125,7 +126,7 @@ impl Refresher {
             (published, changes)
         })
         .await;
-        let (published, changes) = match built {
+        let (mut published, changes) = match built {
             Ok(built) => built,
             Err(e) => {
                 warn!(error = %e, "rendering the inventory failed; keeping the previous one");
@@ -133,6 +134,7 @@ impl Refresher {
             }
         };
         log_changes(&changes);
+        published.ready |= was_ready;
         info!(
             result = result.as_str(),
             duration_seconds = status.duration.as_secs_f64(),

@@ -34,7 +34,7 @@ use tracing::{debug, warn};
 use crate::metrics::{Published, Telemetry, unix_seconds};
 
 /// The content type of the text exposition format 0.0.4, which is UTF-8.
-const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 
 /// How long open connections may finish their requests once shutdown begins; the caller in
 /// `lib.rs` waits a little longer than this before aborting the whole server.
@@ -270,15 +270,16 @@ fn parse_weight(q: &str) -> Option<f64> {
     q.parse::<f64>().ok().filter(|q| (0.0..=1.0).contains(q))
 }
 
-/// 200 once a refresh has finished, fully or in part; 503 before.
+/// 200 once a refresh has finished, fully or in part; 503 before, and while every refresh
+/// has failed outright.
 fn readiness(state: &ServerState) -> Response<Bytes> {
     let published = Arc::clone(&state.published.borrow());
-    if published.last_refresh.is_some() {
+    if published.ready {
         text(StatusCode::OK, "ready\n")
     } else {
         text(
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: no refresh has finished yet\n",
+            "not ready: no refresh has read anything yet\n",
         )
     }
 }
@@ -537,7 +538,10 @@ mod tests {
             .expect("the server holds a receiver");
         let reply = request(running.address, "GET", "/metrics", &[]).await;
         assert_eq!(reply.status, 200);
-        assert_eq!(reply.header("content-type"), Some(METRICS_CONTENT_TYPE));
+        assert_eq!(
+            reply.header("content-type"),
+            Some("text/plain; version=0.0.4")
+        );
         assert_eq!(reply.header("content-encoding"), None);
         let body = reply.text();
         let own = body
@@ -641,6 +645,12 @@ mod tests {
         let running = start(&["acme"]).await;
         let before = request(running.address, "GET", "/readyz", &[]).await;
         assert_eq!(before.status, 503);
+        running
+            .publish
+            .send(published_with("api", RefreshResult::Failure))
+            .expect("the server holds a receiver");
+        let failed = request(running.address, "GET", "/readyz", &[]).await;
+        assert_eq!(failed.status, 503, "a refresh that read nothing");
         running
             .publish
             .send(published_with("api", RefreshResult::Partial))

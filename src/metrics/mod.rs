@@ -65,6 +65,8 @@ pub struct Published {
     pub inventory_text: Vec<u8>,
     /// The change counters in the text exposition format.
     pub changes_text: Vec<u8>,
+    /// Whether a refresh of this process has finished fully or in part (`/readyz`).
+    pub ready: bool,
 }
 
 impl Published {
@@ -93,6 +95,7 @@ impl Published {
             last_success,
             inventory_text,
             changes_text,
+            ready: last_refresh.is_some_and(|r| r.result != RefreshResult::Failure),
         }
     }
 
