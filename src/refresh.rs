@@ -251,8 +251,7 @@ fn save_state(
     snapshot: &crate::inventory::Snapshot,
     last_success: Option<SystemTime>,
 ) {
-    let state = crate::state::State::new(snapshot.clone(), last_success);
-    if let Err(e) = crate::state::save(path, &state) {
+    if let Err(e) = crate::state::save(path, snapshot, last_success) {
         warn!(path = %path.display(), error = %e, "writing the state file failed; the previous one stays");
     }
 }

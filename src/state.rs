@@ -35,9 +35,7 @@ impl State {
     pub fn new(snapshot: Snapshot, last_success: Option<SystemTime>) -> Self {
         State {
             version: FORMAT_VERSION,
-            last_success: last_success
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map(|d| d.as_secs_f64()),
+            last_success: unix_seconds(last_success),
             snapshot,
         }
     }
@@ -90,14 +88,27 @@ pub fn load(path: &Path) -> Option<State> {
     Some(state)
 }
 
-/// Writes `state` to `path` atomically: a temporary file beside it, fsync, rename, and an
-/// fsync of the directory so that the rename itself survives a crash.
-pub fn save(path: &Path, state: &State) -> io::Result<()> {
+/// [`State`] borrowing its snapshot, for saving without a copy.
+#[derive(Serialize)]
+struct Saved<'a> {
+    version: u32,
+    last_success: Option<f64>,
+    snapshot: &'a Snapshot,
+}
+
+/// Writes `snapshot` and `last_success` to `path` atomically: a temporary file beside it,
+/// fsync, rename, and an fsync of the directory so that the rename itself survives a crash.
+pub fn save(path: &Path, snapshot: &Snapshot, last_success: Option<SystemTime>) -> io::Result<()> {
+    let state = Saved {
+        version: FORMAT_VERSION,
+        last_success: unix_seconds(last_success),
+        snapshot,
+    };
     let tmp = sibling(path, ".tmp");
     let result = (|| {
         let mut file = File::create(&tmp)?;
         let mut writer = io::BufWriter::new(&mut file);
-        serde_json::to_writer(&mut writer, state).map_err(io::Error::other)?;
+        serde_json::to_writer(&mut writer, &state).map_err(io::Error::other)?;
         writer.flush()?;
         drop(writer);
         file.sync_all()?;
@@ -114,6 +125,10 @@ pub fn save(path: &Path, state: &State) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+fn unix_seconds(t: Option<SystemTime>) -> Option<f64> {
+    Some(t?.duration_since(UNIX_EPOCH).ok()?.as_secs_f64())
 }
 
 /// `<path><suffix>`, in the same directory.
@@ -198,7 +213,7 @@ mod tests {
         let path = dir.join("state.json");
         let saved_at = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let state = State::new(snapshot(), Some(saved_at));
-        save(&path, &state).unwrap();
+        save(&path, &snapshot(), Some(saved_at)).unwrap();
         assert!(!sibling(&path, ".tmp").exists());
         let loaded = load(&path).expect("the state loads");
         assert_eq!(loaded, state);
@@ -243,8 +258,8 @@ mod tests {
     fn saving_replaces_the_previous_state() {
         let dir = temp_dir("replace");
         let path = dir.join("state.json");
-        save(&path, &State::new(snapshot(), None)).unwrap();
-        save(&path, &State::new(Snapshot::default(), None)).unwrap();
+        save(&path, &snapshot(), None).unwrap();
+        save(&path, &Snapshot::default(), None).unwrap();
         assert_eq!(load(&path).unwrap().snapshot, Snapshot::default());
         fs::remove_dir_all(dir).unwrap();
     }
