@@ -7,10 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use dockerhub_exporter::simhub::{Repo, SimHub, TagSpec};
+use dockerhub_exporter::simhub::TagSpec;
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
+use crate::changes::acme;
 use crate::process::{Process, tool};
 use crate::support::eventually;
 
@@ -136,19 +137,6 @@ impl Prometheus {
         let _ = self.child.kill().await;
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn acme() -> SimHub {
-    let hub = SimHub::new();
-    hub.add_repo(
-        "acme",
-        Repo::new("api")
-            .with_tag(TagSpec::new("1.4.2"))
-            .with_tag(TagSpec::new("latest"))
-            .with_tag(TagSpec::new("nightly")),
-    );
-    hub.add_repo("acme", Repo::new("web").with_tags(30));
-    hub
 }
 
 fn exporter_args<'a>(hub_url: &'a str, listen: &'a str) -> Vec<&'a str> {

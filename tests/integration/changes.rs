@@ -14,7 +14,9 @@ fn counter(m: &str, name: &str, repository: &str) -> Option<f64> {
     )
 }
 
-fn acme() -> SimHub {
+/// acme/api with a version tag, `latest` and `nightly`; acme/web with more than a page of
+/// tags; acme/old with three.
+pub fn acme() -> SimHub {
     let hub = SimHub::new();
     hub.add_repo(
         "acme",
