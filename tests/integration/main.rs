@@ -6,6 +6,7 @@ mod alerting;
 mod auth;
 mod changes;
 mod cli;
+mod client;
 mod failures;
 mod inventory;
 mod limits;
