@@ -358,6 +358,14 @@ impl Client {
                     .body(body.to_string());
             }
             let outcome = tokio::time::timeout(self.timeout, self.exchange(request, url)).await;
+            // Pauses take effect before the slot is given back, so that no request waiting
+            // for it is sent into a window the Hub has already closed.
+            if let Ok(Ok((status, headers, _))) = &outcome {
+                self.observe_rate_limit(headers);
+                if *status == StatusCode::TOO_MANY_REQUESTS {
+                    self.pacer.pause_for(throttle_pause(headers));
+                }
+            }
             drop(permit);
             let error = match outcome {
                 Err(_) => Error::Timeout {
@@ -367,12 +375,10 @@ impl Client {
                 Ok(Ok((status, headers, body))) => {
                     self.telemetry
                         .count_request(endpoint, Some(status.as_u16()));
-                    self.observe_rate_limit(&headers);
                     if status == StatusCode::TOO_MANY_REQUESTS {
                         throttled += 1;
                         let wait = throttle_pause(&headers);
                         warn!(url = %url, wait_seconds = wait.as_secs_f64(), "the Hub answered 429; pausing every request");
-                        self.pacer.pause_for(wait);
                         if throttled > MAX_THROTTLED_RETRIES {
                             return Err(Error::RateLimited {
                                 url: url.to_string(),
