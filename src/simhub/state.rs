@@ -202,8 +202,12 @@ impl State {
         };
         let pulled = spec.pulled.then(|| {
             let since = (now - pushed).whole_seconds().max(0) as u64;
+            // Most tags are pulled every day; some old ones were last pulled long ago, which
+            // is what stale-tag reports look for.
             let back = if since == 0 {
                 0
+            } else if since > 30 * 86_400 && self.rng.random_bool(0.4) {
+                self.rng.random_range(0..=since)
             } else {
                 self.rng.random_range(0..=since.min(86_400))
             };

@@ -21,7 +21,7 @@ fn examples() -> PathBuf {
 }
 
 /// A loopback port nobody listens on right now.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -31,14 +31,14 @@ fn free_port() -> u16 {
 
 /// A Prometheus server with its own temporary storage, scraping one target every second
 /// and evaluating the shipped rules every second.
-struct Prometheus {
+pub struct Prometheus {
     child: Child,
-    url: String,
+    pub url: String,
     dir: PathBuf,
 }
 
 impl Prometheus {
-    async fn start(binary: &Path, target: &str, name: &str) -> Prometheus {
+    pub async fn start(binary: &Path, target: &str, name: &str) -> Prometheus {
         let dir = std::env::temp_dir().join(format!(
             "dockerhub-exporter-prometheus-{name}-{}",
             std::process::id()
@@ -84,7 +84,7 @@ impl Prometheus {
         prometheus
     }
 
-    async fn api(&self, path: &str, query: &[(&str, &str)]) -> Option<Value> {
+    pub async fn api(&self, path: &str, query: &[(&str, &str)]) -> Option<Value> {
         let url = reqwest::Url::parse_with_params(&format!("{}{path}", self.url), query).ok()?;
         let r = reqwest::get(url).await.ok()?;
         let body: Value = serde_json::from_slice(&r.bytes().await.ok()?).ok()?;
@@ -92,13 +92,13 @@ impl Prometheus {
     }
 
     /// The value of an instant query that yields one series, if it yields any.
-    async fn scalar(&self, query: &str) -> Option<f64> {
+    pub async fn scalar(&self, query: &str) -> Option<f64> {
         let data = self.api("/api/v1/query", &[("query", query)]).await?;
         data["result"][0]["value"][1].as_str()?.parse().ok()
     }
 
     /// The alerts now firing.
-    async fn firing(&self) -> Vec<Value> {
+    pub async fn firing(&self) -> Vec<Value> {
         let Some(data) = self.api("/api/v1/alerts", &[]).await else {
             return Vec::new();
         };
@@ -112,7 +112,7 @@ impl Prometheus {
     }
 
     /// Waits until every alert in `names` fires for `repository` of acme.
-    async fn wait_for_alerts(&self, names: &[&str], repository: &str) -> Vec<Value> {
+    pub async fn wait_for_alerts(&self, names: &[&str], repository: &str) -> Vec<Value> {
         eventually(|| async {
             let firing = self.firing().await;
             let all = names.iter().all(|name| {
@@ -128,12 +128,12 @@ impl Prometheus {
     }
 
     /// Waits until Prometheus holds at least `n` samples of `series` over the last minute.
-    async fn wait_for_samples(&self, series: &str, n: f64) {
+    pub async fn wait_for_samples(&self, series: &str, n: f64) {
         let query = format!("count_over_time({series}[1m])");
         eventually(|| async { (self.scalar(&query).await? >= n).then_some(()) }).await;
     }
 
-    async fn stop(mut self) {
+    pub async fn stop(mut self) {
         let _ = self.child.kill().await;
         let _ = std::fs::remove_dir_all(&self.dir);
     }

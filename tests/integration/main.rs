@@ -7,6 +7,7 @@ mod auth;
 mod changes;
 mod cli;
 mod client;
+mod dashboard;
 mod failures;
 mod inventory;
 mod limits;
