@@ -55,6 +55,44 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which per-tag and per-image series are exported (`--metrics.tags`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SeriesLevel {
+    /// Repository-level series only.
+    None,
+    /// Also one set of series per tag.
+    Tags,
+    /// Also one set of series per platform image of each tag.
+    #[default]
+    Images,
+}
+
+/// An include and an exclude pattern over names; both are anchored at both ends.
+#[derive(Debug, Clone, Default)]
+pub struct NameFilter {
+    include: Option<regex::Regex>,
+    exclude: Option<regex::Regex>,
+}
+
+impl NameFilter {
+    /// A filter from the two patterns, `None` meaning no constraint.
+    pub fn new(include: Option<regex::Regex>, exclude: Option<regex::Regex>) -> Self {
+        NameFilter { include, exclude }
+    }
+
+    /// Whether `name` is chosen: it matches the include pattern (if any) and not the exclude
+    /// pattern (if any).
+    pub fn matches(&self, name: &str) -> bool {
+        self.include.as_ref().is_none_or(|r| r.is_match(name))
+            && !self.exclude.as_ref().is_some_and(|r| r.is_match(name))
+    }
+
+    /// Whether the filter lets everything through.
+    pub fn is_open(&self) -> bool {
+        self.include.is_none() && self.exclude.is_none()
+    }
+}
+
 /// Log verbosity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogLevel {
@@ -130,6 +168,40 @@ pub struct Args {
     #[arg(long = "state.file")]
     pub state_file: Option<PathBuf>,
 
+    /// Between full walks, a repository whose last_updated has not changed since its last
+    /// successful tag listing keeps that listing without new requests (for example 6h).
+    /// Deletions that leave last_updated alone are seen at the next full walk. Without it,
+    /// every refresh is a full walk.
+    #[arg(long = "refresh.full-interval", value_parser = parse_duration)]
+    pub full_interval: Option<Duration>,
+
+    /// Inventory only repositories whose name matches this regular expression (anchored).
+    #[arg(long = "filter.repository", value_parser = parse_anchored_regex)]
+    pub filter_repository: Option<regex::Regex>,
+
+    /// Leave out repositories whose name matches this regular expression (anchored).
+    #[arg(long = "filter.repository-exclude", value_parser = parse_anchored_regex)]
+    pub filter_repository_exclude: Option<regex::Regex>,
+
+    /// Export and track only tags whose name matches this regular expression (anchored);
+    /// dockerhub_repository_tags still counts every tag.
+    #[arg(long = "filter.tag", value_parser = parse_anchored_regex)]
+    pub filter_tag: Option<regex::Regex>,
+
+    /// Leave out tags whose name matches this regular expression (anchored).
+    #[arg(long = "filter.tag-exclude", value_parser = parse_anchored_regex)]
+    pub filter_tag_exclude: Option<regex::Regex>,
+
+    /// Which per-tag series to export: none (repository-level series only), tags (also
+    /// per-tag series) or images (also per-platform-image series).
+    #[arg(long = "metrics.tags", value_enum, default_value_t = SeriesLevel::Images)]
+    pub series_level: SeriesLevel,
+
+    /// Export per-tag and per-image series for the N most recently pushed tags of each
+    /// repository only; counts still cover every tag.
+    #[arg(long = "metrics.max-tags-per-repository", value_name = "N")]
+    pub max_tags_per_repository: Option<usize>,
+
     /// Address to listen on for the web interface and telemetry (`:9721` means every interface).
     #[arg(long = "web.listen-address", default_value = ":9721")]
     pub listen_address: String,
@@ -177,6 +249,16 @@ pub struct Config {
     pub timeout: Duration,
     /// From the start of one refresh to the start of the next.
     pub refresh_interval: Duration,
+    /// Full walks at most this far apart; `None`: every refresh is a full walk.
+    pub full_interval: Option<Duration>,
+    /// Which repositories are inventoried.
+    pub repository_filter: NameFilter,
+    /// Which tags get series and are tracked.
+    pub tag_filter: NameFilter,
+    /// Which per-tag series are exported.
+    pub series_level: SeriesLevel,
+    /// Per-tag series only for this many most recently pushed tags per repository.
+    pub max_tags_per_repository: Option<usize>,
     /// Where the inventory is kept across restarts, if anywhere.
     pub state_file: Option<PathBuf>,
     /// Where to listen, as given (`:9721`, `127.0.0.1:9721`, `[::1]:9721`).
@@ -256,6 +338,12 @@ impl Config {
         if args.timeout.is_zero() {
             return Err(config_error("--hub.timeout", "must be more than 0"));
         }
+        if args.full_interval.is_some_and(|d| d.is_zero()) {
+            return Err(config_error(
+                "--refresh.full-interval",
+                "must be more than 0",
+            ));
+        }
         if args.refresh_interval.is_zero() {
             return Err(config_error("--refresh.interval", "must be more than 0"));
         }
@@ -272,10 +360,23 @@ impl Config {
             timeout: args.timeout,
             refresh_interval: args.refresh_interval,
             state_file: args.state_file,
+            full_interval: args.full_interval,
+            repository_filter: NameFilter::new(
+                args.filter_repository,
+                args.filter_repository_exclude,
+            ),
+            tag_filter: NameFilter::new(args.filter_tag, args.filter_tag_exclude),
+            series_level: args.series_level,
+            max_tags_per_repository: args.max_tags_per_repository,
             listen_address: args.listen_address,
             telemetry_path: args.telemetry_path,
         })
     }
+}
+
+/// A regular expression that must match the whole name.
+fn parse_anchored_regex(raw: &str) -> Result<regex::Regex, String> {
+    regex::Regex::new(&format!("^(?:{raw})$")).map_err(|e| format!("not a regular expression: {e}"))
 }
 
 fn parse_hub_url(raw: &str) -> Result<reqwest::Url, ConfigError> {
@@ -403,6 +504,35 @@ mod tests {
         let c = Config::from_args(a, None).unwrap();
         assert_eq!(c.namespaces, ["acme", "library"]);
         assert!(c.credentials.is_none());
+    }
+
+    #[test]
+    fn filters_are_anchored_and_exclude_wins() {
+        let c = Config::from_args(
+            args(&[
+                "--hub.namespace",
+                "acme",
+                "--filter.repository",
+                "api|web.*",
+                "--filter.tag-exclude",
+                "sha-[0-9a-f]+",
+            ])
+            .unwrap(),
+            None,
+        )
+        .unwrap();
+        assert!(c.repository_filter.matches("api"));
+        assert!(c.repository_filter.matches("webshop"));
+        assert!(
+            !c.repository_filter.matches("my-api"),
+            "anchored at the start"
+        );
+        assert!(!c.repository_filter.matches("api2"), "anchored at the end");
+        assert!(c.tag_filter.matches("1.0"));
+        assert!(!c.tag_filter.matches("sha-0a1b"));
+        assert!(c.tag_filter.matches("sha-0a1b-debug"));
+        let bad = args(&["--hub.namespace", "acme", "--filter.tag", "("]).unwrap_err();
+        assert!(bad.to_string().contains("--filter.tag"), "{bad}");
     }
 
     #[test]
