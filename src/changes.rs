@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::config::NameFilter;
 use crate::inventory::{Namespace, Repository, Snapshot, Tag};
 
 /// One difference between two snapshots.
@@ -70,13 +71,22 @@ pub enum Change {
 /// The first listing of anything counts nothing: a namespace absent from `previous` adds no
 /// repositories, and a repository whose tags were unknown adds no tags. A repository that is
 /// gone removes all its known tags.
-pub fn diff(previous: &Snapshot, next: &Snapshot) -> Vec<Change> {
+/// Only tags that `tags` matches count.
+pub fn diff(previous: &Snapshot, next: &Snapshot, tags: &NameFilter) -> Vec<Change> {
     let mut changes = Vec::new();
     for (ns_name, before) in &previous.namespaces {
         let Some(after) = next.namespaces.get(ns_name) else {
             continue;
         };
         diff_namespace(ns_name, before, after, &mut changes);
+    }
+    if !tags.is_open() {
+        changes.retain(|c| match c {
+            Change::TagAdded { tag, .. }
+            | Change::TagRemoved { tag, .. }
+            | Change::TagDigestChanged { tag, .. } => tags.matches(tag),
+            Change::RepositoryAdded { .. } | Change::RepositoryRemoved { .. } => true,
+        });
     }
     changes
 }
@@ -266,6 +276,26 @@ impl Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn diff_all(previous: &Snapshot, next: &Snapshot) -> Vec<Change> {
+        diff(previous, next, &NameFilter::default())
+    }
+
+    #[test]
+    fn tags_left_out_by_the_filter_count_nothing() {
+        let first = Snapshot::default().merge(listed(vec![read(
+            "api",
+            tags(&[("1.0", "a"), ("sha-1", "b")]),
+        )]));
+        let second = first.merge(listed(vec![read(
+            "api",
+            tags(&[("1.1", "c"), ("sha-2", "d")]),
+        )]));
+        let filter = NameFilter::new(None, Some(regex::Regex::new("^(?:sha-.*)$").unwrap()));
+        let changes = diff(&first, &second, &filter);
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert!(changes.iter().all(|c| !format!("{c:?}").contains("sha-")));
+    }
     use crate::inventory::{NamespaceRead, RepositoryInfo, RepositoryRead, TagsRead};
 
     fn tag(name: &str, digest: &str) -> Tag {
@@ -305,11 +335,11 @@ mod tests {
     #[test]
     fn the_first_listing_counts_nothing() {
         let first = Snapshot::default().merge(listed(vec![read("api", tags(&[("1.0", "a")]))]));
-        assert!(diff(&Snapshot::default(), &first).is_empty());
+        assert!(diff_all(&Snapshot::default(), &first).is_empty());
         // Tags unknown before (a failed first listing) count nothing once they are read.
         let unknown = Snapshot::default().merge(listed(vec![read("web", TagsRead::Failed)]));
         let known = unknown.merge(listed(vec![read("web", tags(&[("x", "d")]))]));
-        assert!(diff(&unknown, &known).is_empty());
+        assert!(diff_all(&unknown, &known).is_empty());
     }
 
     #[test]
@@ -322,7 +352,7 @@ mod tests {
             "api",
             tags(&[("1.1", "c"), ("1.2", "d"), ("latest", "b")]),
         )]));
-        let changes = diff(&first, &second);
+        let changes = diff_all(&first, &second);
         let at = |tag: &str| Change::TagAdded {
             namespace: "acme".into(),
             repository: "api".into(),
@@ -350,12 +380,12 @@ mod tests {
     fn failed_listings_count_nothing() {
         let first = Snapshot::default().merge(listed(vec![read("api", tags(&[("1.0", "a")]))]));
         let tags_failed = first.merge(listed(vec![read("api", TagsRead::Failed)]));
-        assert!(diff(&first, &tags_failed).is_empty());
+        assert!(diff_all(&first, &tags_failed).is_empty());
         let namespace_failed = first.merge(BTreeMap::from([(
             "acme".to_string(),
             NamespaceRead::Failed,
         )]));
-        assert!(diff(&first, &namespace_failed).is_empty());
+        assert!(diff_all(&first, &namespace_failed).is_empty());
     }
 
     #[test]
@@ -365,7 +395,7 @@ mod tests {
         let second = first.merge(listed(vec![read("new", tags(&[("x", "9")]))]));
         let mut counters = Counters::default();
         counters.cover(&first);
-        counters.count(&diff(&first, &second));
+        counters.count(&diff_all(&first, &second));
         counters.cover(&second);
         assert_eq!(
             counters.tags[&("acme".into(), "old".into())],
@@ -389,7 +419,7 @@ mod tests {
         );
         // A third refresh without the old repository keeps its series.
         let third = second.merge(listed(vec![read("new", tags(&[("x", "9")]))]));
-        counters.count(&diff(&second, &third));
+        counters.count(&diff_all(&second, &third));
         counters.cover(&third);
         assert_eq!(counters.tags[&("acme".into(), "old".into())].removed, 2);
         assert_eq!(counters.repositories["acme"].removed, 1);

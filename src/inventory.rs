@@ -75,13 +75,20 @@ pub struct Repository {
     pub info: RepositoryInfo,
     /// Tags sorted by name; `None` while no tag listing of this repository has succeeded.
     pub tags: Option<Arc<[Tag]>>,
+    /// The repository's `last_updated` as of its last successful tag listing, which tells
+    /// whether the tags may have changed since.
+    #[serde(default)]
+    pub tags_as_of: Option<f64>,
 }
 
 /// The repositories of one namespace, by name.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Namespace {
-    /// Repositories by name.
+    /// Repositories by name, those left out by `--filter.repository` aside.
     pub repositories: BTreeMap<String, Repository>,
+    /// Repositories the namespace listing showed, filtered out or not.
+    #[serde(default)]
+    pub visible: usize,
 }
 
 /// Everything known about the configured namespaces.
@@ -120,6 +127,10 @@ pub enum TagsRead {
     Failed,
     /// The repository answered 404 on its first tag page: it is gone.
     Gone,
+    /// Not listed because nothing changed since the last listing: keep the tags known.
+    Unchanged,
+    /// Left out by the repository filter: not inventoried, but counted as visible.
+    Skipped,
 }
 
 impl Snapshot {
@@ -137,23 +148,30 @@ impl Snapshot {
             let previous = self.namespaces.get(&ns_name);
             let mut namespace = Namespace::default();
             for repo in repos {
-                let known_tags = previous
-                    .and_then(|ns| ns.repositories.get(&repo.name))
-                    .and_then(|r| r.tags.clone());
+                let known = previous.and_then(|ns| ns.repositories.get(&repo.name));
+                let known_tags = known.and_then(|r| r.tags.clone());
+                let mut tags_as_of = known.and_then(|r| r.tags_as_of);
                 let tags = match repo.tags {
                     TagsRead::Listed(mut tags) => {
                         tags.sort_by(|a, b| a.name.cmp(&b.name));
+                        tags_as_of = repo.info.last_updated;
                         Some(Arc::from(tags))
                     }
-                    TagsRead::Failed => known_tags,
+                    TagsRead::Failed | TagsRead::Unchanged => known_tags,
                     TagsRead::Gone => continue,
+                    TagsRead::Skipped => {
+                        namespace.visible += 1;
+                        continue;
+                    }
                 };
+                namespace.visible += 1;
                 namespace.repositories.insert(
                     repo.name.clone(),
                     Repository {
                         name: repo.name,
                         info: repo.info,
                         tags,
+                        tags_as_of,
                     },
                 );
             }
@@ -255,6 +273,19 @@ mod tests {
         assert!(tag_names(&second, "web").is_none());
         assert!(tag_names(&second, "old").is_none());
         assert_eq!(second.tag_count(), 1);
+    }
+
+    #[test]
+    fn skipped_repositories_are_visible_but_not_inventoried_and_unchanged_ones_keep_their_tags() {
+        let first =
+            Snapshot::default().merge(listed(vec![read("api", TagsRead::Listed(vec![tag("a")]))]));
+        let second = first.merge(listed(vec![
+            read("api", TagsRead::Unchanged),
+            read("other", TagsRead::Skipped),
+        ]));
+        assert_eq!(tag_names(&second, "api").unwrap(), ["a"]);
+        assert!(!second.namespaces["acme"].repositories.contains_key("other"));
+        assert_eq!(second.namespaces["acme"].visible, 2);
     }
 
     #[test]

@@ -90,21 +90,20 @@ pub async fn serve(
             // Series for every known repository from the start, so that changes found by
             // the first refresh show as increases.
             counters.cover(&restored.snapshot);
-            Published::new(Arc::new(restored.snapshot), None, last_success, &counters)
+            Published::new(
+                Arc::new(restored.snapshot),
+                None,
+                last_success,
+                &counters,
+                &refresh::render_options(&config),
+            )
         }
         None => Published::empty(),
     };
     let (publish, published) = watch::channel(Arc::new(initial));
     let (stop, stopped) = watch::channel(false);
-    let refresher = refresh::Refresher::new(
-        client,
-        config.namespaces.clone(),
-        config.refresh_interval,
-        Arc::clone(&telemetry),
-        publish,
-        counters,
-        config.state_file.clone(),
-    );
+    let refresher =
+        refresh::Refresher::new(client, &config, Arc::clone(&telemetry), publish, counters);
     let mut refresh_task = tokio::spawn(refresher.run(until_stopped(stopped.clone())));
     let state = server::ServerState {
         published,

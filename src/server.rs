@@ -431,12 +431,14 @@ mod tests {
                 storage_size: None,
             },
             tags: None,
+            tags_as_of: None,
         };
         let snapshot = Snapshot {
             namespaces: BTreeMap::from([(
                 "acme".to_string(),
                 Namespace {
                     repositories: BTreeMap::from([(repository.to_string(), repo)]),
+                    visible: 1,
                 },
             )]),
         };
@@ -449,6 +451,7 @@ mod tests {
                 duration: Duration::from_secs(3),
             }),
             (result == RefreshResult::Success).then_some(finished),
+            &Default::default(),
             &Default::default(),
         ))
     }

@@ -77,6 +77,7 @@ impl Published {
             None,
             None,
             &Counters::default(),
+            &render::Options::default(),
         )
     }
 
@@ -86,8 +87,9 @@ impl Published {
         last_refresh: Option<RefreshStatus>,
         last_success: Option<SystemTime>,
         changes: &Counters,
+        options: &render::Options,
     ) -> Self {
-        let inventory_text = render::render_inventory(&snapshot);
+        let inventory_text = render::render_inventory(&snapshot, options);
         let changes_text = render::render_changes(changes);
         Published {
             snapshot,
@@ -123,6 +125,8 @@ pub struct Telemetry {
     up: Gauge,
     refresh_duration: Gauge,
     last_success: Gauge,
+    progress: Gauge,
+    requests: std::sync::atomic::AtomicU64,
 }
 
 /// The endpoints counted in `dockerhub_api_requests_total`.
@@ -236,6 +240,14 @@ impl Telemetry {
             )
             .expect("valid metric"),
         );
+        let progress = registered(
+            &registry,
+            Gauge::new(
+                "dockerhub_refresh_progress_ratio",
+                "How far the running refresh has come, from 0 to 1 (repositories listed of those to list); 1 between refreshes.",
+            )
+            .expect("valid metric"),
+        );
         let build_info = registered(
             &registry,
             IntGaugeVec::new(
@@ -260,11 +272,30 @@ impl Telemetry {
             up,
             refresh_duration,
             last_success,
+            progress,
+            requests: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Requests sent to the Hub since start, all endpoints and answers together.
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Seconds requests have spent waiting for the quota since start.
+    pub fn limiter_wait_seconds(&self) -> f64 {
+        self.limiter_wait.get()
+    }
+
+    /// Sets `dockerhub_refresh_progress_ratio`.
+    pub fn set_progress(&self, ratio: f64) {
+        self.progress.set(ratio.clamp(0.0, 1.0));
     }
 
     /// Counts one API request by endpoint and status (`None` for a transport failure).
     pub fn count_request(&self, endpoint: Endpoint, status: Option<u16>) {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let code = status.map_or_else(|| "error".to_string(), |s| s.to_string());
         self.api_requests
             .with_label_values(&[endpoint.as_str(), &code])

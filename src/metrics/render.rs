@@ -9,6 +9,7 @@
 //! does not serve the text or render the exporter's own series.
 
 use crate::changes::{Counters, RepositoryCounts, TagCounts};
+use crate::config::{NameFilter, SeriesLevel};
 use crate::inventory::{Image, Repository, Snapshot, Tag};
 
 /// Appended to every help text: the exporter serves a cached inventory, and the Prometheus
@@ -20,9 +21,9 @@ const AS_OF: &str = ", as of the last refresh of the inventory.";
 /// lengths; an over-estimate is given back after rendering).
 const BYTES_PER_TAG: usize = 768;
 
-/// Renders every inventory family of `snapshot`, one family after another, each with its
-/// `# HELP` and `# TYPE` lines even when it has no series.
-pub fn render_inventory(snapshot: &Snapshot) -> Vec<u8> {
+/// Renders the inventory families of `snapshot` that `options` asks for, one family after
+/// another, each with its `# HELP` and `# TYPE` lines even when it has no series.
+pub fn render_inventory(snapshot: &Snapshot, options: &Options) -> Vec<u8> {
     let repositories: usize = snapshot
         .namespaces
         .values()
@@ -35,8 +36,13 @@ pub fn render_inventory(snapshot: &Snapshot) -> Vec<u8> {
         ),
     };
     render_repository_families(&mut out, snapshot);
-    render_tag_families(&mut out, snapshot);
-    render_image_families(&mut out, snapshot);
+    if options.level != SeriesLevel::None {
+        let selected = select(snapshot, options);
+        render_tag_families(&mut out, &selected);
+        if options.level == SeriesLevel::Images {
+            render_image_families(&mut out, &selected);
+        }
+    }
     let mut buf = out.buf;
     // The buffer lives as long as its publication; give back what the estimate over-reserved.
     buf.shrink_to_fit();
@@ -108,13 +114,14 @@ fn render_repository_families(out: &mut Exposition, snapshot: &Snapshot) {
     out.family(
         "dockerhub_repositories",
         Kind::Gauge,
-        "Repositories in the Docker Hub namespace",
+        "Repositories visible in the Docker Hub namespace, also those left out by --filter.repository",
     );
     for (namespace, ns) in &snapshot.namespaces {
         out.series(
             "dockerhub_repositories",
             &[("hub_namespace", namespace)],
-            Value::Int(ns.repositories.len() as u64),
+            // A state file of an older version has no count of visible repositories.
+            Value::Int(ns.visible.max(ns.repositories.len()) as u64),
         );
     }
 
@@ -209,13 +216,13 @@ fn render_repository_families(out: &mut Exposition, snapshot: &Snapshot) {
     }
 }
 
-fn render_tag_families(out: &mut Exposition, snapshot: &Snapshot) {
+fn render_tag_families(out: &mut Exposition, selected: &[Selected<'_>]) {
     out.family(
         "dockerhub_tag_info",
         Kind::Gauge,
         "Always 1, one series per tag; labelled with the digest of its manifest or index (empty when Docker Hub reports none)",
     );
-    for (namespace, repo, tag) in tags(snapshot) {
+    for &(namespace, repo, tag) in selected {
         out.series(
             "dockerhub_tag_info",
             &[
@@ -233,7 +240,7 @@ fn render_tag_families(out: &mut Exposition, snapshot: &Snapshot) {
         Kind::Gauge,
         "Full size of the tag's images in bytes, as Docker Hub reports it",
     );
-    for (namespace, repo, tag) in tags(snapshot) {
+    for &(namespace, repo, tag) in selected {
         if let Some(size) = tag.full_size {
             out.series(
                 "dockerhub_tag_size_bytes",
@@ -248,7 +255,7 @@ fn render_tag_families(out: &mut Exposition, snapshot: &Snapshot) {
         Kind::Gauge,
         "Unix time at which the tag was last pushed",
     );
-    for (namespace, repo, tag) in tags(snapshot) {
+    for &(namespace, repo, tag) in selected {
         if let Some(t) = tag.last_pushed {
             out.series(
                 "dockerhub_tag_last_pushed_timestamp_seconds",
@@ -263,7 +270,7 @@ fn render_tag_families(out: &mut Exposition, snapshot: &Snapshot) {
         Kind::Gauge,
         "Unix time at which the tag was last pulled; absent when it was never pulled",
     );
-    for (namespace, repo, tag) in tags(snapshot) {
+    for &(namespace, repo, tag) in selected {
         if let Some(t) = tag.last_pulled {
             out.series(
                 "dockerhub_tag_last_pulled_timestamp_seconds",
@@ -274,13 +281,13 @@ fn render_tag_families(out: &mut Exposition, snapshot: &Snapshot) {
     }
 }
 
-fn render_image_families(out: &mut Exposition, snapshot: &Snapshot) {
+fn render_image_families(out: &mut Exposition, selected: &[Selected<'_>]) {
     out.family(
         "dockerhub_image_info",
         Kind::Gauge,
         "Always 1, one series per platform image of a tag; labelled with its platform (variant empty when none) and digest",
     );
-    for (namespace, repo, tag) in tags(snapshot) {
+    for &(namespace, repo, tag) in selected {
         let images = &tag.images;
         for (i, image) in images.iter().enumerate() {
             if image.is_attestation()
@@ -311,7 +318,7 @@ fn render_image_families(out: &mut Exposition, snapshot: &Snapshot) {
         Kind::Gauge,
         "Compressed size of the platform image in bytes, the first one listed when a tag lists several images of one platform",
     );
-    for (namespace, repo, tag) in tags(snapshot) {
+    for &(namespace, repo, tag) in selected {
         let images = &tag.images;
         for (i, image) in images.iter().enumerate() {
             let Some(size) = image.size else { continue };
@@ -338,14 +345,42 @@ fn render_image_families(out: &mut Exposition, snapshot: &Snapshot) {
     }
 }
 
-/// Every known tag with its namespace and repository, in name order.
-fn tags(snapshot: &Snapshot) -> impl Iterator<Item = (&str, &Repository, &Tag)> {
-    snapshot.repositories().flat_map(|(namespace, repo)| {
-        repo.tags
-            .iter()
-            .flat_map(|tags| tags.iter())
-            .map(move |tag| (namespace, repo, tag))
-    })
+/// What to render beyond the repository-level series, which are always complete.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Which per-tag and per-image families to render.
+    pub level: SeriesLevel,
+    /// Which tags get per-tag series.
+    pub tag_filter: NameFilter,
+    /// Per-tag series for this many most recently pushed tags of each repository only.
+    pub max_tags_per_repository: Option<usize>,
+}
+
+/// A tag chosen for per-tag series, with its namespace and repository.
+type Selected<'a> = (&'a str, &'a Repository, &'a Tag);
+
+/// The tags that get per-tag series, in name order within each repository.
+fn select<'a>(snapshot: &'a Snapshot, options: &Options) -> Vec<Selected<'a>> {
+    let mut out = Vec::with_capacity(snapshot.tag_count());
+    for (namespace, repo) in snapshot.repositories() {
+        let Some(tags) = &repo.tags else { continue };
+        let chosen = tags.iter().filter(|t| options.tag_filter.matches(&t.name));
+        match options.max_tags_per_repository {
+            Some(n) if tags.len() > n => {
+                let mut newest: Vec<&Tag> = chosen.collect();
+                // Newest first; never-pushed (unknown) last; ties by name for a stable choice.
+                newest.sort_by(|a, b| {
+                    let key = |t: &Tag| t.last_pushed.unwrap_or(f64::NEG_INFINITY);
+                    key(b).total_cmp(&key(a)).then_with(|| a.name.cmp(&b.name))
+                });
+                newest.truncate(n);
+                newest.sort_by(|a, b| a.name.cmp(&b.name));
+                out.extend(newest.into_iter().map(|t| (namespace, repo, t)));
+            }
+            _ => out.extend(chosen.map(|t| (namespace, repo, t))),
+        }
+    }
+    out
 }
 
 fn repository_labels<'a>(namespace: &'a str, repo: &'a Repository) -> [(&'static str, &'a str); 2] {
@@ -535,6 +570,7 @@ mod tests {
                 storage_size: None,
             },
             tags: tags.map(Arc::from),
+            tags_as_of: None,
         }
     }
 
@@ -544,14 +580,19 @@ mod tests {
                 .into_iter()
                 .map(|(name, repos)| {
                     let repositories = repos.into_iter().map(|r| (r.name.clone(), r)).collect();
-                    (name.to_string(), Namespace { repositories })
+                    let namespace = Namespace {
+                        repositories,
+                        visible: 0,
+                    };
+                    (name.to_string(), namespace)
                 })
                 .collect(),
         }
     }
 
     fn text(snapshot: &Snapshot) -> String {
-        String::from_utf8(render_inventory(snapshot)).expect("the exposition is UTF-8")
+        String::from_utf8(render_inventory(snapshot, &Options::default()))
+            .expect("the exposition is UTF-8")
     }
 
     /// The sample lines of `text` (no comments), for assertions on series alone.
@@ -601,7 +642,7 @@ mod tests {
         let odd = repository("we\"ird\\name\nx", Some(vec![tag("latest")]));
         let s = snapshot(vec![("acme", vec![pending, api]), ("zeta", vec![odd])]);
 
-        let expected = r#"# HELP dockerhub_repositories Repositories in the Docker Hub namespace, as of the last refresh of the inventory.
+        let expected = r#"# HELP dockerhub_repositories Repositories visible in the Docker Hub namespace, also those left out by --filter.repository, as of the last refresh of the inventory.
 # TYPE dockerhub_repositories gauge
 dockerhub_repositories{hub_namespace="acme"} 2
 dockerhub_repositories{hub_namespace="zeta"} 1
@@ -776,6 +817,87 @@ dockerhub_image_size_bytes{hub_namespace="acme",repository="api",tag="1.0",os="l
         assert!(text.contains(
             "dockerhub_repository_tags{hub_namespace=\"acme\",repository=\"big\"} 2500\n"
         ));
+    }
+
+    fn families(text: &str) -> Vec<&str> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .map(|l| l.split(' ').next().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn the_series_level_chooses_the_families_and_repository_counts_stay() {
+        let s = snapshot(vec![(
+            "acme",
+            vec![repository("api", Some(vec![tag("a"), tag("b")]))],
+        )]);
+        for (level, tag_families, image_families) in [
+            (SeriesLevel::None, false, false),
+            (SeriesLevel::Tags, true, false),
+            (SeriesLevel::Images, true, true),
+        ] {
+            let options = Options {
+                level,
+                ..Options::default()
+            };
+            let text = String::from_utf8(render_inventory(&s, &options)).unwrap();
+            let f = families(&text);
+            assert_eq!(f.contains(&"dockerhub_tag_info"), tag_families, "{level:?}");
+            assert_eq!(
+                f.contains(&"dockerhub_image_info"),
+                image_families,
+                "{level:?}"
+            );
+            assert!(
+                text.contains(
+                    "dockerhub_repository_tags{hub_namespace=\"acme\",repository=\"api\"} 2\n"
+                ),
+                "{level:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_tag_filter_and_the_newest_n_choose_the_tags_with_series() {
+        let pushed = |name: &str, at: Option<f64>| Tag {
+            last_pushed: at,
+            ..tag(name)
+        };
+        let s = snapshot(vec![(
+            "acme",
+            vec![repository(
+                "api",
+                Some(vec![
+                    pushed("1.0", Some(100.0)),
+                    pushed("1.1", Some(300.0)),
+                    pushed("1.2", Some(200.0)),
+                    pushed("nightly", Some(400.0)),
+                    pushed("old", None),
+                ]),
+            )],
+        )]);
+        let options = Options {
+            level: SeriesLevel::Tags,
+            tag_filter: NameFilter::new(None, Some(regex::Regex::new("^(?:nightly)$").unwrap())),
+            max_tags_per_repository: Some(2),
+        };
+        let text = String::from_utf8(render_inventory(&s, &options)).unwrap();
+        let tags: Vec<&str> = samples(&text)
+            .into_iter()
+            .filter(|l| l.starts_with("dockerhub_tag_info{"))
+            .map(|l| l.split("tag=\"").nth(1).unwrap().split('"').next().unwrap())
+            .collect();
+        assert_eq!(
+            tags,
+            ["1.1", "1.2"],
+            "the two newest of those the filter lets through"
+        );
+        assert!(
+            text.contains(
+                "dockerhub_repository_tags{hub_namespace=\"acme\",repository=\"api\"} 5\n"
+            )
+        );
     }
 
     #[test]

@@ -1,0 +1,83 @@
+//! What a refresh tells people: changes and failures in the log, and the state file.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use tracing::{info, warn};
+
+use crate::changes::Change;
+use crate::error::Error;
+
+/// Saves the state file, logging (not failing) when it cannot be written.
+pub(super) fn save_state(
+    path: &std::path::Path,
+    snapshot: &crate::inventory::Snapshot,
+    last_success: Option<SystemTime>,
+) {
+    if let Err(e) = crate::state::save(path, snapshot, last_success) {
+        warn!(path = %path.display(), error = %e, "writing the state file failed; the previous one stays");
+    }
+}
+
+/// Logs every change at info level, so that a person can see what happened without PromQL.
+pub(super) fn log_changes(changes: &[Change]) {
+    for change in changes {
+        match change {
+            Change::TagAdded {
+                namespace,
+                repository,
+                tag,
+                digest,
+            } => {
+                info!(hub_namespace = %namespace, repository = %repository, tag = %tag, digest = %digest, "tag added")
+            }
+            Change::TagRemoved {
+                namespace,
+                repository,
+                tag,
+                digest,
+            } => {
+                info!(hub_namespace = %namespace, repository = %repository, tag = %tag, digest = %digest, "tag removed")
+            }
+            Change::TagDigestChanged {
+                namespace,
+                repository,
+                tag,
+                old_digest,
+                new_digest,
+            } => {
+                info!(hub_namespace = %namespace, repository = %repository, tag = %tag, old_digest = %old_digest, new_digest = %new_digest, "tag digest changed")
+            }
+            Change::RepositoryAdded {
+                namespace,
+                repository,
+            } => {
+                info!(hub_namespace = %namespace, repository = %repository, "repository added")
+            }
+            Change::RepositoryRemoved {
+                namespace,
+                repository,
+            } => {
+                info!(hub_namespace = %namespace, repository = %repository, "repository removed")
+            }
+        }
+    }
+}
+
+/// Logs the failures of one refresh once, grouped by kind, instead of once per request.
+pub(super) fn report_failures(failures: &[(String, Error)]) {
+    let mut by_kind: BTreeMap<&str, Vec<&(String, Error)>> = BTreeMap::new();
+    for f in failures {
+        by_kind.entry(f.1.kind()).or_default().push(f);
+    }
+    for (kind, list) in by_kind {
+        let (what, first) = list[0];
+        warn!(
+            kind,
+            listings = list.len(),
+            first = %what,
+            error = %first,
+            "listings failed; their previous data is kept"
+        );
+    }
+}
