@@ -192,6 +192,12 @@ impl SimHub {
         self.lock().settings.latency = latency;
     }
 
+    /// Whether deleting a tag moves the repository's `last_updated` (it does by default;
+    /// whether the real Hub does is not documented).
+    pub fn set_delete_touches_repository(&self, touches: bool) {
+        self.lock().settings.delete_touches_repository = touches;
+    }
+
     /// Lifetime of tokens issued from now on.
     pub fn set_token_ttl(&self, ttl: Duration) {
         self.lock().settings.token_ttl = ttl;

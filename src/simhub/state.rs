@@ -33,6 +33,8 @@ pub(super) struct Settings {
     pub(super) latency: Duration,
     pub(super) token_ttl: Duration,
     pub(super) auth_token_route: bool,
+    /// Whether deleting a tag moves the repository's `last_updated`.
+    pub(super) delete_touches_repository: bool,
 }
 
 /// An account that can log in.
@@ -132,6 +134,7 @@ impl State {
                 latency: Duration::ZERO,
                 token_ttl: DEFAULT_TOKEN_TTL,
                 auth_token_route: true,
+                delete_touches_repository: true,
             },
             limiter: None,
             faults: Vec::new(),
@@ -311,7 +314,7 @@ impl State {
             return false;
         };
         let removed = stored.tags.remove(tag).is_some();
-        if removed {
+        if removed && self.settings.delete_touches_repository {
             stored.last_updated = OffsetDateTime::now_utc();
         }
         removed

@@ -12,4 +12,5 @@ mod failures;
 mod inventory;
 mod limits;
 mod process;
+mod scale;
 mod support;
