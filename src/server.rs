@@ -7,17 +7,16 @@
 //! response is built or sent. It never calls the Hub and never renders inventory series
 //! itself: the exposition comes pre-rendered from [`crate::metrics`].
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::header::{
     ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue,
     VARY,
@@ -153,7 +152,7 @@ async fn until_stopped(mut stopped: watch::Receiver<bool>) {
 }
 
 /// Routes one request and builds its response; HEAD gets the GET headers without the body.
-async fn respond(state: &ServerState, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+async fn respond(state: &ServerState, request: &Request<Incoming>) -> Response<Chunks> {
     let path = request.uri().path();
     let is_metrics = path == state.telemetry_path;
     let response = if !is_metrics && !matches!(path, "/" | "/healthz" | "/readyz") {
@@ -168,7 +167,7 @@ async fn respond(state: &ServerState, request: &Request<Incoming>) -> Response<F
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         response
     } else if is_metrics {
-        metrics(state, request.headers()).await
+        metrics(state, request.headers())
     } else {
         match path {
             "/healthz" => text(StatusCode::OK, "ok\n"),
@@ -180,43 +179,33 @@ async fn respond(state: &ServerState, request: &Request<Incoming>) -> Response<F
     if request.method() == Method::HEAD {
         parts
             .headers
-            .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-        body = Bytes::new();
+            .insert(CONTENT_LENGTH, HeaderValue::from(body.remaining));
+        body = Chunks::new([]);
     }
-    Response::from_parts(parts, Full::new(body))
+    Response::from_parts(parts, body)
 }
 
 /// The exporter's own series then the published inventory, gzipped when the client accepts it.
-async fn metrics(state: &ServerState, request_headers: &HeaderMap) -> Response<Bytes> {
-    let published = state.published.clone();
-    let telemetry = Arc::clone(&state.telemetry);
+///
+/// The inventory is rendered and deflated once per refresh; a scrape encodes (and compresses)
+/// only the exporter's own few series and sends the shared buffers after them, without copying
+/// them (see [`crate::metrics::gzip`]).
+fn metrics(state: &ServerState, request_headers: &HeaderMap) -> Response<Chunks> {
     let gzip = accepts_gzip(request_headers);
-    // Copying (and compressing) tens of megabytes is blocking work: keep it off the runtime.
-    let built = tokio::task::spawn_blocking(move || {
-        let body = telemetry.render(|| Arc::clone(&published.borrow()));
-        if !gzip {
-            return (body, false);
+    // Gathered before the inventory is taken: see `Telemetry::own_series`.
+    let own = state.telemetry.own_series();
+    let published = Arc::clone(&state.published.borrow());
+    let plain = |own: Vec<u8>| Chunks::new([Bytes::from(own), published.exposition.clone()]);
+    let (body, gzipped) = match gzip.then(|| crate::metrics::gzip::gzip(&own, &published.deflated))
+    {
+        Some(Ok(parts)) => (Chunks::new(parts), true),
+        Some(Err(e)) => {
+            warn!(error = %e, "gzip of the exporter's series failed; serving them uncompressed");
+            (plain(own), false)
         }
-        match compress(&body) {
-            Ok(compressed) => (compressed, true),
-            Err(e) => {
-                warn!(error = %e, "gzip of the exposition failed; serving it uncompressed");
-                (body, false)
-            }
-        }
-    })
-    .await;
-    let (body, gzipped) = match built {
-        Ok(built) => built,
-        Err(e) => {
-            warn!(error = %e, "rendering the exposition failed");
-            return text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "rendering the metrics failed\n",
-            );
-        }
+        None => (plain(own), false),
     };
-    let mut response = Response::new(Bytes::from(body));
+    let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));
     // Sent on plain answers too: either representation may be cached for this URL.
@@ -227,14 +216,42 @@ async fn metrics(state: &ServerState, request_headers: &HeaderMap) -> Response<B
     response
 }
 
-fn compress(body: &[u8]) -> std::io::Result<Vec<u8>> {
-    // Level 1: the exposition is repetitive enough that it still shrinks about fourfold.
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 4),
-        flate2::Compression::fast(),
-    );
-    encoder.write_all(body)?;
-    encoder.finish()
+/// A response body sent as a few shared buffers, one frame each, without joining them.
+pub struct Chunks {
+    parts: VecDeque<Bytes>,
+    remaining: u64,
+}
+
+impl Chunks {
+    fn new(parts: impl IntoIterator<Item = Bytes>) -> Self {
+        let parts: VecDeque<Bytes> = parts.into_iter().filter(|b| !b.is_empty()).collect();
+        let remaining = parts.iter().map(|b| b.len() as u64).sum();
+        Chunks { parts, remaining }
+    }
+}
+
+impl hyper::body::Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let next = self.parts.pop_front();
+        if let Some(b) = &next {
+            self.remaining -= b.len() as u64;
+        }
+        std::task::Poll::Ready(next.map(|b| Ok(Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
 }
 
 /// Whether `Accept-Encoding` admits gzip (RFC 9110 §12.5.3): an explicit `gzip` (or `x-gzip`)
@@ -272,7 +289,7 @@ fn parse_weight(q: &str) -> Option<f64> {
 
 /// 200 once a refresh has finished, fully or in part; 503 before, and while every refresh
 /// has failed outright.
-fn readiness(state: &ServerState) -> Response<Bytes> {
+fn readiness(state: &ServerState) -> Response<Chunks> {
     let published = Arc::clone(&state.published.borrow());
     if published.ready {
         text(StatusCode::OK, "ready\n")
@@ -284,7 +301,7 @@ fn readiness(state: &ServerState) -> Response<Bytes> {
     }
 }
 
-fn landing_page(state: &ServerState) -> Response<Bytes> {
+fn landing_page(state: &ServerState) -> Response<Chunks> {
     let published = Arc::clone(&state.published.borrow());
     let mut page = String::with_capacity(1024);
     page.push_str(concat!(
@@ -318,7 +335,7 @@ fn landing_page(state: &ServerState) -> Response<Bytes> {
     page.push_str(&escape_html(&relative_link(&state.telemetry_path)));
     page.push_str("\">Metrics</a></p>\n</body>\n</html>\n");
 
-    let mut response = Response::new(Bytes::from(page));
+    let mut response = Response::new(Chunks::new([Bytes::from(page)]));
     response.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
@@ -362,8 +379,8 @@ fn escape_html(s: &str) -> String {
     out
 }
 
-fn text(status: StatusCode, body: &'static str) -> Response<Bytes> {
-    let mut response = Response::new(Bytes::from_static(body.as_bytes()));
+fn text(status: StatusCode, body: &'static str) -> Response<Chunks> {
+    let mut response = Response::new(Chunks::new([Bytes::from_static(body.as_bytes())]));
     *response.status_mut() = status;
     response.headers_mut().insert(
         CONTENT_TYPE,

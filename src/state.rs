@@ -51,8 +51,8 @@ impl State {
 /// Reads the state file at `path`. A missing file gives `None`; a file that cannot be read or
 /// parsed is logged, renamed to `<path>.corrupt` and also gives `None`.
 pub fn load(path: &Path) -> Option<State> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
+    let file = match File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             info!(path = %path.display(), "no state file yet; starting with an empty inventory");
             return None;
@@ -62,7 +62,8 @@ pub fn load(path: &Path) -> Option<State> {
             return None;
         }
     };
-    let state: State = match serde_json::from_slice(&bytes) {
+    // Read as a stream: a large inventory's file need not sit in memory beside its parse.
+    let state: State = match serde_json::from_reader(io::BufReader::with_capacity(1 << 16, file)) {
         Ok(s) => s,
         Err(e) => {
             set_aside(path, &format!("is not a valid state file: {e}"));

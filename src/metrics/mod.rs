@@ -7,6 +7,7 @@
 //! immutable snapshot into one buffer by [`render`], once per published refresh, and served
 //! from memory. This module never calls the Hub.
 
+pub mod gzip;
 pub mod render;
 
 use std::sync::{Arc, OnceLock};
@@ -61,10 +62,10 @@ pub struct Published {
     pub last_refresh: Option<RefreshStatus>,
     /// When a refresh last read everything.
     pub last_success: Option<SystemTime>,
-    /// The inventory families in the text exposition format.
-    pub inventory_text: Vec<u8>,
-    /// The change counters in the text exposition format.
-    pub changes_text: Vec<u8>,
+    /// The inventory families and the change counters in the text exposition format.
+    pub exposition: bytes::Bytes,
+    /// The same, deflated once, to end the gzip stream of every scrape that asks for gzip.
+    pub deflated: gzip::Deflated,
     /// Whether a refresh of this process has finished fully or in part (`/readyz`).
     pub ready: bool,
 }
@@ -89,14 +90,19 @@ impl Published {
         changes: &Counters,
         options: &render::Options,
     ) -> Self {
-        let inventory_text = render::render_inventory(&snapshot, options);
-        let changes_text = render::render_changes(changes);
+        let mut text = render::render_inventory(&snapshot, options);
+        text.extend_from_slice(&render::render_changes(changes));
+        // The buffer lives as long as its publication; give back what growing over-reserved.
+        text.shrink_to_fit();
+        // Compressed once here rather than at every scrape. Compressing into a Vec cannot
+        // fail; should it, scrapes that ask for gzip get the exporter's series only.
+        let deflated = gzip::Deflated::new(&text).unwrap_or_default();
         Published {
             snapshot,
             last_refresh,
             last_success,
-            inventory_text,
-            changes_text,
+            exposition: text.into(),
+            deflated,
             ready: last_refresh.is_some_and(|r| r.result != RefreshResult::Failure),
         }
     }
@@ -345,25 +351,19 @@ impl Telemetry {
         }
     }
 
-    /// The full exposition: the exporter's own series, then the inventory `published` gives.
+    /// The exporter's own series in the text exposition format.
     ///
-    /// The exporter's series are gathered first and the inventory is taken after: the refresh
+    /// Gather them before taking the published inventory to serve after them: the refresh
     /// publishes its inventory before it counts itself, so an exposition that counts a
     /// refresh always carries that refresh's inventory.
-    pub fn render(&self, published: impl FnOnce() -> Arc<Published>) -> Vec<u8> {
-        let families = self.registry.gather();
-        let published = published();
-        let mut out = Vec::with_capacity(
-            published.inventory_text.len() + published.changes_text.len() + 4096,
-        );
+    pub fn own_series(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4096);
         // Encoding into a Vec cannot fail for the metric types used here.
-        let _ = TextEncoder::new().encode(&families, &mut out);
-        out.extend_from_slice(&published.inventory_text);
-        out.extend_from_slice(&published.changes_text);
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         out
     }
 
-    /// The content type of [`Telemetry::render`]'s output.
+    /// The content type of [`Telemetry::own_series`]'s output.
     pub fn content_type(&self) -> &'static str {
         prometheus::TEXT_FORMAT
     }

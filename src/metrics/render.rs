@@ -43,10 +43,7 @@ pub fn render_inventory(snapshot: &Snapshot, options: &Options) -> Vec<u8> {
             render_image_families(&mut out, &selected);
         }
     }
-    let mut buf = out.buf;
-    // The buffer lives as long as its publication; give back what the estimate over-reserved.
-    buf.shrink_to_fit();
-    buf
+    out.buf
 }
 
 /// A counter family over `T`: name, help, and how to read its value.

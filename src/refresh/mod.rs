@@ -165,7 +165,7 @@ impl Refresher {
             tags = published.snapshot.tag_count(),
             failed_listings = reads.failures.len(),
             render_seconds,
-            exposition_bytes = published.inventory_text.len() + published.changes_text.len(),
+            exposition_bytes = published.exposition.len(),
             "refresh finished"
         );
         // Publish before counting: see `Telemetry::render`.

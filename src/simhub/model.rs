@@ -154,7 +154,7 @@ impl TagSpec {
     }
 
     /// Sets how long ago the tag was pushed (demo data and generated tags).
-    pub(super) fn pushed_ago(mut self, ago: Duration) -> Self {
+    pub fn pushed_ago(mut self, ago: Duration) -> Self {
         self.pushed_ago = Some(ago);
         self
     }

@@ -1,0 +1,390 @@
+//! The benchmark: the exporter, as its own process, against the simulated Hub at a chosen
+//! size, latency and quota. Prints the requests made against the minimum, the refresh time
+//! against the quota and latency bounds, CPU time, peak memory, render time, the size of
+//! /metrics and scrape latencies, idle and while a refresh runs.
+//!
+//! ```text
+//! cargo run --release --example bench -- --repos 1000 --tags 100 --platforms 2 \
+//!     --latency 50ms --quota 100000 --concurrency 4
+//! cargo run --release --example bench -- --repos 1000 --tags 100 --seed-style
+//! cargo run --release --example bench -- --repos 1000 --tags 10 --incremental 10
+//! ```
+//!
+//! The exporter runs as a child process (this program started again with `child` as its first
+//! argument), so its memory and CPU figures are its own, not the simulated Hub's.
+
+use std::io::BufRead;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use dockerhub_exporter::config::{Args as ExporterArgs, Config, PASSWORD_ENV};
+use dockerhub_exporter::simhub::{Repo, SimHub, TagSpec};
+
+/// Platforms given to each tag, in this order.
+const PLATFORMS: [(&str, &str, Option<&str>); 5] = [
+    ("linux", "amd64", None),
+    ("linux", "arm64", Some("v8")),
+    ("linux", "arm", Some("v7")),
+    ("linux", "ppc64le", None),
+    ("linux", "s390x", None),
+];
+
+#[derive(Debug, Parser)]
+#[command(about = "Benchmark dockerhub_exporter against the simulated Hub")]
+struct Bench {
+    /// Repositories in the namespace.
+    #[arg(long, default_value_t = 100)]
+    repos: usize,
+    /// Tags in each repository.
+    #[arg(long, default_value_t = 100)]
+    tags: usize,
+    /// Platform images per tag (1 to 5).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=5))]
+    platforms: u8,
+    /// Latency the simulated Hub adds to every answer.
+    #[arg(long, default_value = "50ms", value_parser = dockerhub_exporter::config::parse_duration)]
+    latency: Duration,
+    /// The exporter's --hub.rate-limit (requests a minute).
+    #[arg(long, default_value_t = 100_000)]
+    quota: u32,
+    /// The exporter's --hub.burst.
+    #[arg(long, default_value_t = 10)]
+    burst: u32,
+    /// The exporter's --hub.concurrency.
+    #[arg(long, default_value_t = 4)]
+    concurrency: u32,
+    /// One request at a time (concurrency 1, burst 1), as a naive exporter would.
+    #[arg(long)]
+    seed_style: bool,
+    /// Scrapes measured for each latency figure.
+    #[arg(long, default_value_t = 100)]
+    scrapes: usize,
+    /// Instead of the full benchmark: with --refresh.full-interval, push a tag to this many
+    /// repositories after the first refresh and count the requests of a later one.
+    #[arg(long)]
+    incremental: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("child") {
+        return child();
+    }
+    let bench = Bench::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(run(bench));
+    ExitCode::SUCCESS
+}
+
+/// The exporter, as the binary runs it, with the arguments after `child`.
+fn child() -> ExitCode {
+    let args = ExporterArgs::parse_from(std::env::args().skip(1));
+    dockerhub_exporter::logging::init(args.log_level, args.log_format);
+    let config = match Config::from_args(args, std::env::var(PASSWORD_ENV).ok()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let listener = dockerhub_exporter::bind(&config).await.expect("listen");
+        let stop = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        dockerhub_exporter::serve(config, listener, stop)
+            .await
+            .expect("serve");
+    });
+    ExitCode::SUCCESS
+}
+
+fn build_hub(b: &Bench) -> SimHub {
+    let hub = SimHub::new();
+    for r in 0..b.repos {
+        let mut repo = Repo::new(&format!("service-{r:05}"));
+        for t in 0..b.tags {
+            let mut tag = TagSpec::new(&format!("1.{}.{}", t / 100, t % 100))
+                .size(50_000_000 + (t as u64 % 97) * 1_000_000)
+                .pushed_ago(Duration::from_secs(3_600 * (b.tags - t) as u64));
+            for (os, arch, variant) in PLATFORMS.iter().take(b.platforms as usize) {
+                tag = tag.platform(os, arch, *variant);
+            }
+            repo = repo.with_tag(tag);
+        }
+        hub.add_repo("bench", repo);
+    }
+    hub.set_latency(b.latency);
+    hub
+}
+
+/// The exporter child with its log lines arriving on a channel.
+struct Exporter {
+    child: Child,
+    url: String,
+    lines: mpsc::Receiver<serde_json::Value>,
+}
+
+impl Exporter {
+    fn start(hub_url: &str, b: &Bench, extra: &[&str]) -> Exporter {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let (concurrency, burst) = if b.seed_style {
+            (1, 1)
+        } else {
+            (b.concurrency, b.burst)
+        };
+        let mut child = Command::new(std::env::current_exe().expect("own path"))
+            .arg("child")
+            .args(["--hub.url", hub_url, "--hub.namespace", "bench"])
+            .args(["--hub.rate-limit", &b.quota.to_string()])
+            .args(["--hub.burst", &burst.to_string()])
+            .args(["--hub.concurrency", &concurrency.to_string()])
+            .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+            .args(["--log.format", "json"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the exporter starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Ok(v) = serde_json::from_str(&line) {
+                    let _ = send.send(v);
+                }
+            }
+        });
+        Exporter {
+            child,
+            url: format!("http://127.0.0.1:{port}/metrics"),
+            lines,
+        }
+    }
+
+    /// Waits for the next log line with this message and returns it.
+    fn wait_for(&self, message: &str) -> serde_json::Value {
+        loop {
+            let v = self.lines.recv().expect("the exporter is running");
+            if v["message"] == message {
+                return v;
+            }
+        }
+    }
+
+    /// The next `refresh finished` line, if one has arrived.
+    fn finished(&self) -> Option<serde_json::Value> {
+        self.lines
+            .try_iter()
+            .find(|v| v["message"] == "refresh finished")
+    }
+
+    /// User plus system CPU time so far.
+    fn cpu(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name, which is in parentheses and may contain spaces.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<u64> = after
+            .split_whitespace()
+            .map(|f| f.parse().unwrap_or(0))
+            .collect();
+        // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after `)`;
+        // Linux counts them in 1/100 s (USER_HZ).
+        let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+        Duration::from_millis(ticks * 10)
+    }
+
+    /// Peak resident memory (VmHWM) in MiB.
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// One scrape: its latency and body size.
+async fn scrape(client: &reqwest::Client, url: &str, gzip: bool) -> (Duration, usize) {
+    let mut request = client.get(url);
+    if gzip {
+        request = request.header("Accept-Encoding", "gzip");
+    }
+    let started = Instant::now();
+    let body = request
+        .send()
+        .await
+        .expect("scrape")
+        .bytes()
+        .await
+        .expect("body");
+    (started.elapsed(), body.len())
+}
+
+/// p50 and p99 of `times`, in milliseconds.
+fn percentiles(mut times: Vec<Duration>) -> (f64, f64) {
+    times.sort();
+    let at = |q: f64| {
+        let i = ((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1;
+        times[i].as_secs_f64() * 1000.0
+    };
+    (at(0.5), at(0.99))
+}
+
+async fn scrapes(client: &reqwest::Client, url: &str, n: usize, gzip: bool) -> (f64, f64, usize) {
+    let mut times = Vec::with_capacity(n);
+    let mut size = 0;
+    for _ in 0..n {
+        let (t, s) = scrape(client, url, gzip).await;
+        times.push(t);
+        size = s;
+    }
+    let (p50, p99) = percentiles(times);
+    (p50, p99, size)
+}
+
+fn secs(v: &serde_json::Value, field: &str) -> f64 {
+    v[field].as_f64().unwrap_or(f64::NAN)
+}
+
+async fn run(b: Bench) {
+    let built = Instant::now();
+    let hub = build_hub(&b);
+    let running = hub.start().await.expect("the simulated Hub starts");
+    let hub_url = running.url();
+    let tags = b.repos * b.tags;
+    let minimum = b.repos.div_ceil(100) + b.repos * b.tags.div_ceil(100).max(1);
+    let (concurrency, burst) = if b.seed_style {
+        (1, 1)
+    } else {
+        (b.concurrency, b.burst)
+    };
+    println!(
+        "# {} repositories x {} tags = {tags} tags, {} platforms each; latency {:?}; quota {}/min, burst {burst}, concurrency {concurrency}{} (Hub built in {:.1} s)",
+        b.repos,
+        b.tags,
+        b.platforms,
+        b.latency,
+        b.quota,
+        if b.seed_style { " (seed style)" } else { "" },
+        built.elapsed().as_secs_f64()
+    );
+    if let Some(changed) = b.incremental {
+        incremental(&b, &hub, &hub_url, changed, minimum).await;
+        return;
+    }
+
+    let state = std::env::temp_dir().join(format!("dockerhub-bench-{}.json", std::process::id()));
+    let state_arg = state.to_str().expect("UTF-8 path").to_string();
+    let exporter = Exporter::start(
+        &hub_url,
+        &b,
+        &["--refresh.interval", "24h", "--state.file", &state_arg],
+    );
+    exporter.wait_for("dockerhub_exporter started");
+    let cpu_before = exporter.cpu();
+    let done = exporter.wait_for("refresh finished");
+    let cpu = exporter.cpu().saturating_sub(cpu_before);
+    let requests = hub.requests().len();
+    let wall = secs(&done, "duration_seconds");
+    let quota_bound = requests.saturating_sub(burst as usize) as f64 / b.quota as f64 * 60.0;
+    let latency_bound = requests as f64 * b.latency.as_secs_f64() / concurrency as f64;
+    println!("requests              {requests} (minimum {minimum})");
+    println!(
+        "refresh wall time     {wall:.2} s (quota bound {quota_bound:.2} s, latency bound {latency_bound:.2} s; {:.1}% of the larger)",
+        wall / quota_bound.max(latency_bound) * 100.0
+    );
+    println!("refresh CPU time      {:.2} s", cpu.as_secs_f64());
+    println!(
+        "render                {:.3} s for {:.1} MB",
+        secs(&done, "render_seconds"),
+        done["exposition_bytes"].as_f64().unwrap_or(0.0) / 1e6
+    );
+
+    let client = reqwest::Client::new();
+    let first_gzip = scrape(&client, &exporter.url, true).await.0;
+    let (p50, p99, plain) = scrapes(&client, &exporter.url, b.scrapes, false).await;
+    let (gp50, gp99, gzipped) = scrapes(&client, &exporter.url, b.scrapes, true).await;
+    println!(
+        "/metrics size         {:.1} MB plain, {:.1} MB gzip",
+        plain as f64 / 1e6,
+        gzipped as f64 / 1e6
+    );
+    println!(
+        "render + first gzip   {:.3} s",
+        secs(&done, "render_seconds") + first_gzip.as_secs_f64()
+    );
+    println!(
+        "scrape idle           plain p50 {p50:.1} ms p99 {p99:.1} ms; gzip p50 {gp50:.1} ms p99 {gp99:.1} ms"
+    );
+    println!("peak RSS              {:.0} MiB", exporter.peak_rss_mib());
+    exporter.stop();
+
+    // A restart from the state file serves the whole inventory while its refresh runs.
+    let exporter = Exporter::start(
+        &hub_url,
+        &b,
+        &["--refresh.interval", "24h", "--state.file", &state_arg],
+    );
+    exporter.wait_for("dockerhub_exporter started");
+    let (mut plain_times, mut gzip_times) = (Vec::new(), Vec::new());
+    while exporter.finished().is_none() {
+        plain_times.push(scrape(&client, &exporter.url, false).await.0);
+        gzip_times.push(scrape(&client, &exporter.url, true).await.0);
+    }
+    let n = plain_times.len();
+    let (p50, p99) = percentiles(plain_times);
+    let (gp50, gp99) = percentiles(gzip_times);
+    println!(
+        "scrape in refresh     plain p50 {p50:.1} ms p99 {p99:.1} ms; gzip p50 {gp50:.1} ms p99 {gp99:.1} ms ({n} each)"
+    );
+    println!("peak RSS (restart)    {:.0} MiB", exporter.peak_rss_mib());
+    exporter.stop();
+    let _ = std::fs::remove_file(&state);
+}
+
+/// A mostly static organisation: after a full walk, `changed` repositories get a new tag,
+/// and a refresh between full walks lists only those.
+async fn incremental(b: &Bench, hub: &SimHub, hub_url: &str, changed: usize, minimum: usize) {
+    let exporter = Exporter::start(
+        hub_url,
+        b,
+        &["--refresh.interval", "1s", "--refresh.full-interval", "24h"],
+    );
+    let first = exporter.wait_for("refresh finished");
+    for r in 0..changed.min(b.repos) {
+        hub.push_tag("bench", &format!("service-{r:05}"), TagSpec::new("2.0.0"));
+    }
+    // The refresh running now may have started before the pushes; the one after it has not.
+    exporter.wait_for("refresh finished");
+    let later = exporter.wait_for("refresh finished");
+    println!(
+        "full walk             {} requests (minimum {minimum}), {:.2} s",
+        first["requests"],
+        secs(&first, "duration_seconds")
+    );
+    println!(
+        "refresh, {changed} changed   {} requests, {:.2} s",
+        later["requests"],
+        secs(&later, "duration_seconds")
+    );
+    exporter.stop();
+}
