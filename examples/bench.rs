@@ -61,6 +61,10 @@ struct Bench {
     /// Scrapes measured for each latency figure.
     #[arg(long, default_value_t = 100)]
     scrapes: usize,
+    /// After the idle scrapes, keep the exporter and the simulated Hub running (until Ctrl-C)
+    /// for measuring with other tools.
+    #[arg(long)]
+    hold: bool,
     /// Instead of the full benchmark: with --refresh.full-interval, push a tag to this many
     /// repositories after the first refresh and count the requests of a later one.
     #[arg(long)]
@@ -229,14 +233,13 @@ async fn scrape(client: &reqwest::Client, url: &str, gzip: bool) -> (Duration, u
         request = request.header("Accept-Encoding", "gzip");
     }
     let started = Instant::now();
-    let body = request
-        .send()
-        .await
-        .expect("scrape")
-        .bytes()
-        .await
-        .expect("body");
-    (started.elapsed(), body.len())
+    let mut response = request.send().await.expect("scrape");
+    // Counted, not collected: the figure is the exporter's, not a growing client buffer's.
+    let mut size = 0;
+    while let Some(chunk) = response.chunk().await.expect("body") {
+        size += chunk.len();
+    }
+    (started.elapsed(), size)
 }
 
 /// p50 and p99 of `times`, in milliseconds.
@@ -336,6 +339,10 @@ async fn run(b: Bench) {
         "scrape idle           plain p50 {p50:.1} ms p99 {p99:.1} ms; gzip p50 {gp50:.1} ms p99 {gp99:.1} ms"
     );
     println!("peak RSS              {:.0} MiB", exporter.peak_rss_mib());
+    if b.hold {
+        println!("holding: exporter at {}, Ctrl-C to stop", exporter.url);
+        let _ = tokio::signal::ctrl_c().await;
+    }
     exporter.stop();
 
     // A restart from the state file serves the whole inventory while its refresh runs.

@@ -84,6 +84,12 @@ pub async fn run(
         };
         match accepted {
             Ok((stream, peer)) => {
+                // A response goes out as a few writes (headers, a small part, the inventory);
+                // without this, Nagle's algorithm holds the later ones for the client's
+                // delayed acknowledgement, some 40 ms.
+                if let Err(e) = stream.set_nodelay(true) {
+                    debug!(peer = %peer, error = %e, "cannot set TCP_NODELAY");
+                }
                 connections.spawn(serve_connection(
                     stream,
                     peer,
