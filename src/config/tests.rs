@@ -1,0 +1,122 @@
+//! Tests of the command line and its validation.
+
+use super::*;
+
+fn args(extra: &[&str]) -> Result<Args, clap::Error> {
+    let mut argv = vec!["dockerhub_exporter"];
+    argv.extend_from_slice(extra);
+    Args::try_parse_from(argv)
+}
+
+#[test]
+fn durations_take_the_documented_units() {
+    assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+    assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+    assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+    assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+    assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+    for bad in ["", "10", "s", "1x", "-1s", "1.5s", "99999999999999999999h"] {
+        assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+    }
+}
+
+#[test]
+fn a_bad_duration_is_a_usage_error_naming_the_flag() {
+    let err = args(&["--hub.namespace", "acme", "--refresh.interval", "soon"]).unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("--refresh.interval"), "{err}");
+}
+
+#[test]
+fn the_namespace_defaults_to_the_username() {
+    let a = args(&["--hub.username", "alice"]).unwrap();
+    let c = Config::from_args(a, Some("s3cret".into())).unwrap();
+    assert_eq!(c.namespaces, ["alice"]);
+    assert_eq!(c.credentials.unwrap().secret.expose(), "s3cret");
+}
+
+#[test]
+fn namespaces_are_deduplicated_and_underscore_means_library() {
+    let a = args(&["--hub.namespace", "acme,_", "--hub.namespace", "library"]).unwrap();
+    let c = Config::from_args(a, None).unwrap();
+    assert_eq!(c.namespaces, ["acme", "library"]);
+    assert!(c.credentials.is_none());
+}
+
+#[test]
+fn filters_are_anchored_and_exclude_wins() {
+    let c = Config::from_args(
+        args(&[
+            "--hub.namespace",
+            "acme",
+            "--filter.repository",
+            "api|web.*",
+            "--filter.tag-exclude",
+            "sha-[0-9a-f]+",
+        ])
+        .unwrap(),
+        None,
+    )
+    .unwrap();
+    assert!(c.repository_filter.matches("api"));
+    assert!(c.repository_filter.matches("webshop"));
+    assert!(
+        !c.repository_filter.matches("my-api"),
+        "anchored at the start"
+    );
+    assert!(!c.repository_filter.matches("api2"), "anchored at the end");
+    assert!(c.tag_filter.matches("1.0"));
+    assert!(!c.tag_filter.matches("sha-0a1b"));
+    assert!(c.tag_filter.matches("sha-0a1b-debug"));
+    let bad = args(&["--hub.namespace", "acme", "--filter.tag", "("]).unwrap_err();
+    assert!(bad.to_string().contains("--filter.tag"), "{bad}");
+}
+
+#[test]
+fn no_namespace_and_no_username_is_refused() {
+    let err = Config::from_args(args(&[]).unwrap(), None).unwrap_err();
+    assert_eq!(err.flag, "--hub.namespace");
+}
+
+#[test]
+fn a_username_without_secret_reads_its_namespace_anonymously() {
+    let c = Config::from_args(args(&["--hub.username", "acme"]).unwrap(), None).unwrap();
+    assert!(c.credentials.is_none());
+    assert_eq!(c.namespaces, ["acme"]);
+}
+
+#[test]
+fn the_password_file_loses_its_trailing_newline() {
+    let dir = std::env::temp_dir().join(format!("dhx-secret-{}", std::process::id()));
+    std::fs::write(&dir, "dckr_pat_x\n").unwrap();
+    let a = args(&[
+        "--hub.username",
+        "a",
+        "--hub.password-file",
+        dir.to_str().unwrap(),
+    ])
+    .unwrap();
+    let c = Config::from_args(a, Some("ignored".into())).unwrap();
+    std::fs::remove_file(&dir).unwrap();
+    assert_eq!(c.credentials.unwrap().secret.expose(), "dckr_pat_x");
+}
+
+#[test]
+fn secrets_never_print() {
+    let s = Secret::new("hunter2");
+    assert_eq!(format!("{s} {s:?}"), "**redacted** **redacted**");
+}
+
+#[test]
+fn listen_addresses_without_host_mean_every_interface() {
+    assert_eq!(parse_listen_address(":9721").unwrap().len(), 2);
+    assert!(parse_listen_address("127.0.0.1:0").is_ok());
+    assert!(parse_listen_address("localhost").is_err());
+}
+
+#[test]
+fn hub_urls_must_be_http_without_credentials() {
+    assert!(parse_hub_url("https://hub.docker.com/").is_ok());
+    assert!(parse_hub_url("ftp://x").is_err());
+    assert!(parse_hub_url("https://u:p@hub.docker.com").is_err());
+}

@@ -1,0 +1,531 @@
+//! Renders the inventory families of a snapshot in the Prometheus text exposition format.
+//!
+//! This module owns the names, help texts, label order and value formatting of every
+//! inventory series, and the rule that no family ever holds two identical label sets. It
+//! writes straight into one byte buffer, without the `prometheus` crate's metric types, because
+//! an inventory can hold hundreds of thousands of series and the crate's vectors keep every
+//! label set alive twice (see `docs/performance-notes.md`). It does not decide when to render
+//! (the refresh loop publishes, [`super::Published::new`] renders once per publication) and it
+//! does not serve the text or render the exporter's own series.
+
+use crate::changes::{Counters, RepositoryCounts, TagCounts};
+use crate::config::{NameFilter, SeriesLevel};
+use crate::inventory::{Image, Repository, Snapshot, Tag};
+
+/// Appended to every help text: the exporter serves a cached inventory, and the Prometheus
+/// guidance for exporters of cached data asks to say so.
+const AS_OF: &str = ", as of the last refresh of the inventory.";
+
+/// Bytes reserved per known tag before rendering: a tag with one platform image and sha256
+/// digests renders to roughly this much over its six families (estimated from the line
+/// lengths; an over-estimate is given back after rendering).
+const BYTES_PER_TAG: usize = 768;
+
+/// Renders the inventory families of `snapshot` that `options` asks for, one family after
+/// another, each with its `# HELP` and `# TYPE` lines even when it has no series.
+pub fn render_inventory(snapshot: &Snapshot, options: &Options) -> Vec<u8> {
+    let repositories: usize = snapshot
+        .namespaces
+        .values()
+        .map(|ns| ns.repositories.len())
+        .sum();
+    let mut out = Exposition {
+        buf: Vec::with_capacity(
+            4096 + repositories.saturating_mul(1024)
+                + snapshot.tag_count().saturating_mul(BYTES_PER_TAG),
+        ),
+    };
+    render_repository_families(&mut out, snapshot);
+    if options.level != SeriesLevel::None {
+        let selected = select(snapshot, options);
+        render_tag_families(&mut out, &selected);
+        if options.level == SeriesLevel::Images {
+            render_image_families(&mut out, &selected);
+        }
+    }
+    out.buf
+}
+
+/// A counter family over `T`: name, help, and how to read its value.
+type Family<T> = (&'static str, &'static str, fn(&T) -> u64);
+
+/// Renders the change counters: per repository, tags added, removed and moved to a new
+/// digest; per namespace, repositories added and removed.
+pub fn render_changes(counters: &Counters) -> Vec<u8> {
+    let mut out = Exposition {
+        buf: Vec::with_capacity(1024 + counters.tags.len() * 3 * 96),
+    };
+    let tag_families: [Family<TagCounts>; 3] = [
+        (
+            "dockerhub_tags_added_total",
+            "Tags that appeared in the repository since the exporter started, counted when a listing of its tags succeeds",
+            |c| c.added,
+        ),
+        (
+            "dockerhub_tags_removed_total",
+            "Tags that disappeared from the repository since the exporter started, also when the repository itself is gone",
+            |c| c.removed,
+        ),
+        (
+            "dockerhub_tags_updated_total",
+            "Tags of the repository that moved to a new digest since the exporter started",
+            |c| c.updated,
+        ),
+    ];
+    for (name, help, value) in tag_families {
+        out.family(name, Kind::Counter, help);
+        for ((namespace, repository), counts) in &counters.tags {
+            out.series(
+                name,
+                &[("hub_namespace", namespace), ("repository", repository)],
+                Value::Int(value(counts)),
+            );
+        }
+    }
+    let repository_families: [Family<RepositoryCounts>; 2] = [
+        (
+            "dockerhub_repositories_added_total",
+            "Repositories that appeared in the namespace since the exporter started (its first listing of the namespace counts none)",
+            |c| c.added,
+        ),
+        (
+            "dockerhub_repositories_removed_total",
+            "Repositories that disappeared from the namespace since the exporter started",
+            |c| c.removed,
+        ),
+    ];
+    for (name, help, value) in repository_families {
+        out.family(name, Kind::Counter, help);
+        for (namespace, counts) in &counters.repositories {
+            out.series(
+                name,
+                &[("hub_namespace", namespace)],
+                Value::Int(value(counts)),
+            );
+        }
+    }
+    out.buf
+}
+
+fn render_repository_families(out: &mut Exposition, snapshot: &Snapshot) {
+    out.family(
+        "dockerhub_repositories",
+        Kind::Gauge,
+        "Repositories visible in the Docker Hub namespace, also those left out by --filter.repository",
+    );
+    for (namespace, ns) in &snapshot.namespaces {
+        out.series(
+            "dockerhub_repositories",
+            &[("hub_namespace", namespace)],
+            // A state file of an older version has no count of visible repositories.
+            Value::Int(ns.visible.max(ns.repositories.len()) as u64),
+        );
+    }
+
+    out.family(
+        "dockerhub_repository_tags",
+        Kind::Gauge,
+        "Tags of the repository; absent while no listing of its tags has succeeded",
+    );
+    for (namespace, repo) in snapshot.repositories() {
+        if let Some(tags) = &repo.tags {
+            out.series(
+                "dockerhub_repository_tags",
+                &repository_labels(namespace, repo),
+                Value::Int(tags.len() as u64),
+            );
+        }
+    }
+
+    out.family(
+        "dockerhub_repository_info",
+        Kind::Gauge,
+        "Always 1; labelled with the repository's visibility (private) and repository_type",
+    );
+    for (namespace, repo) in snapshot.repositories() {
+        let private = if repo.info.private { "true" } else { "false" };
+        out.series(
+            "dockerhub_repository_info",
+            &[
+                ("hub_namespace", namespace),
+                ("repository", &repo.name),
+                ("private", private),
+                ("repository_type", &repo.info.repository_type),
+            ],
+            Value::Int(1),
+        );
+    }
+
+    out.family(
+        "dockerhub_repository_pulls_total",
+        Kind::Counter,
+        "Pulls of the repository as counted by Docker Hub",
+    );
+    for (namespace, repo) in snapshot.repositories() {
+        out.series(
+            "dockerhub_repository_pulls_total",
+            &repository_labels(namespace, repo),
+            Value::Int(repo.info.pull_count),
+        );
+    }
+
+    out.family(
+        "dockerhub_repository_stars",
+        Kind::Gauge,
+        "Stars of the repository on Docker Hub",
+    );
+    for (namespace, repo) in snapshot.repositories() {
+        out.series(
+            "dockerhub_repository_stars",
+            &repository_labels(namespace, repo),
+            Value::Int(repo.info.star_count),
+        );
+    }
+
+    out.family(
+        "dockerhub_repository_last_updated_timestamp_seconds",
+        Kind::Gauge,
+        "Unix time at which Docker Hub last updated the repository",
+    );
+    for (namespace, repo) in snapshot.repositories() {
+        if let Some(t) = repo.info.last_updated {
+            out.series(
+                "dockerhub_repository_last_updated_timestamp_seconds",
+                &repository_labels(namespace, repo),
+                Value::Float(t),
+            );
+        }
+    }
+
+    out.family(
+        "dockerhub_repository_storage_bytes",
+        Kind::Gauge,
+        "Storage Docker Hub reports for the repository, in bytes",
+    );
+    for (namespace, repo) in snapshot.repositories() {
+        if let Some(size) = repo.info.storage_size {
+            out.series(
+                "dockerhub_repository_storage_bytes",
+                &repository_labels(namespace, repo),
+                Value::Int(size),
+            );
+        }
+    }
+}
+
+fn render_tag_families(out: &mut Exposition, selected: &[Selected<'_>]) {
+    out.family(
+        "dockerhub_tag_info",
+        Kind::Gauge,
+        "Always 1, one series per tag; labelled with the digest of its manifest or index (empty when Docker Hub reports none)",
+    );
+    for &(namespace, repo, tag) in selected {
+        out.series(
+            "dockerhub_tag_info",
+            &[
+                ("hub_namespace", namespace),
+                ("repository", &repo.name),
+                ("tag", &tag.name),
+                ("digest", &tag.digest),
+            ],
+            Value::Int(1),
+        );
+    }
+
+    out.family(
+        "dockerhub_tag_size_bytes",
+        Kind::Gauge,
+        "Full size of the tag's images in bytes, as Docker Hub reports it",
+    );
+    for &(namespace, repo, tag) in selected {
+        if let Some(size) = tag.full_size {
+            out.series(
+                "dockerhub_tag_size_bytes",
+                &tag_labels(namespace, repo, tag),
+                Value::Int(size),
+            );
+        }
+    }
+
+    out.family(
+        "dockerhub_tag_last_pushed_timestamp_seconds",
+        Kind::Gauge,
+        "Unix time at which the tag was last pushed",
+    );
+    for &(namespace, repo, tag) in selected {
+        if let Some(t) = tag.last_pushed {
+            out.series(
+                "dockerhub_tag_last_pushed_timestamp_seconds",
+                &tag_labels(namespace, repo, tag),
+                Value::Float(t),
+            );
+        }
+    }
+
+    out.family(
+        "dockerhub_tag_last_pulled_timestamp_seconds",
+        Kind::Gauge,
+        "Unix time at which the tag was last pulled; absent when it was never pulled",
+    );
+    for &(namespace, repo, tag) in selected {
+        if let Some(t) = tag.last_pulled {
+            out.series(
+                "dockerhub_tag_last_pulled_timestamp_seconds",
+                &tag_labels(namespace, repo, tag),
+                Value::Float(t),
+            );
+        }
+    }
+}
+
+fn render_image_families(out: &mut Exposition, selected: &[Selected<'_>]) {
+    out.family(
+        "dockerhub_image_info",
+        Kind::Gauge,
+        "Always 1, one series per platform image of a tag; labelled with its platform (variant empty when none) and digest",
+    );
+    for &(namespace, repo, tag) in selected {
+        let images = &tag.images;
+        for (i, image) in images.iter().enumerate() {
+            if image.is_attestation()
+                || earlier_match(images, i, |a, b| {
+                    same_platform(a, b) && a.digest == b.digest
+                })
+            {
+                continue;
+            }
+            out.series(
+                "dockerhub_image_info",
+                &[
+                    ("hub_namespace", namespace),
+                    ("repository", &repo.name),
+                    ("tag", &tag.name),
+                    ("os", &image.os),
+                    ("architecture", &image.architecture),
+                    ("variant", &image.variant),
+                    ("digest", &image.digest),
+                ],
+                Value::Int(1),
+            );
+        }
+    }
+
+    out.family(
+        "dockerhub_image_size_bytes",
+        Kind::Gauge,
+        "Compressed size of the platform image in bytes, the first one listed when a tag lists several images of one platform",
+    );
+    for &(namespace, repo, tag) in selected {
+        let images = &tag.images;
+        for (i, image) in images.iter().enumerate() {
+            let Some(size) = image.size else { continue };
+            // Only images that have a size compete for a platform's series, so a platform
+            // whose first image lacks one still gets the size of the next.
+            if image.is_attestation()
+                || earlier_match(images, i, |a, b| a.size.is_some() && same_platform(a, b))
+            {
+                continue;
+            }
+            out.series(
+                "dockerhub_image_size_bytes",
+                &[
+                    ("hub_namespace", namespace),
+                    ("repository", &repo.name),
+                    ("tag", &tag.name),
+                    ("os", &image.os),
+                    ("architecture", &image.architecture),
+                    ("variant", &image.variant),
+                ],
+                Value::Int(size),
+            );
+        }
+    }
+}
+
+/// What to render beyond the repository-level series, which are always complete.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Which per-tag and per-image families to render.
+    pub level: SeriesLevel,
+    /// Which tags get per-tag series.
+    pub tag_filter: NameFilter,
+    /// Per-tag series for this many most recently pushed tags of each repository only.
+    pub max_tags_per_repository: Option<usize>,
+}
+
+/// A tag chosen for per-tag series, with its namespace and repository.
+type Selected<'a> = (&'a str, &'a Repository, &'a Tag);
+
+/// The tags that get per-tag series, in name order within each repository.
+fn select<'a>(snapshot: &'a Snapshot, options: &Options) -> Vec<Selected<'a>> {
+    let mut out = Vec::with_capacity(snapshot.tag_count());
+    for (namespace, repo) in snapshot.repositories() {
+        let Some(tags) = &repo.tags else { continue };
+        let chosen = tags.iter().filter(|t| options.tag_filter.matches(&t.name));
+        match options.max_tags_per_repository {
+            Some(n) if tags.len() > n => {
+                let mut newest: Vec<&Tag> = chosen.collect();
+                // Newest first; never-pushed (unknown) last; ties by name for a stable choice.
+                newest.sort_by(|a, b| {
+                    let key = |t: &Tag| t.last_pushed.unwrap_or(f64::NEG_INFINITY);
+                    key(b).total_cmp(&key(a)).then_with(|| a.name.cmp(&b.name))
+                });
+                newest.truncate(n);
+                newest.sort_by(|a, b| a.name.cmp(&b.name));
+                out.extend(newest.into_iter().map(|t| (namespace, repo, t)));
+            }
+            _ => out.extend(chosen.map(|t| (namespace, repo, t))),
+        }
+    }
+    out
+}
+
+fn repository_labels<'a>(namespace: &'a str, repo: &'a Repository) -> [(&'static str, &'a str); 2] {
+    [("hub_namespace", namespace), ("repository", &repo.name)]
+}
+
+fn tag_labels<'a>(
+    namespace: &'a str,
+    repo: &'a Repository,
+    tag: &'a Tag,
+) -> [(&'static str, &'a str); 3] {
+    [
+        ("hub_namespace", namespace),
+        ("repository", &repo.name),
+        ("tag", &tag.name),
+    ]
+}
+
+fn same_platform(a: &Image, b: &Image) -> bool {
+    a.os == b.os && a.architecture == b.architecture && a.variant == b.variant
+}
+
+/// Whether a platform image listed before `images[i]` already stands for it under `same`.
+///
+/// Quadratic in the images of one tag, which the Hub lists a handful at a time; cheaper
+/// there than building a set for every tag.
+fn earlier_match(images: &[Image], i: usize, same: impl Fn(&Image, &Image) -> bool) -> bool {
+    images[..i]
+        .iter()
+        .any(|earlier| !earlier.is_attestation() && same(earlier, &images[i]))
+}
+
+/// The `# TYPE` of a family.
+#[derive(Clone, Copy)]
+enum Kind {
+    Gauge,
+    Counter,
+}
+
+/// A sample value.
+#[derive(Clone, Copy)]
+enum Value {
+    Int(u64),
+    Float(f64),
+}
+
+/// The buffer being written, with the few primitives of the text format.
+struct Exposition {
+    buf: Vec<u8>,
+}
+
+impl Exposition {
+    /// Writes the `# HELP` and `# TYPE` lines of a family; `help` is a constant without
+    /// backslashes or line breaks, and gets the cache notice appended.
+    fn family(&mut self, name: &str, kind: Kind, help: &str) {
+        debug_assert!(
+            !help.contains(['\\', '\n']),
+            "help of {name} needs escaping"
+        );
+        let kind = match kind {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+        };
+        for part in [
+            "# HELP ",
+            name,
+            " ",
+            help,
+            AS_OF,
+            "\n# TYPE ",
+            name,
+            " ",
+            kind,
+            "\n",
+        ] {
+            self.buf.extend_from_slice(part.as_bytes());
+        }
+    }
+
+    /// Writes one sample line: `name{label="value",...} value`.
+    fn series(&mut self, name: &str, labels: &[(&str, &str)], value: Value) {
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.push(b'{');
+        for (i, (label, label_value)) in labels.iter().enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            self.buf.extend_from_slice(label.as_bytes());
+            self.buf.extend_from_slice(b"=\"");
+            self.escaped(label_value);
+            self.buf.push(b'"');
+        }
+        self.buf.extend_from_slice(b"} ");
+        match value {
+            Value::Int(v) => self.int(v),
+            Value::Float(v) => self.float(v),
+        }
+        self.buf.push(b'\n');
+    }
+
+    /// Appends a label value with `\`, `"` and line feeds escaped as the format requires.
+    fn escaped(&mut self, value: &str) {
+        let bytes = value.as_bytes();
+        let mut start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            let escape: &[u8] = match b {
+                b'\\' => b"\\\\",
+                b'"' => b"\\\"",
+                b'\n' => b"\\n",
+                _ => continue,
+            };
+            self.buf.extend_from_slice(&bytes[start..i]);
+            self.buf.extend_from_slice(escape);
+            start = i + 1;
+        }
+        self.buf.extend_from_slice(&bytes[start..]);
+    }
+
+    /// Appends an unsigned integer in decimal, without going through `fmt`.
+    fn int(&mut self, mut v: u64) {
+        let mut digits = [0u8; 20]; // u64::MAX has 20 decimal digits
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.buf.extend_from_slice(&digits[at..]);
+    }
+
+    /// Appends a float as Rust's shortest round-trip decimal, which never uses an exponent
+    /// and prints whole numbers without a fraction; non-finite values use the format's words.
+    fn float(&mut self, v: f64) {
+        use std::io::Write as _;
+        if v.is_nan() {
+            self.buf.extend_from_slice(b"NaN");
+        } else if v.is_infinite() {
+            let word: &[u8] = if v > 0.0 { b"+Inf" } else { b"-Inf" };
+            self.buf.extend_from_slice(word);
+        } else {
+            // Writing into a Vec cannot fail.
+            let _ = write!(self.buf, "{v}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

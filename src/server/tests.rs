@@ -1,0 +1,360 @@
+//! Tests of the HTTP endpoints, over real connections to a server on a free port.
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::time::UNIX_EPOCH;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+
+use super::*;
+use crate::inventory::{Namespace, Repository, RepositoryInfo, Snapshot};
+use crate::metrics::{RefreshResult, RefreshStatus};
+
+/// Bound on every wait in these tests; generous for a loaded machine.
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Running {
+    address: SocketAddr,
+    publish: watch::Sender<Arc<Published>>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(namespaces: &[&str]) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("local address");
+    let (publish, published) = watch::channel(Arc::new(Published::empty()));
+    let state = ServerState {
+        published,
+        telemetry: Arc::new(Telemetry::new()),
+        telemetry_path: "/metrics".into(),
+        namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(run(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    Running {
+        address,
+        publish,
+        stop,
+        task,
+    }
+}
+
+fn published_with(repository: &str, result: RefreshResult) -> Arc<Published> {
+    let repo = Repository {
+        name: repository.into(),
+        info: RepositoryInfo {
+            private: false,
+            repository_type: "image".into(),
+            pull_count: 42,
+            star_count: 1,
+            last_updated: None,
+            storage_size: None,
+        },
+        tags: None,
+        tags_as_of: None,
+    };
+    let snapshot = Snapshot {
+        namespaces: BTreeMap::from([(
+            "acme".to_string(),
+            Namespace {
+                repositories: BTreeMap::from([(repository.to_string(), repo)]),
+                visible: 1,
+            },
+        )]),
+    };
+    let finished = UNIX_EPOCH + Duration::from_secs(1_727_833_827);
+    Arc::new(Published::new(
+        Arc::new(snapshot),
+        Some(RefreshStatus {
+            result,
+            finished,
+            duration: Duration::from_secs(3),
+        }),
+        (result == RefreshResult::Success).then_some(finished),
+        &Default::default(),
+        &Default::default(),
+    ))
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).expect("a UTF-8 body")
+    }
+}
+
+/// Sends one HTTP/1.1 request with `Connection: close` and reads the whole answer.
+async fn request(address: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut stream = timeout(WAIT, TcpStream::connect(address))
+        .await
+        .expect("connect in time")
+        .expect("connect");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    timeout(WAIT, stream.read_to_end(&mut raw))
+        .await
+        .expect("answer in time")
+        .expect("read");
+    parse_reply(&raw)
+}
+
+fn parse_reply(raw: &[u8]) -> Reply {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of headers");
+    let head = std::str::from_utf8(&raw[..split]).expect("ASCII headers");
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+async fn stop(running: Running) {
+    let _ = running.stop.send(());
+    timeout(WAIT, running.task)
+        .await
+        .expect("the server returns in time")
+        .expect("the server task does not panic")
+        .expect("the server returns Ok");
+}
+
+#[tokio::test]
+async fn metrics_serve_the_telemetry_then_the_inventory_as_text() {
+    let running = start(&["acme"]).await;
+    running
+        .publish
+        .send(published_with("api", RefreshResult::Success))
+        .expect("the server holds a receiver");
+    let reply = request(running.address, "GET", "/metrics", &[]).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/plain; version=0.0.4")
+    );
+    assert_eq!(reply.header("content-encoding"), None);
+    let body = reply.text();
+    let own = body
+        .find("dockerhub_exporter_build_info")
+        .expect("the exporter's own series");
+    let inventory = body
+        .find("# HELP dockerhub_repositories ")
+        .expect("the inventory");
+    assert!(own < inventory);
+    assert!(body.contains(
+        "dockerhub_repository_pulls_total{hub_namespace=\"acme\",repository=\"api\"} 42\n"
+    ));
+    stop(running).await;
+}
+
+#[tokio::test]
+async fn metrics_are_gzipped_for_a_client_that_accepts_gzip() {
+    let running = start(&["acme"]).await;
+    running
+        .publish
+        .send(published_with("api", RefreshResult::Success))
+        .expect("the server holds a receiver");
+    let plain = request(running.address, "GET", "/metrics", &[]).await;
+    let zipped = request(
+        running.address,
+        "GET",
+        "/metrics",
+        &[("Accept-Encoding", "deflate, gzip;q=0.5")],
+    )
+    .await;
+    assert_eq!(zipped.status, 200);
+    assert_eq!(zipped.header("content-encoding"), Some("gzip"));
+    assert_eq!(zipped.header("vary"), Some("Accept-Encoding"));
+    assert_eq!(zipped.header("content-type"), Some(METRICS_CONTENT_TYPE));
+    let mut decoded = String::new();
+    flate2::read::GzDecoder::new(&zipped.body[..])
+        .read_to_string(&mut decoded)
+        .expect("a valid gzip stream");
+    assert_eq!(decoded, plain.text());
+    stop(running).await;
+}
+
+#[tokio::test]
+async fn a_client_refusing_gzip_with_q_zero_gets_plain_text() {
+    let running = start(&["acme"]).await;
+    let reply = request(
+        running.address,
+        "GET",
+        "/metrics",
+        &[("Accept-Encoding", "gzip;q=0, identity")],
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-encoding"), None);
+    assert!(reply.text().starts_with("# HELP "));
+    stop(running).await;
+}
+
+#[test]
+fn accept_encoding_is_read_by_coding_and_weight() {
+    let accepts = |values: &[&str]| {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append(ACCEPT_ENCODING, HeaderValue::from_str(v).expect("valid"));
+        }
+        accepts_gzip(&headers)
+    };
+    assert!(accepts(&["gzip"]));
+    assert!(accepts(&["br, GZIP"]));
+    assert!(accepts(&["x-gzip"]));
+    assert!(accepts(&["*"]));
+    assert!(accepts(&["gzip ; q=0.001"]));
+    assert!(accepts(&["br", "gzip;q=1.0"]));
+    assert!(accepts(&["br, *;q=0.1"]));
+    assert!(!accepts(&[]));
+    assert!(!accepts(&[""]));
+    assert!(!accepts(&["identity, br"]));
+    assert!(!accepts(&["gzip;q=0"]));
+    assert!(!accepts(&["gzip;Q=0.000"]));
+    assert!(!accepts(&["*;q=0"]));
+    assert!(!accepts(&["gzip;q=0, *"]));
+    assert!(!accepts(&["gzip;q=high"]));
+    assert!(!accepts(&["gzipped"]));
+}
+
+#[tokio::test]
+async fn head_on_metrics_has_the_headers_of_get_and_no_body() {
+    let running = start(&["acme"]).await;
+    let get = request(running.address, "GET", "/metrics", &[]).await;
+    let head = request(running.address, "HEAD", "/metrics", &[]).await;
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-type"), Some(METRICS_CONTENT_TYPE));
+    let length = get.body.len().to_string();
+    assert_eq!(head.header("content-length"), Some(length.as_str()));
+    assert!(head.body.is_empty());
+    stop(running).await;
+}
+
+#[tokio::test]
+async fn readyz_answers_503_until_a_refresh_has_finished_then_200() {
+    let running = start(&["acme"]).await;
+    let before = request(running.address, "GET", "/readyz", &[]).await;
+    assert_eq!(before.status, 503);
+    running
+        .publish
+        .send(published_with("api", RefreshResult::Failure))
+        .expect("the server holds a receiver");
+    let failed = request(running.address, "GET", "/readyz", &[]).await;
+    assert_eq!(failed.status, 503, "a refresh that read nothing");
+    running
+        .publish
+        .send(published_with("api", RefreshResult::Partial))
+        .expect("the server holds a receiver");
+    let after = request(running.address, "GET", "/readyz", &[]).await;
+    assert_eq!(after.status, 200);
+    let health = request(running.address, "GET", "/healthz", &[]).await;
+    assert_eq!((health.status, health.text()), (200, "ok\n"));
+    stop(running).await;
+}
+
+#[tokio::test]
+async fn the_landing_page_shows_the_version_and_escaped_namespaces() {
+    let running = start(&["acme", "<b>&co"]).await;
+    let before = request(running.address, "GET", "/", &[]).await;
+    assert_eq!(before.status, 200);
+    assert_eq!(
+        before.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let page = before.text();
+    assert!(page.contains(env!("CARGO_PKG_VERSION")));
+    assert!(page.contains("<li>&lt;b&gt;&amp;co</li>"), "{page}");
+    assert!(!page.contains("<b>&co"));
+    assert!(page.contains("no refresh has finished yet"));
+    assert!(page.contains("href=\"./metrics\""));
+
+    running
+        .publish
+        .send(published_with("api", RefreshResult::Success))
+        .expect("the server holds a receiver");
+    let after = request(running.address, "GET", "/", &[]).await;
+    let page = after.text();
+    assert!(
+        page.contains("finished 2024-10-02T01:50:27Z, success"),
+        "{page}"
+    );
+    assert!(!page.contains("no refresh has finished yet"));
+    stop(running).await;
+}
+
+#[tokio::test]
+async fn an_unknown_path_is_404_and_a_post_is_405() {
+    let running = start(&["acme"]).await;
+    let missing = request(running.address, "GET", "/metrics/extra", &[]).await;
+    assert_eq!(missing.status, 404);
+    let post = request(
+        running.address,
+        "POST",
+        "/metrics",
+        &[("Content-Length", "0")],
+    )
+    .await;
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+    stop(running).await;
+}
+
+#[tokio::test]
+async fn the_server_returns_after_shutdown_even_with_an_idle_connection_open() {
+    let running = start(&["acme"]).await;
+    let mut idle = TcpStream::connect(running.address).await.expect("connect");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    while !answer.ends_with(b"ok\n") {
+        let mut chunk = [0u8; 1024];
+        let n = timeout(WAIT, idle.read(&mut chunk))
+            .await
+            .expect("answer in time")
+            .expect("read");
+        assert!(n > 0, "the connection stays open after one request");
+        answer.extend_from_slice(&chunk[..n]);
+    }
+    stop(running).await;
+    let mut rest = Vec::new();
+    timeout(WAIT, idle.read_to_end(&mut rest))
+        .await
+        .expect("the idle connection is closed")
+        .expect("read");
+    assert!(rest.is_empty());
+}
