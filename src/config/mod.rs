@@ -402,7 +402,25 @@ fn read_secret_file(path: &std::path::Path) -> Result<Secret, ConfigError> {
     if secret.is_empty() {
         return Err(config_error(flag, format!("{} is empty", path.display())));
     }
+    if readable_by_others(path) {
+        tracing::warn!(
+            path = %path.display(),
+            "the password file is readable by other users; restrict it, for example with chmod 600"
+        );
+    }
     Ok(Secret::new(secret))
+}
+
+/// Whether the file's group or other users may read it (Unix permissions).
+#[cfg(unix)]
+fn readable_by_others(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o044 != 0)
+}
+
+#[cfg(not(unix))]
+fn readable_by_others(_: &std::path::Path) -> bool {
+    false
 }
 
 /// Parses a listen address; a missing host (`:9721`) means every interface.

@@ -132,8 +132,20 @@ pub struct Telemetry {
     refresh_duration: Gauge,
     last_success: Gauge,
     progress: Gauge,
+    refresh_errors: IntCounterVec,
     requests: std::sync::atomic::AtomicU64,
 }
+
+/// The kinds of `dockerhub_refresh_errors_total`, as `Error::kind` names them.
+pub const ERROR_KINDS: [&str; 7] = [
+    "auth",
+    "throttled",
+    "server",
+    "timeout",
+    "decode",
+    "transport",
+    "protocol",
+];
 
 /// The endpoints counted in `dockerhub_api_requests_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,6 +266,20 @@ impl Telemetry {
             )
             .expect("valid metric"),
         );
+        let refresh_errors = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "dockerhub_refresh_errors_total",
+                    "Listings that failed in refreshes, by the kind of their last error: auth, throttled, server, timeout, decode, transport, protocol.",
+                ),
+                &["kind"],
+            )
+            .expect("valid metric"),
+        );
+        for kind in ERROR_KINDS {
+            refresh_errors.with_label_values(&[kind]);
+        }
         let build_info = registered(
             &registry,
             IntGaugeVec::new(
@@ -279,6 +305,7 @@ impl Telemetry {
             refresh_duration,
             last_success,
             progress,
+            refresh_errors,
             requests: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -291,6 +318,11 @@ impl Telemetry {
     /// Seconds requests have spent waiting for the quota since start.
     pub fn limiter_wait_seconds(&self) -> f64 {
         self.limiter_wait.get()
+    }
+
+    /// Counts one failed listing in `dockerhub_refresh_errors_total` by the kind of its error.
+    pub fn count_refresh_error(&self, kind: &str) {
+        self.refresh_errors.with_label_values(&[kind]).inc();
     }
 
     /// Sets `dockerhub_refresh_progress_ratio`.

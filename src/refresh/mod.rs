@@ -111,6 +111,9 @@ impl Refresher {
             *self.last_full.lock().unwrap_or_else(|e| e.into_inner()) = Some(started);
         }
         report::report_failures(&reads.failures);
+        for (_, error) in &reads.failures {
+            self.telemetry.count_refresh_error(error.kind());
+        }
         let status = RefreshStatus {
             result,
             finished: SystemTime::now(),

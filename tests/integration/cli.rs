@@ -105,7 +105,7 @@ fn a_bad_value_exits_2_naming_the_flag() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_secret_and_tokens_appear_neither_in_debug_logs_nor_in_metrics() {
+async fn the_secret_and_tokens_appear_neither_in_trace_logs_nor_in_metrics_nor_in_help() {
     let secret = "dckr_pat_Sup3rS3cretValue";
     let hub = SimHub::new();
     hub.add_repo("acme", Repo::new("api").private().with_tags(3));
@@ -120,7 +120,7 @@ async fn the_secret_and_tokens_appear_neither_in_debug_logs_nor_in_metrics() {
             "--hub.username",
             "acme-bot",
             "--log.level",
-            "debug",
+            "trace",
         ],
         &[("DOCKERHUB_PASSWORD", secret)],
     )
@@ -129,7 +129,7 @@ async fn the_secret_and_tokens_appear_neither_in_debug_logs_nor_in_metrics() {
     assert_eq!(value(&m, "dockerhub_up", &[]), Some(1.0));
     let landing = get(&format!("{}/", process.url)).await.1;
     let log = process.log();
-    assert!(log.contains("level=debug"), "the log runs at debug level");
+    assert!(log.contains("level=trace"), "the log runs at trace level");
     let tokens: Vec<String> = hub
         .requests()
         .iter()
@@ -142,8 +142,15 @@ async fn the_secret_and_tokens_appear_neither_in_debug_logs_nor_in_metrics() {
         })
         .collect();
     assert!(!tokens.is_empty());
+    let help = std::process::Command::new(BIN)
+        .arg("--help")
+        .env("DOCKERHUB_PASSWORD", secret)
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).to_string();
     for needle in std::iter::once(secret.to_string()).chain(tokens) {
         assert!(!log.contains(&needle), "the log shows a secret");
+        assert!(!help.contains(&needle), "--help shows a secret");
         assert!(!m.contains(&needle), "the metrics show a secret");
         assert!(
             !landing.contains(&needle),
@@ -260,4 +267,45 @@ async fn promtool_finds_nothing_to_complain_about_in_the_exposition() {
         "promtool says: {said}"
     );
     process.terminate().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_file_readable_by_others_gets_a_warning() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let hub = SimHub::new();
+    hub.add_repo("acme", Repo::new("api").with_tags(1));
+    hub.add_account("acme-bot", "dckr_pat_filed", &["acme"]);
+    let running = hub.start().await.unwrap();
+    let path = std::env::temp_dir().join(format!("dhx-password-{}", std::process::id()));
+    std::fs::write(&path, "dckr_pat_filed\n").unwrap();
+    for (mode, warned) in [(0o644, true), (0o600, false)] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let process = Process::start(
+            &[
+                "--hub.url",
+                &running.url(),
+                "--hub.username",
+                "acme-bot",
+                "--hub.password-file",
+                path.to_str().unwrap(),
+            ],
+            &[],
+        )
+        .await;
+        let m = process.metrics_after_refreshes(1.0).await;
+        assert_eq!(
+            value(&m, "dockerhub_up", &[]),
+            Some(1.0),
+            "the file's secret logs in"
+        );
+        let log = process.log();
+        assert_eq!(
+            log.contains("readable by other users"),
+            warned,
+            "{mode:o}: {log}"
+        );
+        assert!(!log.contains("dckr_pat_filed"));
+        assert!(process.terminate().await.success());
+    }
+    std::fs::remove_file(path).unwrap();
 }

@@ -38,6 +38,14 @@ async fn a_failing_repository_keeps_its_previous_tags_and_up_turns_0() {
         })
         .await;
     assert_eq!(value(&m, "dockerhub_up", &[]), Some(0.0));
+    assert!(
+        value(&m, "dockerhub_refresh_errors_total", &[("kind", "server")]) >= Some(1.0),
+        "the cause is counted"
+    );
+    assert_eq!(
+        value(&m, "dockerhub_refresh_errors_total", &[("kind", "decode")]),
+        Some(0.0)
+    );
     assert_eq!(
         served_tags(&m, "acme", "api"),
         api_before,
@@ -95,6 +103,7 @@ async fn a_failing_namespace_listing_keeps_its_repositories() {
         value(&m, "dockerhub_repositories", &[("hub_namespace", "other")]),
         Some(1.0)
     );
+    assert!(value(&m, "dockerhub_refresh_errors_total", &[("kind", "decode")]) >= Some(1.0));
     exporter.stop().await;
 }
 
