@@ -110,6 +110,7 @@ pub async fn serve(
         telemetry,
         telemetry_path: config.telemetry_path.clone(),
         namespaces: config.namespaces.clone(),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_requests)),
     };
     let address = listener.local_addr().map_err(|e| Error::Io {
         context: "reading the listen address".into(),

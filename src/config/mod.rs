@@ -206,6 +206,10 @@ pub struct Args {
     #[arg(long = "web.listen-address", default_value = ":9721")]
     pub listen_address: String,
 
+    /// Requests served at once at most; beyond it the server answers 503.
+    #[arg(long = "web.max-requests", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_requests: u32,
+
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", default_value = "/metrics", value_parser = parse_telemetry_path)]
     pub telemetry_path: String,
@@ -265,6 +269,8 @@ pub struct Config {
     pub listen_address: String,
     /// Path of the metrics endpoint.
     pub telemetry_path: String,
+    /// Requests served at once at most.
+    pub max_requests: usize,
 }
 
 /// A configuration problem, naming the flag (or variable) at fault.
@@ -370,6 +376,7 @@ impl Config {
             max_tags_per_repository: args.max_tags_per_repository,
             listen_address: args.listen_address,
             telemetry_path: args.telemetry_path,
+            max_requests: args.max_requests as usize,
         })
     }
 }

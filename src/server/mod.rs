@@ -57,6 +57,8 @@ pub struct ServerState {
     pub telemetry_path: String,
     /// Configured namespaces, shown on the landing page.
     pub namespaces: Vec<String>,
+    /// Requests served at once at most (`--web.max-requests`); beyond, 503.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 /// Serves HTTP on `listener` until `shutdown` completes, then gives open connections a short
@@ -159,6 +161,19 @@ async fn until_stopped(mut stopped: watch::Receiver<bool>) {
 
 /// Routes one request and builds its response; HEAD gets the GET headers without the body.
 async fn respond(state: &ServerState, request: &Request<Incoming>) -> Response<Chunks> {
+    // Held until the response is built; sending it does not count.
+    let Ok(_slot) = state.in_flight.try_acquire() else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many requests at once; try again\n",
+        );
+    };
+    if has_body(request) {
+        return text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "this server accepts no request body\n",
+        );
+    }
     let path = request.uri().path();
     let is_metrics = path == state.telemetry_path;
     let response = if !is_metrics && !matches!(path, "/" | "/healthz" | "/readyz") {
@@ -189,6 +204,16 @@ async fn respond(state: &ServerState, request: &Request<Incoming>) -> Response<C
         body = Chunks::new([]);
     }
     Response::from_parts(parts, body)
+}
+
+/// Whether the request announces a body (a non-zero length, or chunks), which is refused
+/// unread.
+fn has_body(request: &Request<Incoming>) -> bool {
+    let headers = request.headers();
+    headers.contains_key(hyper::header::TRANSFER_ENCODING)
+        || headers
+            .get(CONTENT_LENGTH)
+            .is_some_and(|v| v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) != Some(0))
 }
 
 /// The exporter's own series then the published inventory, gzipped when the client accepts it.

@@ -18,6 +18,7 @@ const WAIT: Duration = Duration::from_secs(10);
 
 struct Running {
     address: SocketAddr,
+    in_flight: Arc<tokio::sync::Semaphore>,
     publish: watch::Sender<Arc<Published>>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
@@ -32,13 +33,16 @@ async fn start(namespaces: &[&str]) -> Running {
         telemetry: Arc::new(Telemetry::new()),
         telemetry_path: "/metrics".into(),
         namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(40)),
     };
+    let in_flight = Arc::clone(&state.in_flight);
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(run(listener, state, async move {
         let _ = stopped.await;
     }));
     Running {
         address,
+        in_flight,
         publish,
         stop,
         task,
@@ -357,4 +361,38 @@ async fn the_server_returns_after_shutdown_even_with_an_idle_connection_open() {
         .expect("the idle connection is closed")
         .expect("read");
     assert!(rest.is_empty());
+}
+
+#[tokio::test]
+async fn a_request_with_a_body_is_refused_unread() {
+    let running = start(&["acme"]).await;
+    for header in [("Content-Length", "5"), ("Transfer-Encoding", "chunked")] {
+        let reply = request(running.address, "GET", "/metrics", &[header]).await;
+        assert_eq!(reply.status, 413, "{header:?}");
+    }
+    let empty = request(
+        running.address,
+        "GET",
+        "/healthz",
+        &[("Content-Length", "0")],
+    )
+    .await;
+    assert_eq!(empty.status, 200);
+    stop(running).await;
+}
+
+#[tokio::test]
+async fn beyond_the_concurrent_request_limit_the_answer_is_503() {
+    let running = start(&["acme"]).await;
+    // Every slot taken, as by 40 requests in progress.
+    let held = Arc::clone(&running.in_flight)
+        .acquire_many_owned(40)
+        .await
+        .expect("the slots");
+    let refused = request(running.address, "GET", "/metrics", &[]).await;
+    assert_eq!(refused.status, 503);
+    drop(held);
+    let served = request(running.address, "GET", "/metrics", &[]).await;
+    assert_eq!(served.status, 200);
+    stop(running).await;
 }
