@@ -26,6 +26,7 @@ pub mod refresh;
 pub mod server;
 pub mod simhub;
 pub mod state;
+pub mod webconfig;
 
 pub use error::{Error, Result};
 
@@ -111,7 +112,9 @@ pub async fn serve(
         telemetry_path: config.telemetry_path.clone(),
         namespaces: config.namespaces.clone(),
         in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_requests)),
+        web: config.web.clone(),
     };
+    let web_watch = tokio::spawn(config.web.clone().watch());
     let address = listener.local_addr().map_err(|e| Error::Io {
         context: "reading the listen address".into(),
         source: e,
@@ -139,6 +142,7 @@ pub async fn serve(
         },
     };
     info!("shutting down");
+    web_watch.abort();
     let _ = stop.send(true);
     if tokio::time::timeout(SHUTDOWN_GRACE, &mut refresh_task)
         .await

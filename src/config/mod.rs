@@ -206,6 +206,11 @@ pub struct Args {
     #[arg(long = "web.listen-address", default_value = ":9721")]
     pub listen_address: String,
 
+    /// Web configuration file (exporter-toolkit format): TLS, client certificates and basic
+    /// authentication for this exporter's endpoints; re-read when it changes.
+    #[arg(long = "web.config.file")]
+    pub web_config_file: Option<PathBuf>,
+
     /// Requests served at once at most; beyond it the server answers 503.
     #[arg(long = "web.max-requests", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_requests: u32,
@@ -271,6 +276,8 @@ pub struct Config {
     pub telemetry_path: String,
     /// Requests served at once at most.
     pub max_requests: usize,
+    /// TLS and authentication of the endpoints.
+    pub web: crate::webconfig::Watched,
 }
 
 /// A configuration problem, naming the flag (or variable) at fault.
@@ -353,6 +360,11 @@ impl Config {
         if args.refresh_interval.is_zero() {
             return Err(config_error("--refresh.interval", "must be more than 0"));
         }
+        let web = match &args.web_config_file {
+            Some(path) => crate::webconfig::Watched::load(path)
+                .map_err(|m| config_error("--web.config.file", m))?,
+            None => crate::webconfig::Watched::open(),
+        };
         parse_listen_address(&args.listen_address)
             .map_err(|m| config_error("--web.listen-address", m))?;
         Ok(Config {
@@ -377,6 +389,7 @@ impl Config {
             listen_address: args.listen_address,
             telemetry_path: args.telemetry_path,
             max_requests: args.max_requests as usize,
+            web,
         })
     }
 }

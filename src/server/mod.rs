@@ -59,6 +59,8 @@ pub struct ServerState {
     pub namespaces: Vec<String>,
     /// Requests served at once at most (`--web.max-requests`); beyond, 503.
     pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// TLS and authentication (`--web.config.file`).
+    pub web: crate::webconfig::Watched,
 }
 
 /// Serves HTTP on `listener` until `shutdown` completes, then gives open connections a short
@@ -92,7 +94,7 @@ pub async fn run(
                 if let Err(e) = stream.set_nodelay(true) {
                     debug!(peer = %peer, error = %e, "cannot set TCP_NODELAY");
                 }
-                connections.spawn(serve_connection(
+                connections.spawn(accept_connection(
                     stream,
                     peer,
                     Arc::clone(&state),
@@ -126,12 +128,32 @@ pub async fn run(
 }
 
 /// Serves one connection until the client closes it or shutdown asks it to finish.
-async fn serve_connection(
+/// Completes the TLS handshake when the web configuration asks for TLS, then serves.
+async fn accept_connection(
     stream: TcpStream,
     peer: SocketAddr,
     state: Arc<ServerState>,
     stopped: watch::Receiver<bool>,
 ) {
+    let Some(tls) = state.web.current().tls.clone() else {
+        return serve_connection(stream, peer, state, stopped).await;
+    };
+    let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+    match tokio::time::timeout(HEADER_READ_TIMEOUT, handshake).await {
+        Ok(Ok(stream)) => serve_connection(stream, peer, state, stopped).await,
+        Ok(Err(e)) => debug!(peer = %peer, error = %e, "TLS handshake failed"),
+        Err(_) => debug!(peer = %peer, "TLS handshake timed out"),
+    }
+}
+
+async fn serve_connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    state: Arc<ServerState>,
+    stopped: watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service = service_fn(move |request: Request<Incoming>| {
         let state = Arc::clone(&state);
         async move { Ok::<_, Infallible>(respond(&state, &request).await) }
@@ -175,6 +197,16 @@ async fn respond(state: &ServerState, request: &Request<Incoming>) -> Response<C
         );
     }
     let path = request.uri().path();
+    let web = state.web.current();
+    let open = web.open_health_endpoints && matches!(path, "/healthz" | "/readyz");
+    if web.requires_auth() && !open && !authorized(&web, request.headers()).await {
+        let mut response = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+        response.headers_mut().insert(
+            hyper::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"dockerhub_exporter\""),
+        );
+        return response;
+    }
     let is_metrics = path == state.telemetry_path;
     let response = if !is_metrics && !matches!(path, "/" | "/healthz" | "/readyz") {
         text(StatusCode::NOT_FOUND, "not found\n")
@@ -204,6 +236,32 @@ async fn respond(state: &ServerState, request: &Request<Incoming>) -> Response<C
         body = Chunks::new([]);
     }
     Response::from_parts(parts, body)
+}
+
+/// Whether the request carries basic credentials of a configured user.
+async fn authorized(web: &Arc<crate::webconfig::WebConfig>, headers: &HeaderMap) -> bool {
+    use base64::Engine as _;
+    let Some(credentials) = headers
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok())
+    else {
+        return false;
+    };
+    let Some((user, password)) = credentials.split_once(':') else {
+        return false;
+    };
+    let (web, user, password) = (Arc::clone(web), user.to_string(), password.to_string());
+    // bcrypt takes tens of milliseconds by design: keep it off the runtime's threads.
+    tokio::task::spawn_blocking(move || web.check(&user, &password))
+        .await
+        .unwrap_or(false)
 }
 
 /// Whether the request announces a body (a non-zero length, or chunks), which is refused

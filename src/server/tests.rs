@@ -34,6 +34,7 @@ async fn start(namespaces: &[&str]) -> Running {
         telemetry_path: "/metrics".into(),
         namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
         in_flight: Arc::new(tokio::sync::Semaphore::new(40)),
+        web: crate::webconfig::Watched::open(),
     };
     let in_flight = Arc::clone(&state.in_flight);
     let (stop, stopped) = oneshot::channel::<()>();

@@ -14,3 +14,4 @@ mod limits;
 mod process;
 mod scale;
 mod support;
+mod webconfig;
