@@ -65,6 +65,11 @@ struct Bench {
     /// for measuring with other tools.
     #[arg(long)]
     hold: bool,
+    /// Instead of the benchmark: a soak run of this length (e.g. 1h) with a refresh every
+    /// second, tags churning, faults switching on and off every 30 s and a scrape every second;
+    /// prints the exporter's RSS, open file descriptors and threads every 5 minutes.
+    #[arg(long, value_parser = dockerhub_exporter::config::parse_duration)]
+    soak: Option<Duration>,
     /// Instead of the full benchmark: with --refresh.full-interval, push a tag to this many
     /// repositories after the first refresh and count the requests of a later one.
     #[arg(long)]
@@ -209,13 +214,29 @@ impl Exporter {
 
     /// Peak resident memory (VmHWM) in MiB.
     fn peak_rss_mib(&self) -> f64 {
+        self.status_field("VmHWM:") / 1024.0
+    }
+
+    /// A number from /proc/PID/status (kB for memory fields).
+    fn status_field(&self, field: &str) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
+            .unwrap_or(0.0)
+    }
+
+    /// RSS in MiB, open file descriptors and threads, now.
+    fn resources(&self) -> (f64, usize, f64) {
+        let fds =
+            std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map_or(0, |d| d.count());
+        (
+            self.status_field("VmRSS:") / 1024.0,
+            fds,
+            self.status_field("Threads:"),
+        )
     }
 
     fn stop(mut self) {
@@ -290,6 +311,10 @@ async fn run(b: Bench) {
         if b.seed_style { " (seed style)" } else { "" },
         built.elapsed().as_secs_f64()
     );
+    if let Some(length) = b.soak {
+        soak(&b, &hub, &hub_url, length).await;
+        return;
+    }
     if let Some(changed) = b.incremental {
         incremental(&b, &hub, &hub_url, changed, minimum).await;
         return;
@@ -401,4 +426,85 @@ async fn incremental(b: &Bench, hub: &SimHub, hub_url: &str, changed: usize, min
         "                      ({changed} repositories changed between the full walk and these two)"
     );
     exporter.stop();
+}
+
+/// The soak run: see `--soak`.
+async fn soak(b: &Bench, hub: &SimHub, hub_url: &str, length: Duration) {
+    use dockerhub_exporter::simhub::{Fault, FaultKind};
+    let state = std::env::temp_dir().join(format!("dockerhub-soak-{}.json", std::process::id()));
+    let exporter = Exporter::start(
+        hub_url,
+        b,
+        &[
+            "--refresh.interval",
+            "1s",
+            "--hub.timeout",
+            "2s",
+            "--state.file",
+            state.to_str().expect("UTF-8 path"),
+        ],
+    );
+    let _churn = hub.start_churn(Duration::from_secs(2), 7);
+    exporter.wait_for("refresh finished");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let report = |label: &str, e: &Exporter| {
+        let (rss, fds, threads) = e.resources();
+        println!(
+            "{label:<8} {:>6.0} s  RSS {rss:>7.1} MiB  fds {fds:>4}  threads {threads:>3}",
+            started.elapsed().as_secs_f64()
+        );
+        (rss, fds, threads)
+    };
+    let first = report("start", &exporter);
+    let faults = [
+        ("service-00001/tags", FaultKind::Status(503)),
+        ("service-00002/tags", FaultKind::TruncatedJson),
+        ("service-00003/tags", FaultKind::HtmlOk),
+        ("service-00004/tags", FaultKind::ResetMidBody),
+        (
+            "service-00005/tags",
+            FaultKind::Slow(Duration::from_secs(3)),
+        ),
+        ("service-00006/tags", FaultKind::Huge(20 << 20)),
+        ("service-00007/tags", FaultKind::LoopNext),
+        ("/repositories?", FaultKind::Status(502)),
+    ];
+    let mut next_report = Duration::from_secs(300);
+    let mut faulty = false;
+    let mut scrapes = 0u64;
+    while started.elapsed() < length {
+        let elapsed = started.elapsed();
+        let phase = (elapsed.as_secs() / 30) % 2 == 1;
+        if phase != faulty {
+            faulty = phase;
+            if faulty {
+                for (path, kind) in &faults {
+                    hub.add_fault(Fault::new(*path, kind.clone()));
+                }
+            } else {
+                hub.clear_faults();
+            }
+        }
+        let (_, size) = scrape(&client, &exporter.url, scrapes.is_multiple_of(2)).await;
+        assert!(size > 0, "the exporter serves");
+        scrapes += 1;
+        // Drain the log so that the pipe never fills.
+        let _ = exporter.lines.try_iter().count();
+        if elapsed >= next_report {
+            report("running", &exporter);
+            next_report += Duration::from_secs(300);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    hub.clear_faults();
+    let last = report("end", &exporter);
+    println!(
+        "change   RSS {:+.1} MiB, fds {:+}, threads {:+}; {scrapes} scrapes",
+        last.0 - first.0,
+        last.1 as i64 - first.1 as i64,
+        last.2 - first.2
+    );
+    exporter.stop();
+    let _ = std::fs::remove_file(&state);
 }
