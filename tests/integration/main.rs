@@ -9,6 +9,7 @@ mod cli;
 mod client;
 mod dashboard;
 mod failures;
+mod faults;
 mod inventory;
 mod limits;
 mod process;
