@@ -51,6 +51,8 @@ pub enum FaultKind {
     Slow(Duration),
     /// 200 with an HTML error page, content-type `text/html`.
     HtmlOk,
+    /// 200 with valid JSON of the wrong shape: `results` an object, `count` a string.
+    WrongShape,
     /// 200 with a JSON-looking body of this many bytes.
     Huge(usize),
     /// The normal page, but `next` replaced by this absolute URL.
@@ -95,6 +97,10 @@ pub(super) fn answer(
             headers: Vec::new(),
             content: Content::Html(Bytes::from_static(HTML_ERROR_PAGE.as_bytes())),
         },
+        FaultKind::WrongShape => Reply::json(
+            200,
+            &serde_json::json!({ "count": "many", "next": 7, "results": { "name": "x" } }),
+        ),
         FaultKind::Huge(n) => Reply {
             status: 200,
             headers: Vec::new(),
@@ -216,6 +222,10 @@ mod tests {
             (html.status, html.header("content-type")),
             (200, Some("text/html; charset=utf-8"))
         );
+
+        fire(FaultKind::WrongShape);
+        let shaped = get(running.addr(), &path, None).await.json();
+        assert!(shaped["results"].is_object());
 
         fire(FaultKind::Huge(3_000_000));
         assert_eq!(get(running.addr(), &path, None).await.body.len(), 3_000_000);

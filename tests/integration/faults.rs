@@ -125,7 +125,7 @@ async fn server_errors_on_every_route_and_on_one_repository() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broken_bodies_truncated_json_html_with_200_and_a_huge_body() {
+async fn broken_bodies_truncated_or_wrong_shaped_json_html_with_200_and_a_huge_body() {
     survives(
         on("/repositories/api/tags", FaultKind::TruncatedJson),
         "decode",
@@ -137,6 +137,11 @@ async fn broken_bodies_truncated_json_html_with_200_and_a_huge_body() {
     )
     .await;
     survives(on("/repositories/db/tags", FaultKind::HtmlOk), "decode").await;
+    survives(
+        on("/repositories/web/tags", FaultKind::WrongShape),
+        "decode",
+    )
+    .await;
     survives(
         on("/repositories/api/tags", FaultKind::Huge(20 << 20)),
         "protocol",
