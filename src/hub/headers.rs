@@ -44,15 +44,26 @@ pub fn parse_integer(value: &str) -> Option<i64> {
     value.split(';').next()?.trim().parse().ok()
 }
 
+/// How long until the Unix time `epoch_seconds`; a time too far out for the clock counts as
+/// the longest pause (the caller caps it).
 fn until_unix(epoch_seconds: u64, now: SystemTime) -> Duration {
-    (UNIX_EPOCH + Duration::from_secs(epoch_seconds))
-        .duration_since(now)
-        .unwrap_or(Duration::ZERO)
+    match UNIX_EPOCH.checked_add(Duration::from_secs(epoch_seconds)) {
+        Some(at) => at.duration_since(now).unwrap_or(Duration::ZERO),
+        None => MAX_PAUSE,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retry_after_beyond_the_clock_is_the_longest_pause_not_a_panic() {
+        let now = SystemTime::now();
+        for v in ["9223372036854775808", "18446744073709551615"] {
+            assert_eq!(retry_after(v, now), Some(MAX_PAUSE), "{v}");
+        }
+    }
 
     fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs)

@@ -10,7 +10,8 @@
 pub mod auth;
 pub mod headers;
 pub mod pace;
-mod wire;
+/// The Hub's JSON types; public so that tests outside the crate can decode pages with them.
+pub mod wire;
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -2,8 +2,8 @@
 //!
 //! Every field the exporter does not strictly need is optional: the Hub sends `null` for
 //! digests, timestamps, variants and sizes, and has dropped fields without notice before. A
-//! result without a name fails the page (the caller keeps its previous data). These types stay
-//! private to the client.
+//! result without a name fails the page (the caller keeps its previous data). The types are
+//! public for the property tests of their decoding; only the client uses them.
 
 use serde::Deserialize;
 use time::OffsetDateTime;
