@@ -66,8 +66,9 @@ struct Bench {
     #[arg(long)]
     hold: bool,
     /// Instead of the benchmark: a soak run of this length (e.g. 1h) with a refresh every
-    /// second, tags churning, faults switching on and off every 30 s and a scrape every second;
-    /// prints the exporter's RSS, open file descriptors and threads every 5 minutes.
+    /// second, tags churning (the inventory kept at its size), faults switching on and off every
+    /// 30 s and a scrape every second; prints the exporter's RSS, open file descriptors and
+    /// threads every 5 minutes.
     #[arg(long, value_parser = dockerhub_exporter::config::parse_duration)]
     soak: Option<Duration>,
     /// Instead of the full benchmark: with --refresh.full-interval, push a tag to this many
@@ -445,14 +446,18 @@ async fn soak(b: &Bench, hub: &SimHub, hub_url: &str, length: Duration) {
         ],
     );
     let _churn = hub.start_churn(Duration::from_secs(2), 7);
+    let repos: Vec<String> = hub.repository_names("bench");
+    let tag_count = || -> usize { repos.iter().map(|r| hub.tag_names("bench", r).len()).sum() };
+    let initial_tags = tag_count();
     exporter.wait_for("refresh finished");
     let client = reqwest::Client::new();
     let started = Instant::now();
     let report = |label: &str, e: &Exporter| {
         let (rss, fds, threads) = e.resources();
         println!(
-            "{label:<8} {:>6.0} s  RSS {rss:>7.1} MiB  fds {fds:>4}  threads {threads:>3}",
-            started.elapsed().as_secs_f64()
+            "{label:<8} {:>6.0} s  RSS {rss:>7.1} MiB  fds {fds:>4}  threads {threads:>3}  tags {}",
+            started.elapsed().as_secs_f64(),
+            tag_count()
         );
         (rss, fds, threads)
     };
@@ -484,6 +489,18 @@ async fn soak(b: &Bench, hub: &SimHub, hub_url: &str, length: Duration) {
                 }
             } else {
                 hub.clear_faults();
+            }
+        }
+        // The churn pushes more often than it deletes: delete the surplus, so that the
+        // inventory keeps its size and memory figures compare like with like.
+        let mut surplus = tag_count().saturating_sub(initial_tags);
+        for repo in repos.iter().cycle().take(repos.len() * 2) {
+            if surplus == 0 {
+                break;
+            }
+            let names = hub.tag_names("bench", repo);
+            if names.len() > 1 && hub.delete_tag("bench", repo, &names[0]) {
+                surplus -= 1;
             }
         }
         let (_, size) = scrape(&client, &exporter.url, scrapes.is_multiple_of(2)).await;
