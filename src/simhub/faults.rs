@@ -53,6 +53,8 @@ pub enum FaultKind {
     HtmlOk,
     /// 200 with valid JSON of the wrong shape: `results` an object, `count` a string.
     WrongShape,
+    /// 429 with `Retry-After: 1`, as in a storm of them.
+    Throttled,
     /// 200 with a JSON-looking body of this many bytes.
     Huge(usize),
     /// The normal page, but `next` replaced by this absolute URL.
@@ -97,6 +99,11 @@ pub(super) fn answer(
             headers: Vec::new(),
             content: Content::Html(Bytes::from_static(HTML_ERROR_PAGE.as_bytes())),
         },
+        FaultKind::Throttled => {
+            let mut reply = Reply::detail(429, "Too Many Requests");
+            reply.headers.push(("retry-after", "1".to_string()));
+            reply
+        }
         FaultKind::WrongShape => Reply::json(
             200,
             &serde_json::json!({ "count": "many", "next": 7, "results": { "name": "x" } }),

@@ -228,3 +228,14 @@ async fn a_hub_unreachable_at_start_then_back_and_then_gone_mid_run() {
     assert_eq!(served_tags(&m, "acme", "web"), known);
     assert!(process.terminate().await.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_429s_on_one_listing() {
+    // Each request is retried after every 429 as Retry-After says, then given up: the
+    // listing fails as throttled and the rest of the inventory stays current.
+    survives(
+        on("/repositories/db/tags", FaultKind::Throttled),
+        "throttled",
+    )
+    .await;
+}
