@@ -113,6 +113,7 @@ pub async fn serve(
         namespaces: config.namespaces.clone(),
         in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_requests)),
         web: config.web.clone(),
+        header_read_timeout: server::HEADER_READ_TIMEOUT,
     };
     let web_watch = tokio::spawn(config.web.clone().watch());
     let address = listener.local_addr().map_err(|e| Error::Io {

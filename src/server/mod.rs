@@ -45,7 +45,7 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(250);
 
 /// How long a client may take to send request headers (hyper's default, made explicit so
 /// that the timer it needs is set).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the HTTP side reads.
 pub struct ServerState {
@@ -61,6 +61,9 @@ pub struct ServerState {
     pub in_flight: Arc<tokio::sync::Semaphore>,
     /// TLS and authentication (`--web.config.file`).
     pub web: crate::webconfig::Watched,
+    /// How long a client may take for the TLS handshake and for its request headers
+    /// ([`HEADER_READ_TIMEOUT`] in the exporter).
+    pub header_read_timeout: Duration,
 }
 
 /// Serves HTTP on `listener` until `shutdown` completes, then gives open connections a short
@@ -139,7 +142,7 @@ async fn accept_connection(
         return serve_connection(stream, peer, state, stopped).await;
     };
     let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
-    match tokio::time::timeout(HEADER_READ_TIMEOUT, handshake).await {
+    match tokio::time::timeout(state.header_read_timeout, handshake).await {
         Ok(Ok(stream)) => serve_connection(stream, peer, state, stopped).await,
         Ok(Err(e)) => debug!(peer = %peer, error = %e, "TLS handshake failed"),
         Err(_) => debug!(peer = %peer, "TLS handshake timed out"),
@@ -154,6 +157,7 @@ async fn serve_connection<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let header_read_timeout = state.header_read_timeout;
     let service = service_fn(move |request: Request<Incoming>| {
         let state = Arc::clone(&state);
         async move { Ok::<_, Infallible>(respond(&state, &request).await) }
@@ -161,7 +165,7 @@ async fn serve_connection<S>(
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(header_read_timeout);
     let mut connection = pin!(builder.serve_connection(TokioIo::new(stream), service));
     let served = tokio::select! {
         served = connection.as_mut() => served,

@@ -35,6 +35,7 @@ async fn start(namespaces: &[&str]) -> Running {
         namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
         in_flight: Arc::new(tokio::sync::Semaphore::new(40)),
         web: crate::webconfig::Watched::open(),
+        header_read_timeout: Duration::from_millis(300),
     };
     let in_flight = Arc::clone(&state.in_flight);
     let (stop, stopped) = oneshot::channel::<()>();
@@ -395,5 +396,26 @@ async fn beyond_the_concurrent_request_limit_the_answer_is_503() {
     drop(held);
     let served = request(running.address, "GET", "/metrics", &[]).await;
     assert_eq!(served.status, 200);
+    stop(running).await;
+}
+
+#[tokio::test]
+async fn a_client_too_slow_with_its_headers_is_disconnected() {
+    let running = start(&["acme"]).await;
+    let mut stream = TcpStream::connect(running.address).await.expect("connect");
+    // Half a request, then nothing.
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: te")
+        .await
+        .expect("write");
+    let mut rest = Vec::new();
+    // The server gives up on the headers and closes; without the timeout this read would
+    // wait for WAIT and fail.
+    timeout(WAIT, stream.read_to_end(&mut rest))
+        .await
+        .expect("the server closes the connection")
+        .ok();
+    let answered = String::from_utf8_lossy(&rest);
+    assert!(!answered.contains("200 OK"), "{answered}");
     stop(running).await;
 }
