@@ -46,6 +46,9 @@ pub fn render_inventory(snapshot: &Snapshot, options: &Options) -> Vec<u8> {
     out.buf
 }
 
+/// A per-tag family whose value a tag may lack: name, help, and how to read the value.
+type OptionalFamily = (&'static str, &'static str, fn(&Tag) -> Option<Value>);
+
 /// A counter family over `T`: name, help, and how to read its value.
 type Family<T> = (&'static str, &'static str, fn(&T) -> u64);
 
@@ -232,48 +235,30 @@ fn render_tag_families(out: &mut Exposition, selected: &[Selected<'_>]) {
         );
     }
 
-    out.family(
-        "dockerhub_tag_size_bytes",
-        Kind::Gauge,
-        "Full size of the tag's images in bytes, as Docker Hub reports it",
-    );
-    for &(namespace, repo, tag) in selected {
-        if let Some(size) = tag.full_size {
-            out.series(
-                "dockerhub_tag_size_bytes",
-                &tag_labels(namespace, repo, tag),
-                Value::Int(size),
-            );
-        }
-    }
-
-    out.family(
-        "dockerhub_tag_last_pushed_timestamp_seconds",
-        Kind::Gauge,
-        "Unix time at which the tag was last pushed",
-    );
-    for &(namespace, repo, tag) in selected {
-        if let Some(t) = tag.last_pushed {
-            out.series(
-                "dockerhub_tag_last_pushed_timestamp_seconds",
-                &tag_labels(namespace, repo, tag),
-                Value::Float(t),
-            );
-        }
-    }
-
-    out.family(
-        "dockerhub_tag_last_pulled_timestamp_seconds",
-        Kind::Gauge,
-        "Unix time at which the tag was last pulled; absent when it was never pulled",
-    );
-    for &(namespace, repo, tag) in selected {
-        if let Some(t) = tag.last_pulled {
-            out.series(
-                "dockerhub_tag_last_pulled_timestamp_seconds",
-                &tag_labels(namespace, repo, tag),
-                Value::Float(t),
-            );
+    // The optional per-tag values: a family each, a series for each tag that has the value.
+    let optional: [OptionalFamily; 3] = [
+        (
+            "dockerhub_tag_size_bytes",
+            "Full size of the tag's images in bytes, as Docker Hub reports it",
+            |t| t.full_size.map(Value::Int),
+        ),
+        (
+            "dockerhub_tag_last_pushed_timestamp_seconds",
+            "Unix time at which the tag was last pushed",
+            |t| t.last_pushed.map(Value::Float),
+        ),
+        (
+            "dockerhub_tag_last_pulled_timestamp_seconds",
+            "Unix time at which the tag was last pulled; absent when it was never pulled",
+            |t| t.last_pulled.map(Value::Float),
+        ),
+    ];
+    for (name, help, value) in optional {
+        out.family(name, Kind::Gauge, help);
+        for &(namespace, repo, tag) in selected {
+            if let Some(v) = value(tag) {
+                out.series(name, &tag_labels(namespace, repo, tag), v);
+            }
         }
     }
 }
