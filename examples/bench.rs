@@ -67,8 +67,8 @@ struct Bench {
     hold: bool,
     /// Instead of the benchmark: a soak run of this length (e.g. 1h) with a refresh every
     /// second, tags churning (the inventory kept at its size), faults switching on and off every
-    /// 30 s and a scrape every second; prints the exporter's RSS, open file descriptors and
-    /// threads every 5 minutes.
+    /// 30 s and a scrape every second; prints the exporter's RSS, open file descriptors,
+    /// threads and runtime tasks every 5 minutes.
     #[arg(long, value_parser = dockerhub_exporter::config::parse_duration)]
     soak: Option<Duration>,
     /// Instead of the full benchmark: with --refresh.full-interval, push a tag to this many
@@ -264,6 +264,18 @@ async fn scrape(client: &reqwest::Client, url: &str, gzip: bool) -> (Duration, u
     (started.elapsed(), size)
 }
 
+/// The tasks alive on the exporter's runtime, as its exposition says (NaN if it does not).
+async fn runtime_tasks(client: &reqwest::Client, url: &str) -> f64 {
+    let text = match client.get(url).send().await {
+        Ok(response) => response.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    text.lines()
+        .find_map(|l| l.strip_prefix("dockerhub_exporter_runtime_tasks "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
 /// p50 and p99 of `times`, in milliseconds.
 fn percentiles(mut times: Vec<Duration>) -> (f64, f64) {
     times.sort();
@@ -452,16 +464,20 @@ async fn soak(b: &Bench, hub: &SimHub, hub_url: &str, length: Duration) {
     exporter.wait_for("refresh finished");
     let client = reqwest::Client::new();
     let started = Instant::now();
-    let report = |label: &str, e: &Exporter| {
+    let report = |label: &str, e: &Exporter, tasks: f64| {
         let (rss, fds, threads) = e.resources();
         println!(
-            "{label:<8} {:>6.0} s  RSS {rss:>7.1} MiB  fds {fds:>4}  threads {threads:>3}  tags {}",
+            "{label:<8} {:>6.0} s  RSS {rss:>7.1} MiB  fds {fds:>4}  threads {threads:>3}  tasks {tasks:>3}  tags {}",
             started.elapsed().as_secs_f64(),
             tag_count()
         );
-        (rss, fds, threads)
+        (rss, fds, threads, tasks)
     };
-    let first = report("start", &exporter);
+    let first = report(
+        "start",
+        &exporter,
+        runtime_tasks(&client, &exporter.url).await,
+    );
     let faults = [
         ("service-00001/tags", FaultKind::Status(503)),
         ("service-00002/tags", FaultKind::TruncatedJson),
@@ -509,18 +525,27 @@ async fn soak(b: &Bench, hub: &SimHub, hub_url: &str, length: Duration) {
         // Drain the log so that the pipe never fills.
         let _ = exporter.lines.try_iter().count();
         if elapsed >= next_report {
-            report("running", &exporter);
+            report(
+                "running",
+                &exporter,
+                runtime_tasks(&client, &exporter.url).await,
+            );
             next_report += Duration::from_secs(300);
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     hub.clear_faults();
-    let last = report("end", &exporter);
+    let last = report(
+        "end",
+        &exporter,
+        runtime_tasks(&client, &exporter.url).await,
+    );
     println!(
-        "change   RSS {:+.1} MiB, fds {:+}, threads {:+}; {scrapes} scrapes",
+        "change   RSS {:+.1} MiB, fds {:+}, threads {:+}, tasks {:+}; {scrapes} scrapes",
         last.0 - first.0,
         last.1 as i64 - first.1 as i64,
-        last.2 - first.2
+        last.2 - first.2,
+        last.3 - first.3
     );
     exporter.stop();
     let _ = std::fs::remove_file(&state);

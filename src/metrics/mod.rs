@@ -2,12 +2,14 @@
 //!
 //! Two kinds of series live here. The exporter's own few series (API requests, throttling,
 //! refresh results) are ordinary `prometheus` crate metrics in an owned [`Telemetry`]
-//! registry, updated as things happen and encoded at scrape time; they are small. The
+//! registry, updated as things happen and encoded at scrape time; they are small, and include
+//! the process's own figures, read when a scrape asks (see `process`). The
 //! inventory series, which can number hundreds of thousands, are rendered straight from the
 //! immutable snapshot into one buffer by [`render`], once per published refresh, and served
 //! from memory. This module never calls the Hub.
 
 pub mod gzip;
+mod process;
 pub mod render;
 
 use std::sync::{Arc, OnceLock};
@@ -294,6 +296,8 @@ impl Telemetry {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        // The registry is made once, as the exporter starts.
+        registered(&registry, process::ProcessCollector::new(SystemTime::now()));
         Telemetry {
             registry,
             api_requests,

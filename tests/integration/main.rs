@@ -13,6 +13,7 @@ mod faults;
 mod inventory;
 mod limits;
 mod process;
+mod resources;
 mod scale;
 mod support;
 mod webconfig;
