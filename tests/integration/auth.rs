@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use dockerhub_exporter::simhub::{Fault, FaultKind, Repo, SimHub};
 
-use crate::support::{Exporter, served_tags, value};
+use crate::support::{Exporter, hub_args, served_tags, value};
 
 fn hub_with_account() -> SimHub {
     let hub = SimHub::new();
@@ -23,16 +23,11 @@ async fn an_expiring_token_is_renewed_before_requests_are_refused() {
     hub.set_token_ttl(Duration::from_secs(2));
     let running = hub.start().await.unwrap();
     let exporter = Exporter::start(
-        &[
-            "--hub.url",
+        &hub_args(
             &running.url(),
-            "--hub.namespace",
             "acme",
-            "--hub.username",
-            "acme-bot",
-            "--refresh.interval",
-            "300ms",
-        ],
+            &["--hub.username", "acme-bot", "--refresh.interval", "300ms"],
+        ),
         Some("dckr_pat_x"),
     )
     .await;
@@ -66,14 +61,7 @@ async fn a_401_on_a_listing_logs_in_again_once_and_succeeds() {
     hub.add_fault(Fault::new("/tags", FaultKind::Status(401)).times(1));
     let running = hub.start().await.unwrap();
     let exporter = Exporter::start(
-        &[
-            "--hub.url",
-            &running.url(),
-            "--hub.namespace",
-            "acme",
-            "--hub.username",
-            "acme-bot",
-        ],
+        &hub_args(&running.url(), "acme", &["--hub.username", "acme-bot"]),
         Some("dckr_pat_x"),
     )
     .await;
@@ -89,14 +77,7 @@ async fn without_the_token_route_the_legacy_login_is_used() {
     hub.set_auth_token_route(false);
     let running = hub.start().await.unwrap();
     let exporter = Exporter::start(
-        &[
-            "--hub.url",
-            &running.url(),
-            "--hub.namespace",
-            "acme",
-            "--hub.username",
-            "acme-bot",
-        ],
+        &hub_args(&running.url(), "acme", &["--hub.username", "acme-bot"]),
         Some("dckr_pat_x"),
     )
     .await;
@@ -118,16 +99,11 @@ async fn refused_credentials_are_tried_once_per_refresh_and_nothing_is_listed() 
     let hub = hub_with_account();
     let running = hub.start().await.unwrap();
     let exporter = Exporter::start(
-        &[
-            "--hub.url",
+        &hub_args(
             &running.url(),
-            "--hub.namespace",
             "acme",
-            "--hub.username",
-            "acme-bot",
-            "--refresh.interval",
-            "200ms",
-        ],
+            &["--hub.username", "acme-bot", "--refresh.interval", "200ms"],
+        ),
         Some("wrong-secret"),
     )
     .await;

@@ -4,7 +4,7 @@
 use dockerhub_exporter::simhub::{Repo, SimHub, TagSpec};
 
 use crate::process::Process;
-use crate::support::{eventually, get, served_tags, value};
+use crate::support::{eventually, get, hub_args, served_tags, value};
 
 fn counter(m: &str, name: &str, repository: &str) -> Option<f64> {
     value(
@@ -35,14 +35,7 @@ async fn changes_are_counted_per_repository_and_logged_and_nothing_else_counts()
     let hub = acme();
     let running = hub.start().await.unwrap();
     let process = Process::start(
-        &[
-            "--hub.url",
-            &running.url(),
-            "--hub.namespace",
-            "acme",
-            "--refresh.interval",
-            "200ms",
-        ],
+        &hub_args(&running.url(), "acme", &["--refresh.interval", "200ms"]),
         &[],
     )
     .await;
@@ -161,14 +154,7 @@ async fn a_failed_listing_counts_no_change() {
     let hub = acme();
     let running = hub.start().await.unwrap();
     let process = Process::start(
-        &[
-            "--hub.url",
-            &running.url(),
-            "--hub.namespace",
-            "acme",
-            "--refresh.interval",
-            "200ms",
-        ],
+        &hub_args(&running.url(), "acme", &["--refresh.interval", "200ms"]),
         &[],
     )
     .await;
@@ -263,14 +249,11 @@ async fn a_corrupt_state_file_is_set_aside_and_the_exporter_runs() {
     let state = dir.join("state.json");
     std::fs::write(&state, "{\"version\":1,\"snapsh").unwrap();
     let process = Process::start(
-        &[
-            "--hub.url",
+        &hub_args(
             &running.url(),
-            "--hub.namespace",
             "acme",
-            "--state.file",
-            state.to_str().unwrap(),
-        ],
+            &["--state.file", state.to_str().unwrap()],
+        ),
         &[],
     )
     .await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use dockerhub_exporter::simhub::{Repo, SimHub};
 
 use crate::process::{BIN, Process, tool};
-use crate::support::{eventually, get, value};
+use crate::support::{eventually, get, hub_args, value};
 
 #[test]
 fn help_names_every_flag_with_its_environment_variable_and_default() {
@@ -112,16 +112,11 @@ async fn the_secret_and_tokens_appear_neither_in_trace_logs_nor_in_metrics_nor_i
     hub.add_account("acme-bot", secret, &["acme"]);
     let running = hub.start().await.unwrap();
     let process = Process::start(
-        &[
-            "--hub.url",
+        &hub_args(
             &running.url(),
-            "--hub.namespace",
             "acme",
-            "--hub.username",
-            "acme-bot",
-            "--log.level",
-            "trace",
-        ],
+            &["--hub.username", "acme-bot", "--log.level", "trace"],
+        ),
         &[("DOCKERHUB_PASSWORD", secret)],
     )
     .await;

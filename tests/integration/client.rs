@@ -8,7 +8,7 @@ use dockerhub_exporter::hub::MAX_BODY_BYTES;
 use dockerhub_exporter::simhub::{Fault, FaultKind, Repo, SimHub, TagSpec};
 
 use crate::process::Process;
-use crate::support::{Exporter, eventually, get, served_tags, value};
+use crate::support::{Exporter, eventually, get, hub_args, served_tags, value};
 
 /// The endpoint label the exporter should count a request to `path` under.
 fn endpoint_of(path: &str) -> Option<&'static str> {
@@ -80,14 +80,7 @@ async fn logins_are_counted_under_the_auth_endpoint() {
     hub.add_account("acme-bot", "dckr_pat_x", &["acme"]);
     let running = hub.start().await.unwrap();
     let exporter = Exporter::start(
-        &[
-            "--hub.url",
-            &running.url(),
-            "--hub.namespace",
-            "acme",
-            "--hub.username",
-            "acme-bot",
-        ],
+        &hub_args(&running.url(), "acme", &["--hub.username", "acme-bot"]),
         Some("dckr_pat_x"),
     )
     .await;
@@ -156,14 +149,7 @@ async fn a_huge_body_fails_only_its_listing_and_the_exporter_keeps_serving() {
     hub.add_repo("acme", Repo::new("web").with_tags(2));
     let running = hub.start().await.unwrap();
     let exporter = Exporter::start(
-        &[
-            "--hub.url",
-            &running.url(),
-            "--hub.namespace",
-            "acme",
-            "--refresh.interval",
-            "200ms",
-        ],
+        &hub_args(&running.url(), "acme", &["--refresh.interval", "200ms"]),
         None,
     )
     .await;
@@ -268,18 +254,18 @@ async fn an_exhausted_rate_limit_window_pauses_requests_until_its_reset() {
     let running = hub.start().await.unwrap();
     // The exporter's own quota is far above the Hub's: only the headers can hold it back.
     let exporter = Exporter::start(
-        &[
-            "--hub.url",
+        &hub_args(
             &running.url(),
-            "--hub.namespace",
             "acme",
-            "--hub.rate-limit",
-            "60000",
-            "--hub.burst",
-            "100",
-            "--hub.concurrency",
-            "1",
-        ],
+            &[
+                "--hub.rate-limit",
+                "60000",
+                "--hub.burst",
+                "100",
+                "--hub.concurrency",
+                "1",
+            ],
+        ),
         None,
     )
     .await;

@@ -2,7 +2,7 @@
 
 use dockerhub_exporter::simhub::{Fault, FaultKind, Repo, SimHub};
 
-use crate::support::{Exporter, served_tags, value};
+use crate::support::{Exporter, hub_args, served_tags, value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_repository_keeps_its_previous_tags_and_up_turns_0() {
@@ -11,14 +11,7 @@ async fn a_failing_repository_keeps_its_previous_tags_and_up_turns_0() {
     hub.add_repo("acme", Repo::new("web").with_tags(2));
     let running = hub.start().await.unwrap();
     let exporter = Exporter::start(
-        &[
-            "--hub.url",
-            &running.url(),
-            "--hub.namespace",
-            "acme",
-            "--refresh.interval",
-            "200ms",
-        ],
+        &hub_args(&running.url(), "acme", &["--refresh.interval", "200ms"]),
         None,
     )
     .await;
@@ -124,14 +117,7 @@ async fn a_next_link_to_another_host_is_refused_and_gets_no_token() {
     ));
     let running = hub.start().await.unwrap();
     let exporter = Exporter::start(
-        &[
-            "--hub.url",
-            &running.url(),
-            "--hub.namespace",
-            "acme",
-            "--hub.username",
-            "acme-bot",
-        ],
+        &hub_args(&running.url(), "acme", &["--hub.username", "acme-bot"]),
         Some("dckr_pat_x"),
     )
     .await;

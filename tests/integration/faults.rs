@@ -6,7 +6,7 @@
 use dockerhub_exporter::simhub::{Fault, FaultKind, Repo, SimHub};
 
 use crate::process::Process;
-use crate::support::{eventually, get, refreshes, served_tags, value};
+use crate::support::{eventually, get, hub_args, refreshes, served_tags, value};
 
 const REPOS: [&str; 3] = ["api", "db", "web"];
 
@@ -34,20 +34,20 @@ async fn survives(faults: Vec<Fault>, kind: &str) {
     let hub = hub();
     let running = hub.start().await.unwrap();
     let process = Process::start(
-        &[
-            "--hub.url",
+        &hub_args(
             &running.url(),
-            "--hub.namespace",
             "acme",
-            "--refresh.interval",
-            "300ms",
-            "--hub.timeout",
-            "1s",
-            "--hub.rate-limit",
-            "100000",
-            "--hub.burst",
-            "1000",
-        ],
+            &[
+                "--refresh.interval",
+                "300ms",
+                "--hub.timeout",
+                "1s",
+                "--hub.rate-limit",
+                "100000",
+                "--hub.burst",
+                "1000",
+            ],
+        ),
         &[],
     )
     .await;

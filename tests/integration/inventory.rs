@@ -2,7 +2,7 @@
 
 use dockerhub_exporter::simhub::{Repo, SimHub, TagSpec};
 
-use crate::support::{Exporter, label, series, served_tags, value};
+use crate::support::{Exporter, hub_args, label, series, served_tags, value};
 
 /// The requests a full walk needs: repository pages plus, per repository, its tag pages
 /// (an empty repository still takes one).
@@ -26,16 +26,11 @@ async fn every_repository_and_tag_of_a_namespace_larger_than_one_page_is_served(
     }
     let running = hub.start().await.unwrap();
     let exporter = Exporter::start(
-        &[
-            "--hub.url",
+        &hub_args(
             &running.url(),
-            "--hub.namespace",
             "acme",
-            "--hub.rate-limit",
-            "100000",
-            "--hub.burst",
-            "1000",
-        ],
+            &["--hub.rate-limit", "100000", "--hub.burst", "1000"],
+        ),
         None,
     )
     .await;
@@ -194,14 +189,7 @@ async fn pushes_and_deletes_show_after_the_next_refresh() {
     hub.add_repo("acme", Repo::new("web").with_tags(1));
     let running = hub.start().await.unwrap();
     let exporter = Exporter::start(
-        &[
-            "--hub.url",
-            &running.url(),
-            "--hub.namespace",
-            "acme",
-            "--refresh.interval",
-            "200ms",
-        ],
+        &hub_args(&running.url(), "acme", &["--refresh.interval", "200ms"]),
         None,
     )
     .await;

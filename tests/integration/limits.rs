@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use dockerhub_exporter::simhub::{Repo, RetryAfterStyle, SimHub};
 
-use crate::support::{Exporter, served_tags, value};
+use crate::support::{Exporter, hub_args, served_tags, value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_configured_quota_is_never_exceeded_in_any_window() {
@@ -16,18 +16,18 @@ async fn the_configured_quota_is_never_exceeded_in_any_window() {
     // 600 a minute is 10 a second, 5 back to back: at most 5 + 10 in any second.
     let (per_second, burst) = (10usize, 5usize);
     let exporter = Exporter::start(
-        &[
-            "--hub.url",
+        &hub_args(
             &running.url(),
-            "--hub.namespace",
             "acme",
-            "--hub.rate-limit",
-            "600",
-            "--hub.burst",
-            "5",
-            "--hub.concurrency",
-            "8",
-        ],
+            &[
+                "--hub.rate-limit",
+                "600",
+                "--hub.burst",
+                "5",
+                "--hub.concurrency",
+                "8",
+            ],
+        ),
         None,
     )
     .await;
@@ -66,18 +66,18 @@ async fn obeys_retry_after(style: RetryAfterStyle) {
     hub.set_rate_limit_headers(false);
     let running = hub.start().await.unwrap();
     let exporter = Exporter::start(
-        &[
-            "--hub.url",
+        &hub_args(
             &running.url(),
-            "--hub.namespace",
             "acme",
-            "--hub.rate-limit",
-            "60000",
-            "--hub.burst",
-            "100",
-            "--hub.concurrency",
-            "1",
-        ],
+            &[
+                "--hub.rate-limit",
+                "60000",
+                "--hub.burst",
+                "100",
+                "--hub.concurrency",
+                "1",
+            ],
+        ),
         None,
     )
     .await;

@@ -23,16 +23,16 @@ pub struct Process {
 }
 
 impl Process {
-    pub async fn start(args: &[&str], envs: &[(&str, &str)]) -> Process {
+    pub async fn start(args: &[impl AsRef<str>], envs: &[(&str, &str)]) -> Process {
         // Any free port unless the test chose one.
-        let listen: &[&str] = if args.contains(&"--web.listen-address") {
+        let listen: &[&str] = if args.iter().any(|a| a.as_ref() == "--web.listen-address") {
             &[]
         } else {
             &["--web.listen-address", "127.0.0.1:0"]
         };
         let mut child = Command::new(BIN)
             .args(listen)
-            .args(args)
+            .args(args.iter().map(AsRef::as_ref))
             .env_clear()
             .envs(envs.iter().copied())
             .stdout(Stdio::null())

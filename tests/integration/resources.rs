@@ -7,7 +7,7 @@ use dockerhub_exporter::simhub::{Repo, SimHub};
 use tokio::net::TcpStream;
 
 use crate::process::Process;
-use crate::support::{eventually, get, value};
+use crate::support::{eventually, get, hub_args, value};
 
 /// The exposition once `check` holds for the named series.
 async fn metrics_when(process: &Process, name: &str, check: impl Fn(f64) -> bool) -> String {
@@ -25,14 +25,7 @@ async fn open_connections_show_in_tasks_and_descriptors_and_leave_when_closed() 
     let running = hub.start().await.unwrap();
     let before_start = SystemTime::now();
     let process = Process::start(
-        &[
-            "--hub.url",
-            &running.url(),
-            "--hub.namespace",
-            "acme",
-            "--refresh.interval",
-            "1h",
-        ],
+        &hub_args(&running.url(), "acme", &["--refresh.interval", "1h"]),
         &[],
     )
     .await;

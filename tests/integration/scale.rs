@@ -4,7 +4,7 @@
 use dockerhub_exporter::simhub::{Repo, SimHub, TagSpec};
 
 use crate::process::Process;
-use crate::support::{Exporter, refreshes, series, served_tags, value};
+use crate::support::{Exporter, hub_args, refreshes, series, served_tags, value};
 
 /// Paths of the tag listings the Hub answered, one per request.
 fn tag_requests(hub: &SimHub) -> Vec<String> {
@@ -214,18 +214,18 @@ async fn a_long_refresh_logs_its_progress_and_shows_it_in_a_gauge() {
     let running = hub.start().await.unwrap();
     // One request a second after the first: the refresh takes about 14 seconds.
     let process = Process::start(
-        &[
-            "--hub.url",
+        &hub_args(
             &running.url(),
-            "--hub.namespace",
             "acme",
-            "--hub.rate-limit",
-            "60",
-            "--hub.burst",
-            "1",
-            "--hub.concurrency",
-            "1",
-        ],
+            &[
+                "--hub.rate-limit",
+                "60",
+                "--hub.burst",
+                "1",
+                "--hub.concurrency",
+                "1",
+            ],
+        ),
         &[],
     )
     .await;

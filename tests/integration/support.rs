@@ -24,9 +24,9 @@ pub struct Exporter {
 impl Exporter {
     /// Starts an exporter with these command-line arguments (besides the listen address)
     /// and `password` standing for DOCKERHUB_PASSWORD.
-    pub async fn start(args: &[&str], password: Option<&str>) -> Exporter {
+    pub async fn start(args: &[impl AsRef<str>], password: Option<&str>) -> Exporter {
         let mut argv = vec!["dockerhub_exporter", "--web.listen-address", "127.0.0.1:0"];
-        argv.extend_from_slice(args);
+        argv.extend(args.iter().map(AsRef::as_ref));
         let config = Config::from_args(
             Args::try_parse_from(&argv).expect("test arguments parse"),
             password.map(str::to_string),
@@ -85,6 +85,15 @@ impl Drop for Exporter {
             task.abort();
         }
     }
+}
+
+/// Arguments that point the exporter at the Hub at `url` for `namespace`, then `extra`.
+pub fn hub_args(url: &str, namespace: &str, extra: &[&str]) -> Vec<String> {
+    ["--hub.url", url, "--hub.namespace", namespace]
+        .iter()
+        .chain(extra)
+        .map(|a| a.to_string())
+        .collect()
 }
 
 /// Retries `check` every 20 ms until it gives a value, failing the test after [`WAIT_LIMIT`].
