@@ -46,8 +46,9 @@ pub fn render_inventory(snapshot: &Snapshot, options: &Options) -> Vec<u8> {
     out.buf
 }
 
-/// A per-tag family whose value a tag may lack: name, help, and how to read the value.
-type OptionalFamily = (&'static str, &'static str, fn(&Tag) -> Option<Value>);
+/// A family whose value a tag or repository may lack: name, type, help, and how to read
+/// the value.
+type OptionalFamily<T> = (&'static str, Kind, &'static str, fn(&T) -> Option<Value>);
 
 /// A counter family over `T`: name, help, and how to read its value.
 type Family<T> = (&'static str, &'static str, fn(&T) -> u64);
@@ -125,20 +126,16 @@ fn render_repository_families(out: &mut Exposition, snapshot: &Snapshot) {
         );
     }
 
-    out.family(
-        "dockerhub_repository_tags",
-        Kind::Gauge,
-        "Tags of the repository; absent while no listing of its tags has succeeded",
+    render_per_repository(
+        out,
+        snapshot,
+        &[(
+            "dockerhub_repository_tags",
+            Kind::Gauge,
+            "Tags of the repository; absent while no listing of its tags has succeeded",
+            |r| r.tags.as_ref().map(|t| Value::Int(t.len() as u64)),
+        )],
     );
-    for (namespace, repo) in snapshot.repositories() {
-        if let Some(tags) = &repo.tags {
-            out.series(
-                "dockerhub_repository_tags",
-                &repository_labels(namespace, repo),
-                Value::Int(tags.len() as u64),
-            );
-        }
-    }
 
     out.family(
         "dockerhub_repository_info",
@@ -159,59 +156,50 @@ fn render_repository_families(out: &mut Exposition, snapshot: &Snapshot) {
         );
     }
 
-    out.family(
-        "dockerhub_repository_pulls_total",
-        Kind::Counter,
-        "Pulls of the repository as counted by Docker Hub",
-    );
-    for (namespace, repo) in snapshot.repositories() {
-        out.series(
-            "dockerhub_repository_pulls_total",
-            &repository_labels(namespace, repo),
-            Value::Int(repo.info.pull_count),
-        );
-    }
-
-    out.family(
-        "dockerhub_repository_stars",
-        Kind::Gauge,
-        "Stars of the repository on Docker Hub",
-    );
-    for (namespace, repo) in snapshot.repositories() {
-        out.series(
-            "dockerhub_repository_stars",
-            &repository_labels(namespace, repo),
-            Value::Int(repo.info.star_count),
-        );
-    }
-
-    out.family(
-        "dockerhub_repository_last_updated_timestamp_seconds",
-        Kind::Gauge,
-        "Unix time at which Docker Hub last updated the repository",
-    );
-    for (namespace, repo) in snapshot.repositories() {
-        if let Some(t) = repo.info.last_updated {
-            out.series(
+    render_per_repository(
+        out,
+        snapshot,
+        &[
+            (
+                "dockerhub_repository_pulls_total",
+                Kind::Counter,
+                "Pulls of the repository as counted by Docker Hub",
+                |r| Some(Value::Int(r.info.pull_count)),
+            ),
+            (
+                "dockerhub_repository_stars",
+                Kind::Gauge,
+                "Stars of the repository on Docker Hub",
+                |r| Some(Value::Int(r.info.star_count)),
+            ),
+            (
                 "dockerhub_repository_last_updated_timestamp_seconds",
-                &repository_labels(namespace, repo),
-                Value::Float(t),
-            );
-        }
-    }
-
-    out.family(
-        "dockerhub_repository_storage_bytes",
-        Kind::Gauge,
-        "Storage Docker Hub reports for the repository, in bytes",
-    );
-    for (namespace, repo) in snapshot.repositories() {
-        if let Some(size) = repo.info.storage_size {
-            out.series(
+                Kind::Gauge,
+                "Unix time at which Docker Hub last updated the repository",
+                |r| r.info.last_updated.map(Value::Float),
+            ),
+            (
                 "dockerhub_repository_storage_bytes",
-                &repository_labels(namespace, repo),
-                Value::Int(size),
-            );
+                Kind::Gauge,
+                "Storage Docker Hub reports for the repository, in bytes",
+                |r| r.info.storage_size.map(Value::Int),
+            ),
+        ],
+    );
+}
+
+/// A family each, a series for each repository that has the value.
+fn render_per_repository(
+    out: &mut Exposition,
+    snapshot: &Snapshot,
+    families: &[OptionalFamily<Repository>],
+) {
+    for &(name, kind, help, value) in families {
+        out.family(name, kind, help);
+        for (namespace, repo) in snapshot.repositories() {
+            if let Some(v) = value(repo) {
+                out.series(name, &repository_labels(namespace, repo), v);
+            }
         }
     }
 }
@@ -236,25 +224,28 @@ fn render_tag_families(out: &mut Exposition, selected: &[Selected<'_>]) {
     }
 
     // The optional per-tag values: a family each, a series for each tag that has the value.
-    let optional: [OptionalFamily; 3] = [
+    let optional: [OptionalFamily<Tag>; 3] = [
         (
             "dockerhub_tag_size_bytes",
+            Kind::Gauge,
             "Full size of the tag's images in bytes, as Docker Hub reports it",
             |t| t.full_size.map(Value::Int),
         ),
         (
             "dockerhub_tag_last_pushed_timestamp_seconds",
+            Kind::Gauge,
             "Unix time at which the tag was last pushed",
             |t| t.last_pushed.map(Value::Float),
         ),
         (
             "dockerhub_tag_last_pulled_timestamp_seconds",
+            Kind::Gauge,
             "Unix time at which the tag was last pulled; absent when it was never pulled",
             |t| t.last_pulled.map(Value::Float),
         ),
     ];
-    for (name, help, value) in optional {
-        out.family(name, Kind::Gauge, help);
+    for (name, kind, help, value) in optional {
+        out.family(name, kind, help);
         for &(namespace, repo, tag) in selected {
             if let Some(v) = value(tag) {
                 out.series(name, &tag_labels(namespace, repo, tag), v);
