@@ -266,7 +266,8 @@ async fn scrape(client: &reqwest::Client, url: &str, gzip: bool) -> (Duration, u
 
 /// The tasks alive on the exporter's runtime, as its exposition says (NaN if it does not).
 async fn runtime_tasks(client: &reqwest::Client, url: &str) -> f64 {
-    let text = match client.get(url).send().await {
+    let request = client.get(url).timeout(Duration::from_secs(10));
+    let text = match request.send().await {
         Ok(response) => response.text().await.unwrap_or_default(),
         Err(_) => String::new(),
     };

@@ -296,8 +296,10 @@ impl Telemetry {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        // The registry is made once, as the exporter starts.
-        registered(&registry, process::ProcessCollector::new(SystemTime::now()));
+        // The registry is made once, as the exporter starts, inside its runtime.
+        registry
+            .register(Box::new(process::ProcessCollector::new(SystemTime::now())))
+            .expect("metric names are unique constants");
         Telemetry {
             registry,
             api_requests,

@@ -4,132 +4,130 @@
 //! These are the `process_*` series every Prometheus exporter serves, so the usual dashboards
 //! and leak alerts work unchanged, plus `dockerhub_exporter_runtime_tasks`, the counterpart
 //! of Go's `go_goroutines`: a connection or request that never ends shows up there first.
-//! The figures are read from `/proc/self` when a scrape asks, never cached; on a system
-//! without `/proc` the `process_*` series are left out rather than served as zeros. This
-//! module only reads; it never changes what it measures.
+//! The figures are read from `/proc/self` when a scrape asks and kept nowhere, so concurrent
+//! scrapes cannot disturb each other; a figure that cannot be read (no `/proc`, an unlimited
+//! descriptor limit, no runtime) is left out rather than served as 0. This module only reads;
+//! it never changes what it measures.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{Counter, Gauge, IntGauge};
+use prometheus::{Counter, Gauge};
+use tokio::runtime::Handle;
 
-/// Linux counts CPU time in `/proc/PID/stat` in these ticks per second (USER_HZ), which is
-/// 100 on every architecture the kernel supports for user space (`man 5 proc`).
+/// Linux counts CPU time in `/proc/PID/stat` in ticks of USER_HZ per second, which is 100 on
+/// x86, ARM and the other architectures a server runs on (`man 5 proc`, `sysconf(_SC_CLK_TCK)`).
 const TICKS_PER_SECOND: f64 = 100.0;
 
+/// Name, help, and whether the series is a counter (else a gauge), in the order served.
+const SERIES: [(&str, &str, bool); 8] = [
+    (
+        "process_cpu_seconds_total",
+        "Total user and system CPU time spent in seconds.",
+        true,
+    ),
+    (
+        "process_open_fds",
+        "Number of open file descriptors.",
+        false,
+    ),
+    (
+        "process_max_fds",
+        "Maximum number of open file descriptors.",
+        false,
+    ),
+    (
+        "process_virtual_memory_bytes",
+        "Virtual memory size in bytes.",
+        false,
+    ),
+    (
+        "process_resident_memory_bytes",
+        "Resident memory size in bytes.",
+        false,
+    ),
+    (
+        "process_threads",
+        "Number of OS threads in the process.",
+        false,
+    ),
+    (
+        "process_start_time_seconds",
+        "Start time of the process since unix epoch in seconds.",
+        false,
+    ),
+    (
+        "dockerhub_exporter_runtime_tasks",
+        "Tasks alive on the exporter's async runtime: the refresh, its requests and one per open connection. One that only grows is a leak.",
+        false,
+    ),
+];
+
 /// A collector that reads the process's figures when gathered.
-#[derive(Clone)]
 pub struct ProcessCollector {
-    cpu: Counter,
-    open_fds: IntGauge,
-    max_fds: IntGauge,
-    virtual_memory: IntGauge,
-    resident_memory: IntGauge,
-    threads: IntGauge,
-    start_time: Gauge,
-    tasks: IntGauge,
+    /// `/proc/self`, or another directory of the same shape in tests.
+    root: PathBuf,
+    /// The runtime whose tasks are counted: the one the collector was made in.
+    runtime: Option<Handle>,
+    started: f64,
     descs: Vec<Desc>,
 }
 
 impl ProcessCollector {
-    /// Creates the collector; `started` is the Unix time the process started.
+    /// Creates the collector, inside the exporter's runtime; `started` is when the exporter
+    /// started (its telemetry is made at start, milliseconds after the process).
     pub fn new(started: SystemTime) -> Self {
-        // The names and help texts are constants: creating these cannot fail.
-        let gauge = |name: &str, help: &str| IntGauge::new(name, help).expect("valid metric");
-        let cpu = Counter::new(
-            "process_cpu_seconds_total",
-            "Total user and system CPU time spent in seconds.",
-        )
-        .expect("valid metric");
-        let start_time = Gauge::new(
-            "process_start_time_seconds",
-            "Start time of the process since unix epoch in seconds.",
-        )
-        .expect("valid metric");
-        start_time.set(super::unix_seconds(started));
-        let c = ProcessCollector {
-            cpu,
-            open_fds: gauge("process_open_fds", "Number of open file descriptors."),
-            max_fds: gauge(
-                "process_max_fds",
-                "Maximum number of open file descriptors.",
-            ),
-            virtual_memory: gauge(
-                "process_virtual_memory_bytes",
-                "Virtual memory size in bytes.",
-            ),
-            resident_memory: gauge(
-                "process_resident_memory_bytes",
-                "Resident memory size in bytes.",
-            ),
-            threads: gauge("process_threads", "Number of OS threads in the process."),
-            start_time,
-            tasks: gauge(
-                "dockerhub_exporter_runtime_tasks",
-                "Tasks alive on the exporter's async runtime: the refresh, its requests and one per open connection. One that only grows is a leak.",
-            ),
-            descs: Vec::new(),
-        };
-        let descs = c
-            .parts()
+        Self::reading(Path::new("/proc/self"), started)
+    }
+
+    /// The same, reading the figures from `root` instead of `/proc/self`.
+    fn reading(root: &Path, started: SystemTime) -> Self {
+        // Constant, valid names: every description is made.
+        let descs = SERIES
             .iter()
-            .flat_map(|m| m.desc().into_iter().cloned())
+            .filter_map(|&(name, help, _)| {
+                Desc::new(name.into(), help.into(), Vec::new(), HashMap::new()).ok()
+            })
             .collect();
-        ProcessCollector { descs, ..c }
-    }
-
-    fn parts(&self) -> [&dyn Collector; 8] {
-        [
-            &self.cpu,
-            &self.open_fds,
-            &self.max_fds,
-            &self.virtual_memory,
-            &self.resident_memory,
-            &self.threads,
-            &self.start_time,
-            &self.tasks,
-        ]
-    }
-
-    /// Reads the current figures into the series; false where `/proc/self` cannot be read.
-    fn update(&self) -> bool {
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            self.tasks
-                .set(i64::try_from(handle.metrics().num_alive_tasks()).unwrap_or(i64::MAX));
+        ProcessCollector {
+            root: root.to_path_buf(),
+            runtime: Handle::try_current().ok(),
+            started: super::unix_seconds(started),
+            descs,
         }
-        let Some(status) = std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| Status::parse(&s))
-        else {
-            return false;
-        };
-        self.virtual_memory.set(clamp(status.virtual_bytes));
-        self.resident_memory.set(clamp(status.resident_bytes));
-        self.threads.set(clamp(status.threads));
-        if let Some(ticks) = std::fs::read_to_string("/proc/self/stat")
-            .ok()
+    }
+
+    /// The figures now, in the order of [`SERIES`]; None where one cannot be read.
+    fn figures(&self) -> [Option<f64>; 8] {
+        let read = |file: &str| std::fs::read_to_string(self.root.join(file)).ok();
+        let status = read("status").and_then(|s| Status::parse(&s));
+        let cpu = read("stat")
             .and_then(|s| cpu_ticks(&s))
-        {
-            // A counter only goes up, and so does the kernel's figure: add the difference.
-            let cpu = ticks as f64 / TICKS_PER_SECOND;
-            let seen = self.cpu.get();
-            if cpu > seen {
-                self.cpu.inc_by(cpu - seen);
-            }
-        }
-        if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
-            // The directory handle read here is itself a descriptor: leave it out.
-            self.open_fds
-                .set(clamp(dir.count() as u64).saturating_sub(1).max(0));
-        }
-        if let Some(max) = std::fs::read_to_string("/proc/self/limits")
+            .map(|t| t as f64 / TICKS_PER_SECOND);
+        // The directory handle that lists the descriptors is itself one: leave it out.
+        let open_fds = std::fs::read_dir(self.root.join("fd"))
             .ok()
+            .map(|d| d.count().saturating_sub(1) as f64);
+        let max_fds = read("limits")
             .and_then(|l| max_open_files(&l))
-        {
-            self.max_fds.set(clamp(max));
-        }
-        true
+            .map(|m| m as f64);
+        let tasks = self
+            .runtime
+            .as_ref()
+            .map(|h| h.metrics().num_alive_tasks() as f64);
+        [
+            cpu,
+            open_fds,
+            max_fds,
+            status.as_ref().map(|s| s.virtual_bytes as f64),
+            status.as_ref().map(|s| s.resident_bytes as f64),
+            status.as_ref().map(|s| s.threads as f64),
+            Some(self.started),
+            tasks,
+        ]
     }
 }
 
@@ -139,20 +137,38 @@ impl Collector for ProcessCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let from_proc = self.update();
-        let parts = self.parts();
-        // Without /proc only the runtime's task count is known.
-        let served = if from_proc {
-            &parts[..]
-        } else {
-            &parts[parts.len() - 1..]
-        };
-        served.iter().flat_map(|m| m.collect()).collect()
+        // Files under /proc are made by the kernel as they are read, without waiting on a
+        // disk: cheap enough to read on the runtime's thread at each scrape.
+        SERIES
+            .iter()
+            .zip(self.figures())
+            .filter_map(|(&(name, help, counter), value)| Some((name, help, counter, value?)))
+            .flat_map(|(name, help, counter, value)| family(name, help, counter, value))
+            .collect()
     }
 }
 
-fn clamp(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
+/// One family of one series, fresh for each scrape.
+fn family(name: &str, help: &str, counter: bool, value: f64) -> Vec<MetricFamily> {
+    // The names and help texts are constants of this module: creating these cannot fail, and
+    // should it, the series is left out.
+    if counter {
+        Counter::new(name, help).map_or_else(
+            |_| Vec::new(),
+            |c| {
+                c.inc_by(value.max(0.0));
+                c.collect()
+            },
+        )
+    } else {
+        Gauge::new(name, help).map_or_else(
+            |_| Vec::new(),
+            |g| {
+                g.set(value);
+                g.collect()
+            },
+        )
+    }
 }
 
 /// The figures of `/proc/PID/status` this module reports; memory in bytes.
@@ -252,35 +268,60 @@ mod tests {
         assert_eq!(max_open_files("Max processes 10 10 processes"), None);
     }
 
+    /// The families a collector serves now: name and value.
+    fn gathered(collector: ProcessCollector) -> Vec<(String, f64)> {
+        let registry = prometheus::Registry::new();
+        registry.register(Box::new(collector)).expect("registers");
+        registry
+            .gather()
+            .iter()
+            .map(|f| {
+                let m = &f.get_metric()[0];
+                let v = if m.get_counter().has_value() {
+                    m.get_counter().value()
+                } else {
+                    m.get_gauge().value()
+                };
+                (f.name().to_string(), v)
+            })
+            .collect()
+    }
+
+    fn names(families: &[(String, f64)]) -> Vec<&str> {
+        families.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn every_series_is_gathered_with_figures_from_this_process() {
+        // Spend CPU until the kernel has counted a tick of it, so that 0 would be wrong.
+        let mut spin = 0u64;
+        while std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|s| cpu_ticks(&s))
+            .is_none_or(|t| t == 0)
+        {
+            spin = std::hint::black_box(spin.wrapping_add(1));
+        }
         let started = SystemTime::now();
-        let registry = prometheus::Registry::new();
-        registry
-            .register(Box::new(ProcessCollector::new(started)))
-            .expect("registers");
         let spawned: Vec<_> = (0..5)
             .map(|_| tokio::spawn(std::future::pending::<()>()))
             .collect();
-        let families = registry.gather();
+        let families = gathered(ProcessCollector::new(started));
+        assert_eq!(names(&families).len(), SERIES.len(), "{families:?}");
         let value = |name: &str| -> f64 {
-            let f = families
+            families
                 .iter()
-                .find(|f| f.name() == name)
-                .unwrap_or_else(|| panic!("{name} is gathered"));
-            let m = &f.get_metric()[0];
-            if m.get_counter().has_value() {
-                m.get_counter().value()
-            } else {
-                m.get_gauge().value()
-            }
+                .find(|(n, _)| n == name)
+                .unwrap_or_else(|| panic!("{name} is gathered"))
+                .1
         };
         assert!(value("process_resident_memory_bytes") > 1e5);
         assert!(value("process_virtual_memory_bytes") >= value("process_resident_memory_bytes"));
         assert!(value("process_open_fds") >= 3.0);
         assert!(value("process_max_fds") >= value("process_open_fds"));
         assert!(value("process_threads") >= 1.0);
-        assert!(value("process_cpu_seconds_total") >= 0.0);
+        assert!(value("process_cpu_seconds_total") > 0.0);
         assert_eq!(
             value("process_start_time_seconds"),
             super::super::unix_seconds(started)
@@ -289,5 +330,57 @@ mod tests {
         for task in spawned {
             task.abort();
         }
+    }
+
+    #[tokio::test]
+    async fn without_proc_only_the_start_time_and_the_tasks_are_served() {
+        let missing = std::env::temp_dir().join("dockerhub-no-proc-here");
+        let families = gathered(ProcessCollector::reading(&missing, SystemTime::now()));
+        assert_eq!(
+            names(&families),
+            [
+                "dockerhub_exporter_runtime_tasks",
+                "process_start_time_seconds"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn figures_that_cannot_be_read_are_left_out_not_served_as_zero() {
+        let root = std::env::temp_dir().join(format!("dockerhub-proc-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(
+            root.join("status"),
+            "VmSize:\t 2048 kB\nVmRSS:\t 1024 kB\nThreads:\t3\n",
+        )
+        .unwrap();
+        // An unlimited descriptor limit has no number to serve; stat and fd are missing.
+        std::fs::write(
+            root.join("limits"),
+            "Max open files            unlimited            unlimited            files\n",
+        )
+        .unwrap();
+        let families = gathered(ProcessCollector::reading(&root, SystemTime::now()));
+        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(
+            families
+                .iter()
+                .filter(|(n, _)| n != "process_start_time_seconds"
+                    && n != "dockerhub_exporter_runtime_tasks")
+                .cloned()
+                .collect::<Vec<_>>(),
+            [
+                ("process_resident_memory_bytes".to_string(), 1024.0 * 1024.0),
+                ("process_threads".to_string(), 3.0),
+                ("process_virtual_memory_bytes".to_string(), 2048.0 * 1024.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn outside_a_runtime_the_task_count_is_left_out() {
+        let families = gathered(ProcessCollector::new(SystemTime::now()));
+        assert!(!names(&families).contains(&"dockerhub_exporter_runtime_tasks"));
+        assert!(names(&families).contains(&"process_start_time_seconds"));
     }
 }

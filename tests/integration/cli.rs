@@ -330,9 +330,11 @@ async fn every_family_served_is_documented_in_the_readme() {
         .collect();
     assert!(families.len() > 30, "{families:?}");
     assert!(families.contains(&"dockerhub_api_rate_limit_remaining"));
+    // Documented means named in a row of the README's tables, not merely mentioned.
+    let rows: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `")).collect();
     let undocumented: Vec<&&str> = families
         .iter()
-        .filter(|f| !readme.contains(&format!("`{f}`")))
+        .filter(|f| !rows.iter().any(|r| r.contains(&format!("`{f}`"))))
         .collect();
     assert!(
         undocumented.is_empty(),

@@ -13,6 +13,7 @@ mod faults;
 mod inventory;
 mod limits;
 mod process;
+#[cfg(target_os = "linux")]
 mod resources;
 mod scale;
 mod support;

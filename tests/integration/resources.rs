@@ -72,7 +72,9 @@ async fn open_connections_show_in_tasks_and_descriptors_and_leave_when_closed() 
     for _ in 0..IDLE {
         idle.push(TcpStream::connect(&address).await.unwrap());
     }
-    let more = IDLE as f64;
+    // Two fewer than opened: one of the exporter's pooled connections to the Hub could close
+    // meanwhile. A series that did not follow the connections would not rise at all.
+    let more = (IDLE - 2) as f64;
     let m = metrics_when(&process, "dockerhub_exporter_runtime_tasks", |t| {
         t >= tasks + more
     })
@@ -81,5 +83,5 @@ async fn open_connections_show_in_tasks_and_descriptors_and_leave_when_closed() 
     drop(idle);
     let m = metrics_when(&process, "dockerhub_exporter_runtime_tasks", |t| t <= tasks).await;
     assert!(value(&m, "process_open_fds", &[]).unwrap() <= fds);
-    process.terminate().await;
+    assert!(process.terminate().await.success());
 }
