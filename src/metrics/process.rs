@@ -22,47 +22,74 @@ use tokio::runtime::Handle;
 /// x86, ARM and the other architectures a server runs on (`man 5 proc`, `sysconf(_SC_CLK_TCK)`).
 const TICKS_PER_SECOND: f64 = 100.0;
 
-/// Name, help, and whether the series is a counter (else a gauge), in the order served.
-const SERIES: [(&str, &str, bool); 8] = [
+/// What one scrape read: each file once, parsed; None where it could not be read.
+struct Readings {
+    status: Option<Status>,
+    cpu_ticks: Option<u64>,
+    open_fds: Option<usize>,
+    max_fds: Option<u64>,
+    tasks: Option<usize>,
+    started: f64,
+}
+
+/// A served series: name, help, whether it is a counter (else a gauge), and its value in
+/// the readings, if they have it.
+type Series = (
+    &'static str,
+    &'static str,
+    bool,
+    fn(&Readings) -> Option<f64>,
+);
+
+/// Every series, in the order served.
+const SERIES: [Series; 8] = [
     (
         "process_cpu_seconds_total",
         "Total user and system CPU time spent in seconds.",
         true,
+        |r| r.cpu_ticks.map(|t| t as f64 / TICKS_PER_SECOND),
     ),
     (
         "process_open_fds",
         "Number of open file descriptors.",
         false,
+        |r| r.open_fds.map(|n| n as f64),
     ),
     (
         "process_max_fds",
         "Maximum number of open file descriptors.",
         false,
+        |r| r.max_fds.map(|n| n as f64),
     ),
     (
         "process_virtual_memory_bytes",
         "Virtual memory size in bytes.",
         false,
+        |r| r.status.as_ref().map(|s| s.virtual_bytes as f64),
     ),
     (
         "process_resident_memory_bytes",
         "Resident memory size in bytes.",
         false,
+        |r| r.status.as_ref().map(|s| s.resident_bytes as f64),
     ),
     (
         "process_threads",
         "Number of OS threads in the process.",
         false,
+        |r| r.status.as_ref().map(|s| s.threads as f64),
     ),
     (
         "process_start_time_seconds",
         "Start time of the process since unix epoch in seconds.",
         false,
+        |r| Some(r.started),
     ),
     (
         "dockerhub_exporter_runtime_tasks",
         "Tasks alive on the exporter's async runtime: the refresh, its requests and one per open connection. One that only grows is a leak.",
         false,
+        |r| r.tasks.map(|n| n as f64),
     ),
 ];
 
@@ -88,7 +115,7 @@ impl ProcessCollector {
         // Constant, valid names: every description is made.
         let descs = SERIES
             .iter()
-            .filter_map(|&(name, help, _)| {
+            .filter_map(|&(name, help, ..)| {
                 Desc::new(name.into(), help.into(), Vec::new(), HashMap::new()).ok()
             })
             .collect();
@@ -100,34 +127,20 @@ impl ProcessCollector {
         }
     }
 
-    /// The figures now, in the order of [`SERIES`]; None where one cannot be read.
-    fn figures(&self) -> [Option<f64>; 8] {
+    /// Reads the figures now.
+    fn read(&self) -> Readings {
         let read = |file: &str| std::fs::read_to_string(self.root.join(file)).ok();
-        let status = read("status").and_then(|s| Status::parse(&s));
-        let cpu = read("stat")
-            .and_then(|s| cpu_ticks(&s))
-            .map(|t| t as f64 / TICKS_PER_SECOND);
-        // The directory handle that lists the descriptors is itself one: leave it out.
-        let open_fds = std::fs::read_dir(self.root.join("fd"))
-            .ok()
-            .map(|d| d.count().saturating_sub(1) as f64);
-        let max_fds = read("limits")
-            .and_then(|l| max_open_files(&l))
-            .map(|m| m as f64);
-        let tasks = self
-            .runtime
-            .as_ref()
-            .map(|h| h.metrics().num_alive_tasks() as f64);
-        [
-            cpu,
-            open_fds,
-            max_fds,
-            status.as_ref().map(|s| s.virtual_bytes as f64),
-            status.as_ref().map(|s| s.resident_bytes as f64),
-            status.as_ref().map(|s| s.threads as f64),
-            Some(self.started),
-            tasks,
-        ]
+        Readings {
+            status: read("status").and_then(|s| Status::parse(&s)),
+            cpu_ticks: read("stat").and_then(|s| cpu_ticks(&s)),
+            // The directory handle that lists the descriptors is itself one: leave it out.
+            open_fds: std::fs::read_dir(self.root.join("fd"))
+                .ok()
+                .map(|d| d.count().saturating_sub(1)),
+            max_fds: read("limits").and_then(|l| max_open_files(&l)),
+            tasks: self.runtime.as_ref().map(|h| h.metrics().num_alive_tasks()),
+            started: self.started,
+        }
     }
 }
 
@@ -139,10 +152,12 @@ impl Collector for ProcessCollector {
     fn collect(&self) -> Vec<MetricFamily> {
         // Files under /proc are made by the kernel as they are read, without waiting on a
         // disk: cheap enough to read on the runtime's thread at each scrape.
+        let readings = self.read();
         SERIES
             .iter()
-            .zip(self.figures())
-            .filter_map(|(&(name, help, counter), value)| Some((name, help, counter, value?)))
+            .filter_map(|&(name, help, counter, value)| {
+                Some((name, help, counter, value(&readings)?))
+            })
             .flat_map(|(name, help, counter, value)| family(name, help, counter, value))
             .collect()
     }
