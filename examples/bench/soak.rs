@@ -1,0 +1,133 @@
+//! The soak run (`--soak`): an hour or so of one-second refreshes with tags churning and
+//! faults switching on and off, reporting the exporter's memory, descriptors, threads and
+//! runtime tasks as it goes. Kept apart from the benchmark, which measures speed, because it
+//! measures what must not grow.
+
+use std::time::{Duration, Instant};
+
+use dockerhub_exporter::simhub::SimHub;
+
+use crate::{Bench, Exporter, scrape};
+
+/// The soak run: see `--soak`.
+pub(crate) async fn soak(b: &Bench, hub: &SimHub, hub_url: &str, length: Duration) {
+    use dockerhub_exporter::simhub::{Fault, FaultKind};
+    let state = std::env::temp_dir().join(format!("dockerhub-soak-{}.json", std::process::id()));
+    let exporter = Exporter::start(
+        hub_url,
+        b,
+        &[
+            "--refresh.interval",
+            "1s",
+            "--hub.timeout",
+            "2s",
+            "--state.file",
+            state.to_str().expect("UTF-8 path"),
+        ],
+    );
+    let _churn = hub.start_churn(Duration::from_secs(2), 7);
+    let repos: Vec<String> = hub.repository_names("bench");
+    let tag_count = || -> usize { repos.iter().map(|r| hub.tag_names("bench", r).len()).sum() };
+    let initial_tags = tag_count();
+    exporter.wait_for("refresh finished");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let report = |label: &str, e: &Exporter, tasks: f64| {
+        let (rss, fds, threads) = e.resources();
+        println!(
+            "{label:<8} {:>6.0} s  RSS {rss:>7.1} MiB  fds {fds:>4}  threads {threads:>3}  tasks {tasks:>3}  tags {}",
+            started.elapsed().as_secs_f64(),
+            tag_count()
+        );
+        (rss, fds, threads, tasks)
+    };
+    let first = report(
+        "start",
+        &exporter,
+        runtime_tasks(&client, &exporter.url).await,
+    );
+    let faults = [
+        ("service-00001/tags", FaultKind::Status(503)),
+        ("service-00002/tags", FaultKind::TruncatedJson),
+        ("service-00003/tags", FaultKind::HtmlOk),
+        ("service-00004/tags", FaultKind::ResetMidBody),
+        (
+            "service-00005/tags",
+            FaultKind::Slow(Duration::from_secs(3)),
+        ),
+        ("service-00006/tags", FaultKind::Huge(20 << 20)),
+        ("service-00007/tags", FaultKind::LoopNext),
+        ("/repositories?", FaultKind::Status(502)),
+    ];
+    let mut next_report = Duration::from_secs(300);
+    let mut faulty = false;
+    let mut scrapes = 0u64;
+    while started.elapsed() < length {
+        let elapsed = started.elapsed();
+        let phase = (elapsed.as_secs() / 30) % 2 == 1;
+        if phase != faulty {
+            faulty = phase;
+            if faulty {
+                for (path, kind) in &faults {
+                    hub.add_fault(Fault::new(*path, kind.clone()));
+                }
+            } else {
+                hub.clear_faults();
+            }
+        }
+        // The churn pushes more often than it deletes: delete the surplus, so that the
+        // inventory keeps its size and memory figures compare like with like.
+        let mut surplus = tag_count().saturating_sub(initial_tags);
+        for repo in repos.iter().cycle().take(repos.len() * 2) {
+            if surplus == 0 {
+                break;
+            }
+            let names = hub.tag_names("bench", repo);
+            if names.len() > 1 && hub.delete_tag("bench", repo, &names[0]) {
+                surplus -= 1;
+            }
+        }
+        let (_, size) = scrape(&client, &exporter.url, scrapes.is_multiple_of(2)).await;
+        assert!(size > 0, "the exporter serves");
+        scrapes += 1;
+        // Drain the log so that the pipe never fills.
+        let _ = exporter.lines.try_iter().count();
+        if elapsed >= next_report {
+            report(
+                "running",
+                &exporter,
+                runtime_tasks(&client, &exporter.url).await,
+            );
+            next_report += Duration::from_secs(300);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    hub.clear_faults();
+    let last = report(
+        "end",
+        &exporter,
+        runtime_tasks(&client, &exporter.url).await,
+    );
+    println!(
+        "change   RSS {:+.1} MiB, fds {:+}, threads {:+}, tasks {:+}; {scrapes} scrapes",
+        last.0 - first.0,
+        last.1 as i64 - first.1 as i64,
+        last.2 - first.2,
+        last.3 - first.3
+    );
+    exporter.stop();
+    let _ = std::fs::remove_file(&state);
+}
+
+/// The tasks alive on the exporter's runtime, as its exposition says (NaN if it does not).
+async fn runtime_tasks(client: &reqwest::Client, url: &str) -> f64 {
+    let request = client.get(url).timeout(Duration::from_secs(10));
+    let text = match request.send().await {
+        Ok(response) => response.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    text.lines()
+        .find_map(|l| l.strip_prefix("dockerhub_exporter_runtime_tasks "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(f64::NAN)
+}
