@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use dockerhub_exporter::config::{Args, Config};
-use dockerhub_exporter::simhub::SimHub;
+use simhub::SimHub;
 
 /// The demo account's secret, known to the simulated Hub only.
 const DEMO_SECRET: &str = "dckr_pat_demo_acme";

@@ -13,7 +13,6 @@
 //! - [`refresh`]: the background loop, sole writer of the published snapshot.
 //! - [`metrics`]: the exporter's own series and the rendering of the inventory.
 //! - [`server`]: the HTTP endpoints (`/metrics`, `/healthz`, `/readyz`, `/`).
-//! - [`simhub`]: a simulated Docker Hub for tests, benchmarks and the offline demo.
 //! - [`error`]: the error type.
 
 pub mod changes;
@@ -24,7 +23,6 @@ pub mod inventory;
 pub mod metrics;
 pub mod refresh;
 pub mod server;
-pub mod simhub;
 pub mod state;
 pub mod webconfig;
 

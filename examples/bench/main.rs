@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use dockerhub_exporter::config::{Args as ExporterArgs, Config, PASSWORD_ENV};
-use dockerhub_exporter::simhub::{Repo, SimHub, TagSpec};
+use simhub::{Repo, SimHub, TagSpec};
 
 mod soak;
 

@@ -5,13 +5,13 @@
 
 use std::time::{Duration, Instant};
 
-use dockerhub_exporter::simhub::SimHub;
+use simhub::SimHub;
 
 use crate::{Bench, Exporter, scrape};
 
 /// The soak run: see `--soak`.
 pub(crate) async fn soak(b: &Bench, hub: &SimHub, hub_url: &str, length: Duration) {
-    use dockerhub_exporter::simhub::{Fault, FaultKind};
+    use simhub::{Fault, FaultKind};
     let state = std::env::temp_dir().join(format!("dockerhub-soak-{}.json", std::process::id()));
     let exporter = Exporter::start(
         hub_url,

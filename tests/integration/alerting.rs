@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use dockerhub_exporter::simhub::TagSpec;
 use serde_json::Value;
+use simhub::TagSpec;
 use tokio::process::{Child, Command};
 
 use crate::changes::acme;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use dockerhub_exporter::simhub::{Fault, FaultKind, Repo, SimHub};
+use simhub::{Fault, FaultKind, Repo, SimHub};
 
 use crate::support::{Exporter, hub_args, served_tags, value};
 

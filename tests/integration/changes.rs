@@ -1,7 +1,7 @@
 //! Change tracking: tags added, removed and moved, repositories added and removed, counted
 //! and logged; and the state file that carries the inventory across restarts.
 
-use dockerhub_exporter::simhub::{Repo, SimHub, TagSpec};
+use simhub::{Repo, SimHub, TagSpec};
 
 use crate::process::Process;
 use crate::support::{eventually, get, hub_args, served_tags, value};
@@ -150,7 +150,7 @@ async fn changes_are_counted_per_repository_and_logged_and_nothing_else_counts()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_listing_counts_no_change() {
-    use dockerhub_exporter::simhub::{Fault, FaultKind};
+    use simhub::{Fault, FaultKind};
     let hub = acme();
     let running = hub.start().await.unwrap();
     let process = Process::start(

@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use dockerhub_exporter::simhub::{Repo, SimHub};
+use simhub::{Repo, SimHub};
 
 use crate::process::{BIN, Process, tool};
 use crate::support::{eventually, get, hub_args, value};

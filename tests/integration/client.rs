@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use dockerhub_exporter::hub::MAX_BODY_BYTES;
-use dockerhub_exporter::simhub::{Fault, FaultKind, Repo, SimHub, TagSpec};
+use simhub::{Fault, FaultKind, Repo, SimHub, TagSpec};
 
 use crate::process::Process;
 use crate::support::{Exporter, eventually, get, hub_args, served_tags, value};

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use dockerhub_exporter::simhub::{Repo, SimHub, TagSpec};
 use serde_json::Value;
+use simhub::{Repo, SimHub, TagSpec};
 
 use crate::alerting::{Prometheus, free_port};
 use crate::process::{Process, tool};

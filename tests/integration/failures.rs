@@ -1,6 +1,6 @@
 //! Failed and partial refreshes keep the last good data; hostile links are refused.
 
-use dockerhub_exporter::simhub::{Fault, FaultKind, Repo, SimHub};
+use simhub::{Fault, FaultKind, Repo, SimHub};
 
 use crate::support::{Exporter, hub_args, served_tags, value};
 

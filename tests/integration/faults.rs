@@ -3,7 +3,7 @@
 //! `dockerhub_refresh_errors_total{kind}` and logged once per refresh, and the exporter
 //! recovers by itself when the fault ends.
 
-use dockerhub_exporter::simhub::{Fault, FaultKind, Repo, SimHub};
+use simhub::{Fault, FaultKind, Repo, SimHub};
 
 use crate::process::Process;
 use crate::support::{eventually, get, hub_args, refreshes, served_tags, value};

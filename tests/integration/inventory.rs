@@ -1,6 +1,6 @@
 //! The inventory served equals what the Hub holds, read with the fewest requests.
 
-use dockerhub_exporter::simhub::{Repo, SimHub, TagSpec};
+use simhub::{Repo, SimHub, TagSpec};
 
 use crate::support::{Exporter, hub_args, label, series, served_tags, value};
 

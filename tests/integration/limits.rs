@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use dockerhub_exporter::simhub::{Repo, RetryAfterStyle, SimHub};
+use simhub::{Repo, RetryAfterStyle, SimHub};
 
 use crate::support::{Exporter, hub_args, served_tags, value};
 

@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use dockerhub_exporter::simhub::{Repo, SimHub};
+use simhub::{Repo, SimHub};
 use tokio::net::TcpStream;
 
 use crate::process::Process;

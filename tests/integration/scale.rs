@@ -1,7 +1,7 @@
 //! Cheaper refreshes, cardinality controls and progress: what is listed, what is exported,
 //! and that counts stay exact whatever is left out.
 
-use dockerhub_exporter::simhub::{Repo, SimHub, TagSpec};
+use simhub::{Repo, SimHub, TagSpec};
 
 use crate::process::Process;
 use crate::support::{Exporter, hub_args, refreshes, series, served_tags, value};

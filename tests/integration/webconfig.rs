@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use dockerhub_exporter::simhub::{Repo, SimHub};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use simhub::{Repo, SimHub};
 
 use crate::process::{BIN, Process};
 use crate::support::eventually;

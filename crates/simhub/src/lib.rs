@@ -1,7 +1,8 @@
-//! A simulated Docker Hub for the integration tests, the benchmarks and the offline demo.
+//! A simulated Docker Hub for the exporter's integration tests, its benchmark and the offline
+//! demo. It is test tooling, not part of the exporter: a workspace crate that the exporter uses
+//! only as a dev-dependency, so no release build contains it.
 //!
-//! It behaves like the real Hub wherever a client depends on it (see
-//! `docs/hub-api.md`): logins on `/v2/auth/token` and `/v2/users/login` with expiring JWTs,
+//! It behaves like the real Hub wherever a client depends on it: logins on `/v2/auth/token` and `/v2/users/login` with expiring JWTs,
 //! repository and tag listings on the current and legacy routes with the Hub's pagination
 //! (`page_size` capped at 100, absolute `next` links, 404 past the last page), private
 //! repositories visible only to accounts of their namespace, and a fixed-window request quota
@@ -16,7 +17,7 @@
 //!
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {
-//! use dockerhub_exporter::simhub::{Repo, SimHub, TagSpec};
+//! use simhub::{Repo, SimHub, TagSpec};
 //! let hub = SimHub::new();
 //! hub.add_repo("acme", Repo::new("api").private().with_tags(150));
 //! hub.add_repo("acme", Repo::new("web").with_tag(TagSpec::new("1.2.3").platform("linux", "arm64", Some("v8"))));
@@ -30,6 +31,7 @@ mod auth;
 mod churn;
 mod data;
 mod demo;
+pub mod exposition;
 mod faults;
 mod library;
 mod model;
@@ -157,11 +159,7 @@ impl SimHub {
                 tracing::warn!(error = %e, "simulated hub stopped");
             }
         });
-        Ok(RunningHub {
-            hub: self.clone(),
-            addr,
-            task,
-        })
+        Ok(RunningHub { addr, task })
     }
 
     /// Serves forever on an already-bound listener; dropping the future closes every
@@ -287,7 +285,6 @@ impl SimHub {
 
 /// A hub serving in a background task; dropping it stops the server and its connections.
 pub struct RunningHub {
-    hub: SimHub,
     addr: SocketAddr,
     task: JoinHandle<()>,
 }
@@ -301,11 +298,6 @@ impl RunningHub {
     /// The address served on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
-    }
-
-    /// The hub being served.
-    pub fn hub(&self) -> &SimHub {
-        &self.hub
     }
 }
 

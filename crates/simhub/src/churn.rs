@@ -121,7 +121,7 @@ mod tests {
     #[test]
     fn churn_keeps_every_repository_with_at_least_one_tag() {
         let hub = SimHub::new();
-        hub.add_repo("acme", super::super::Repo::new("api").with_tags(2));
+        hub.add_repo("acme", crate::Repo::new("api").with_tags(2));
         let mut rng = StdRng::seed_from_u64(7);
         for _ in 0..200 {
             step(&mut hub.lock(), &mut rng);
