@@ -1,5 +1,7 @@
 //! The library's error type: what failed, named for the failure rather than for the crate
-//! that reported it. [`Error::kind`] gives a short stable word for logs and metric labels.
+//! that reported it. [`Error::kind`] gives its [`ErrorKind`], a short stable word for logs and
+//! the `kind` label of `dockerhub_refresh_errors_total`; the label's values are generated from
+//! the same list, so the two cannot drift apart.
 
 use std::time::Duration;
 
@@ -58,6 +60,14 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// A listing task of the refresh ended without a result (it panicked or was cancelled).
+    #[error("the listing of {listing} did not complete: {reason}")]
+    Task {
+        /// What was being listed (`namespace/repository`).
+        listing: String,
+        /// Why the task ended.
+        reason: String,
+    },
     /// A local I/O error (binding the listener, reading a file).
     #[error("{context}: {source}")]
     Io {
@@ -68,22 +78,92 @@ pub enum Error {
     },
 }
 
+/// Defines [`ErrorKind`] with its label values from one list.
+macro_rules! error_kinds {
+    ($($(#[doc = $doc:literal])* $variant:ident => $label:literal,)*) => {
+        /// The kind of an [`Error`], as logs and metric labels name it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum ErrorKind {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl ErrorKind {
+            /// Every kind, in the order the metric lists them.
+            pub const ALL: &[ErrorKind] = &[$(ErrorKind::$variant,)*];
+
+            /// The short stable word for logs and metric labels.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$variant => $label,)*
+                }
+            }
+        }
+    };
+}
+
+error_kinds! {
+    /// A refused login.
+    Auth => "auth",
+    /// Still throttled after the retries.
+    Throttled => "throttled",
+    /// 5xx answers.
+    Server => "server",
+    /// No answer in time.
+    Timeout => "timeout",
+    /// A body that is not the JSON expected.
+    Decode => "decode",
+    /// A connection that failed or broke.
+    Transport => "transport",
+    /// A broken rule of the protocol, or an unexpected status.
+    Protocol => "protocol",
+    /// A listing task that did not complete.
+    Task => "task",
+    /// A local I/O error.
+    Io => "io",
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Error {
-    /// A short stable word for this kind of failure, for logs and metric labels.
-    pub fn kind(&self) -> &'static str {
+    /// The kind of this failure.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Auth { .. } => "auth",
-            Error::RateLimited { .. } => "throttled",
-            Error::Status { status, .. } if *status >= 500 => "server",
-            Error::Status { .. } => "protocol",
-            Error::Timeout { .. } => "timeout",
-            Error::Transport { .. } => "transport",
-            Error::Decode { .. } => "decode",
-            Error::Protocol { .. } => "protocol",
-            Error::Io { .. } => "io",
+            Error::Auth { .. } => ErrorKind::Auth,
+            Error::RateLimited { .. } => ErrorKind::Throttled,
+            Error::Status { status, .. } if *status >= 500 => ErrorKind::Server,
+            Error::Status { .. } => ErrorKind::Protocol,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Transport { .. } => ErrorKind::Transport,
+            Error::Decode { .. } => ErrorKind::Decode,
+            Error::Protocol { .. } => ErrorKind::Protocol,
+            Error::Task { .. } => ErrorKind::Task,
+            Error::Io { .. } => ErrorKind::Io,
         }
     }
 }
 
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_own_label_value() {
+        let mut labels: Vec<&str> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        assert_eq!(labels.len(), ErrorKind::ALL.len());
+        let task = Error::Task {
+            listing: "acme/api".into(),
+            reason: "cancelled".into(),
+        };
+        assert!(ErrorKind::ALL.contains(&task.kind()));
+        assert_eq!(task.kind().as_str(), "task");
+    }
+}

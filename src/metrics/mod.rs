@@ -20,6 +20,7 @@ use prometheus::{
 };
 
 use crate::changes::Counters;
+use crate::error::ErrorKind;
 use crate::inventory::Snapshot;
 
 /// How a refresh ended.
@@ -137,17 +138,6 @@ pub struct Telemetry {
     refresh_errors: IntCounterVec,
     requests: std::sync::atomic::AtomicU64,
 }
-
-/// The kinds of `dockerhub_refresh_errors_total`, as `Error::kind` names them.
-pub const ERROR_KINDS: [&str; 7] = [
-    "auth",
-    "throttled",
-    "server",
-    "timeout",
-    "decode",
-    "transport",
-    "protocol",
-];
 
 /// The endpoints counted in `dockerhub_api_requests_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,14 +263,21 @@ impl Telemetry {
             IntCounterVec::new(
                 Opts::new(
                     "dockerhub_refresh_errors_total",
-                    "Listings that failed in refreshes, by the kind of their last error: auth, throttled, server, timeout, decode, transport, protocol.",
+                    format!(
+                        "Listings that failed in refreshes, by the kind of their last error: {}.",
+                        ErrorKind::ALL
+                            .iter()
+                            .map(|k| k.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 ),
                 &["kind"],
             )
             .expect("valid metric"),
         );
-        for kind in ERROR_KINDS {
-            refresh_errors.with_label_values(&[kind]);
+        for kind in ErrorKind::ALL {
+            refresh_errors.with_label_values(&[kind.as_str()]);
         }
         let build_info = registered(
             &registry,
@@ -327,8 +324,10 @@ impl Telemetry {
     }
 
     /// Counts one failed listing in `dockerhub_refresh_errors_total` by the kind of its error.
-    pub fn count_refresh_error(&self, kind: &str) {
-        self.refresh_errors.with_label_values(&[kind]).inc();
+    pub fn count_refresh_error(&self, kind: ErrorKind) {
+        self.refresh_errors
+            .with_label_values(&[kind.as_str()])
+            .inc();
     }
 
     /// Sets `dockerhub_refresh_progress_ratio`.

@@ -138,9 +138,9 @@ impl Refresher {
             if !settled.iter().any(|r| r.name == repo.name) {
                 reads.failures.push((
                     format!("{ns}/{}", repo.name),
-                    Error::Protocol {
-                        url: repo.name.clone(),
-                        reason: "the tag listing task did not complete".into(),
+                    Error::Task {
+                        listing: format!("{ns}/{}", repo.name),
+                        reason: "the tag listing task panicked or was cancelled".into(),
                     },
                 ));
                 settled.push(RepositoryRead {

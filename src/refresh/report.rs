@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use tracing::{info, warn};
 
 use crate::changes::Change;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 
 /// Saves the state file, logging (not failing) when it cannot be written.
 pub(super) fn save_state(
@@ -66,14 +66,14 @@ pub(super) fn log_changes(changes: &[Change]) {
 
 /// Logs the failures of one refresh once, grouped by kind, instead of once per request.
 pub(super) fn report_failures(failures: &[(String, Error)]) {
-    let mut by_kind: BTreeMap<&str, Vec<&(String, Error)>> = BTreeMap::new();
+    let mut by_kind: BTreeMap<ErrorKind, Vec<&(String, Error)>> = BTreeMap::new();
     for f in failures {
         by_kind.entry(f.1.kind()).or_default().push(f);
     }
     for (kind, list) in by_kind {
         let (what, first) = list[0];
         warn!(
-            kind,
+            kind = %kind,
             listings = list.len(),
             first = %what,
             error = %first,
