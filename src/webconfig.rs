@@ -18,10 +18,10 @@
 //! server needs; [`Watched`] re-reads it when it or a file it names changes, keeping the last
 //! good configuration when the new one is broken. It does not serve anything itself.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::hash::{Hash as _, Hasher as _};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -37,6 +37,52 @@ const RELOAD_EVERY: Duration = Duration::from_secs(2);
 /// takes as long as a wrong password's.
 const DUMMY_HASH: &str = "$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy";
 
+/// How many successful logins are remembered at most; beyond, the memory starts afresh. A
+/// handful of scrapers log in with a handful of credentials, so this is never reached in use.
+const REMEMBERED_LOGINS: usize = 1024;
+
+/// What went wrong with the web configuration file or a file it names.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML of the expected shape.
+    #[error("{} is not a valid web configuration: {reason}", path.display())]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        reason: String,
+    },
+    /// A user's hash is not a bcrypt hash.
+    #[error("basic_auth_users: the hash of {user:?} is not bcrypt: {reason}")]
+    Hash {
+        /// The user.
+        user: String,
+        /// What bcrypt said.
+        reason: String,
+    },
+    /// A file named in `tls_server_config` could not be used.
+    #[error("tls_server_config.{field} {}: {reason}", path.display())]
+    TlsFile {
+        /// The setting naming the file (`cert_file`, `key_file`, `client_ca_file`).
+        field: &'static str,
+        /// The file, resolved against the configuration's directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The TLS settings do not go together.
+    #[error("tls_server_config: {0}")]
+    Tls(String),
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
@@ -47,7 +93,8 @@ struct RawFile {
     open_health_endpoints: bool,
     /// Accepted for compatibility with the toolkit's files; its settings do not apply here.
     #[serde(default)]
-    http_server_config: Option<serde_yaml::Value>,
+    #[allow(dead_code)]
+    http_server_config: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,7 +111,7 @@ struct RawTls {
 }
 
 /// A validated web configuration.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct WebConfig {
     /// TLS, when configured: then plain HTTP is not served.
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -72,6 +119,10 @@ pub struct WebConfig {
     users: BTreeMap<String, String>,
     /// Whether `/healthz` and `/readyz` are served without authentication.
     pub open_health_endpoints: bool,
+    /// Users and SHA-256 digests of passwords that bcrypt accepted under this configuration,
+    /// so that a scraper's every request does not cost tens of milliseconds of CPU. Only
+    /// successes are kept: a wrong password is checked by bcrypt every time.
+    remembered: Mutex<HashSet<(String, [u8; 32])>>,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -86,17 +137,21 @@ impl std::fmt::Debug for WebConfig {
 
 impl WebConfig {
     /// Reads and validates the file at `path` and every file it names.
-    pub fn load(path: &Path) -> Result<WebConfig, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let raw: RawFile = serde_yaml::from_str(&text)
-            .map_err(|e| format!("{} is not a valid web configuration: {e}", path.display()))?;
-        let _ = raw.http_server_config;
+    pub fn load(path: &Path) -> Result<WebConfig, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let raw = parse(&text).map_err(|reason| Error::Syntax {
+            path: path.to_path_buf(),
+            reason,
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         for (user, hash) in &raw.basic_auth_users {
             // A malformed hash fails verification with an error rather than `false`.
-            bcrypt::verify("", hash).map_err(|e| {
-                format!("basic_auth_users: the hash of {user:?} is not bcrypt: {e}")
+            bcrypt::verify("", hash).map_err(|e| Error::Hash {
+                user: user.clone(),
+                reason: e.to_string(),
             })?;
         }
         let tls = raw
@@ -107,6 +162,7 @@ impl WebConfig {
             tls,
             users: raw.basic_auth_users,
             open_health_endpoints: raw.open_health_endpoints,
+            remembered: Mutex::default(),
         })
     }
 
@@ -115,16 +171,50 @@ impl WebConfig {
         !self.users.is_empty()
     }
 
-    /// Checks a `user:password` pair against the configured users. Runs bcrypt (tens of
-    /// milliseconds): call it off the async runtime. Unknown users are checked against a
-    /// dummy hash so that they take as long to refuse as a wrong password.
+    /// Whether bcrypt already accepted this `user:password` pair under this configuration;
+    /// cheap, so it may run on the async runtime.
+    pub fn is_remembered(&self, user: &str, password: &str) -> bool {
+        let key = (user.to_string(), digest(password));
+        self.remembered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&key)
+    }
+
+    /// Checks a `user:password` pair against the configured users and remembers it when
+    /// bcrypt accepts it. Runs bcrypt (tens of milliseconds): call it off the async runtime.
+    /// Unknown users are checked against a dummy hash so that they take as long to refuse as
+    /// a wrong password.
     pub fn check(&self, user: &str, password: &str) -> bool {
         let (hash, known) = match self.users.get(user) {
             Some(h) => (h.as_str(), true),
             None => (DUMMY_HASH, false),
         };
-        bcrypt::verify(password, hash).unwrap_or(false) && known
+        let accepted = bcrypt::verify(password, hash).unwrap_or(false) && known;
+        if accepted {
+            let mut remembered = self.remembered.lock().unwrap_or_else(|e| e.into_inner());
+            if remembered.len() >= REMEMBERED_LOGINS {
+                remembered.clear();
+            }
+            remembered.insert((user.to_string(), digest(password)));
+        }
+        accepted
     }
+}
+
+/// The SHA-256 digest of a password: what is remembered of it, never the password itself.
+fn digest(password: &str) -> [u8; 32] {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, password.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// The file's YAML, in the shape of the exporter toolkit's files. The error names the line
+/// and column but quotes none of the file, which holds password hashes and ends up in logs.
+fn parse(text: &str) -> Result<RawFile, String> {
+    let options = serde_saphyr::options! { with_snippet: false };
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| e.to_string())
 }
 
 fn resolve(base: &Path, p: &Path) -> PathBuf {
@@ -135,54 +225,54 @@ fn resolve(base: &Path, p: &Path) -> PathBuf {
     }
 }
 
-fn tls_config(t: &RawTls, base: &Path) -> Result<rustls::ServerConfig, String> {
+fn tls_config(t: &RawTls, base: &Path) -> Result<rustls::ServerConfig, Error> {
     let cert_file = resolve(base, &t.cert_file);
+    let file_error = |field: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |reason: String| Error::TlsFile {
+            field,
+            path,
+            reason,
+        }
+    };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_file)
         .and_then(|i| i.collect())
-        .map_err(|e| format!("tls_server_config.cert_file {}: {e}", cert_file.display()))?;
+        .map_err(|e| file_error("cert_file", &cert_file)(e.to_string()))?;
     if certs.is_empty() {
-        return Err(format!(
-            "tls_server_config.cert_file {}: no certificate",
-            cert_file.display()
-        ));
+        return Err(file_error("cert_file", &cert_file)("no certificate".into()));
     }
     let key_file = resolve(base, &t.key_file);
     let key = PrivateKeyDer::from_pem_file(&key_file)
-        .map_err(|e| format!("tls_server_config.key_file {}: {e}", key_file.display()))?;
+        .map_err(|e| file_error("key_file", &key_file)(e.to_string()))?;
     let versions: &[&'static rustls::SupportedProtocolVersion] =
         match t.min_version.as_deref().unwrap_or("TLS12") {
             "TLS12" => &[&rustls::version::TLS13, &rustls::version::TLS12],
             "TLS13" => &[&rustls::version::TLS13],
             other => {
-                return Err(format!(
-                    "tls_server_config.min_version {other:?}: use TLS12 or TLS13"
-                ));
+                return Err(Error::Tls(format!(
+                    "min_version {other:?}: use TLS12 or TLS13"
+                )));
             }
         };
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(versions)
-        .map_err(|e| format!("tls_server_config: {e}"))?;
+        .map_err(|e| Error::Tls(e.to_string()))?;
     let auth = t.client_auth_type.as_deref().unwrap_or("NoClientCert");
     let builder = match auth {
         "NoClientCert" => builder.with_no_client_auth(),
         "RequireAndVerifyClientCert" | "VerifyClientCertIfGiven" => {
             let Some(ca) = &t.client_ca_file else {
-                return Err(format!(
-                    "tls_server_config: client_auth_type {auth} needs client_ca_file"
-                ));
+                return Err(Error::Tls(format!(
+                    "client_auth_type {auth} needs client_ca_file"
+                )));
             };
             let ca = resolve(base, ca);
+            let ca_error = |e: String| file_error("client_ca_file", &ca)(e);
             let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_file_iter(&ca)
-                .map_err(|e| format!("tls_server_config.client_ca_file {}: {e}", ca.display()))?
-            {
-                let cert = cert.map_err(|e| {
-                    format!("tls_server_config.client_ca_file {}: {e}", ca.display())
-                })?;
-                roots.add(cert).map_err(|e| {
-                    format!("tls_server_config.client_ca_file {}: {e}", ca.display())
-                })?;
+            for cert in CertificateDer::pem_file_iter(&ca).map_err(|e| ca_error(e.to_string()))? {
+                let cert = cert.map_err(|e| ca_error(e.to_string()))?;
+                roots.add(cert).map_err(|e| ca_error(e.to_string()))?;
             }
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
                 Arc::new(roots),
@@ -193,20 +283,18 @@ fn tls_config(t: &RawTls, base: &Path) -> Result<rustls::ServerConfig, String> {
             } else {
                 verifier
             };
-            let verifier = verifier
-                .build()
-                .map_err(|e| format!("tls_server_config.client_ca_file: {e}"))?;
+            let verifier = verifier.build().map_err(|e| ca_error(e.to_string()))?;
             builder.with_client_cert_verifier(verifier)
         }
         other => {
-            return Err(format!(
-                "tls_server_config.client_auth_type {other:?}: use NoClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert"
-            ));
+            return Err(Error::Tls(format!(
+                "client_auth_type {other:?}: use NoClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert"
+            )));
         }
     };
-    let mut config = builder.with_single_cert(certs, key).map_err(|e| {
-        format!("tls_server_config: the certificate and key do not go together: {e}")
-    })?;
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| Error::Tls(format!("the certificate and key do not go together: {e}")))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }
@@ -220,7 +308,7 @@ pub struct Watched {
 
 impl Watched {
     /// Loads the file; an error here is a configuration error.
-    pub fn load(path: &Path) -> Result<Watched, String> {
+    pub fn load(path: &Path) -> Result<Watched, Error> {
         let config = WebConfig::load(path)?;
         Ok(Watched {
             path: path.to_path_buf(),
@@ -280,7 +368,9 @@ fn fingerprint(path: &Path) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     let text = std::fs::read(path).unwrap_or_default();
     text.hash(&mut hasher);
-    if let Ok(raw) = serde_yaml::from_slice::<RawFile>(&text)
+    if let Ok(raw) = std::str::from_utf8(&text)
+        .map_err(|e| e.to_string())
+        .and_then(parse)
         && let Some(t) = raw.tls_server_config
     {
         let base = path.parent().unwrap_or(Path::new("."));
@@ -336,6 +426,34 @@ mod tests {
     }
 
     #[test]
+    fn accepted_credentials_are_remembered_and_refused_ones_are_not() {
+        let dir = temp_dir("remembered");
+        let hash = bcrypt::hash("s3cret", 4).unwrap();
+        let path = write(
+            &dir,
+            "web.yml",
+            &format!("basic_auth_users:\n  prom: {hash}\n"),
+        );
+        let c = WebConfig::load(&path).unwrap();
+        assert!(!c.is_remembered("prom", "s3cret"), "nothing before a check");
+        assert!(!c.check("prom", "wrong"));
+        assert!(!c.check("nobody", "s3cret"));
+        assert!(!c.is_remembered("prom", "wrong"));
+        assert!(!c.is_remembered("nobody", "s3cret"));
+        assert!(c.check("prom", "s3cret"));
+        assert!(c.is_remembered("prom", "s3cret"));
+        assert!(
+            !c.is_remembered("prom", "s3cret "),
+            "only the exact password"
+        );
+        assert!(!c.is_remembered("prom2", "s3cret"), "only for its user");
+        // A reloaded configuration (a new hash, perhaps) starts with nothing remembered.
+        let reloaded = WebConfig::load(&path).unwrap();
+        assert!(!reloaded.is_remembered("prom", "s3cret"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn broken_files_are_refused_with_a_reason() {
         let dir = temp_dir("broken");
         for (text, says) in [
@@ -348,7 +466,7 @@ mod tests {
             ("unknown_key: 1\n", "unknown field"),
         ] {
             let path = write(&dir, "web.yml", text);
-            let e = WebConfig::load(&path).unwrap_err();
+            let e = WebConfig::load(&path).unwrap_err().to_string();
             assert!(e.contains(says), "{text}: {e}");
         }
         std::fs::remove_dir_all(dir).unwrap();

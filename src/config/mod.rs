@@ -362,7 +362,7 @@ impl Config {
         }
         let web = match &args.web_config_file {
             Some(path) => crate::webconfig::Watched::load(path)
-                .map_err(|m| config_error("--web.config.file", m))?,
+                .map_err(|e| config_error("--web.config.file", e.to_string()))?,
             None => crate::webconfig::Watched::open(),
         };
         parse_listen_address(&args.listen_address)

@@ -261,6 +261,9 @@ async fn authorized(web: &Arc<crate::webconfig::WebConfig>, headers: &HeaderMap)
     let Some((user, password)) = credentials.split_once(':') else {
         return false;
     };
+    if web.is_remembered(user, password) {
+        return true;
+    }
     let (web, user, password) = (Arc::clone(web), user.to_string(), password.to_string());
     // bcrypt takes tens of milliseconds by design: keep it off the runtime's threads.
     tokio::task::spawn_blocking(move || web.check(&user, &password))

@@ -140,8 +140,47 @@ struct GeneratedWeb {
     valid: Option<(bool, Vec<String>)>,
 }
 
-fn yaml(v: &Value) -> serde_yaml::Value {
-    serde_yaml::to_value(v).unwrap()
+/// `v` as block-style YAML: mappings and sequences one entry a line, indented, scalars as
+/// JSON (which YAML reads the same), empty collections in flow style.
+fn to_yaml(v: &Value) -> String {
+    fn scalar(v: &Value) -> Option<String> {
+        match v {
+            Value::Object(m) if !m.is_empty() => None,
+            Value::Array(a) if !a.is_empty() => None,
+            v => Some(serde_json::to_string(v).unwrap()),
+        }
+    }
+    fn block(v: &Value, indent: usize, out: &mut String) {
+        let pad = " ".repeat(indent);
+        let mut entry = |lead: String, value: &Value| match scalar(value) {
+            Some(text) => out.push_str(&format!("{pad}{lead} {text}\n")),
+            None => {
+                out.push_str(&format!("{pad}{lead}\n"));
+                block(value, indent + 2, out);
+            }
+        };
+        match v {
+            Value::Object(m) => {
+                for (k, value) in m {
+                    entry(format!("{}:", serde_json::to_string(k).unwrap()), value);
+                }
+            }
+            Value::Array(a) => {
+                for value in a {
+                    entry("-".to_string(), value);
+                }
+            }
+            _ => unreachable!("only collections are written as blocks"),
+        }
+    }
+    match scalar(v) {
+        Some(text) => format!("{text}\n"),
+        None => {
+            let mut out = String::new();
+            block(v, 0, &mut out);
+            out
+        }
+    }
 }
 
 /// The `tls_server_config` of a generated web configuration.
@@ -246,16 +285,16 @@ fn web_config(sane: bool) -> impl Strategy<Value = GeneratedWeb> {
         unknown,
     )
         .prop_map(|(tls, users_shape, users, open, http, unknown)| {
-            let mut root = serde_yaml::Mapping::new();
+            let mut root = Map::new();
             let mut valid = true;
             let mut has_tls = false;
             match tls {
                 TlsShape::Absent => {}
                 TlsShape::Null => {
-                    root.insert("tls_server_config".into(), serde_yaml::Value::Null);
+                    root.insert("tls_server_config".into(), Value::Null);
                 }
                 TlsShape::Wrong(v) => {
-                    root.insert("tls_server_config".into(), yaml(&v));
+                    root.insert("tls_server_config".into(), v);
                     valid = false;
                 }
                 TlsShape::Map(fields, unknown) => {
@@ -274,7 +313,7 @@ fn web_config(sane: bool) -> impl Strategy<Value = GeneratedWeb> {
                     ] {
                         field.put(&mut map, name);
                     }
-                    root.insert("tls_server_config".into(), yaml(&Value::Object(map)));
+                    root.insert("tls_server_config".into(), Value::Object(map));
                     // Valid only in the simplest case: the real certificate and key, no
                     // client certificates, a known minimum version.
                     valid &= is_one_of(&cert, &["cert.pem", "./cert.pem"])
@@ -287,48 +326,38 @@ fn web_config(sane: bool) -> impl Strategy<Value = GeneratedWeb> {
             }
             match users_shape {
                 Field::Wrong(v) => {
-                    root.insert("basic_auth_users".into(), yaml(&v));
+                    root.insert("basic_auth_users".into(), v);
                     valid = false;
                 }
                 Field::Null => {
-                    root.insert("basic_auth_users".into(), serde_yaml::Value::Null);
+                    root.insert("basic_auth_users".into(), Value::Null);
                     valid = false;
                 }
                 Field::Missing if users.is_empty() => {}
                 Field::Missing | Field::Right(_) => {
-                    let mut map = serde_yaml::Mapping::new();
+                    let mut map = Map::new();
                     for (user, (hash, ok)) in &users {
                         map.insert(user.as_str().into(), hash.as_str().into());
                         valid &= ok;
                     }
-                    root.insert("basic_auth_users".into(), serde_yaml::Value::Mapping(map));
+                    root.insert("basic_auth_users".into(), Value::Object(map));
                 }
             }
-            open.put_yaml(&mut root, "open_health_endpoints");
+            open.put(&mut root, "open_health_endpoints");
             // A `null` bool is not a bool.
             valid &= matches!(open, Field::Missing | Field::Right(_));
-            http.put_yaml(&mut root, "http_server_config");
+            http.put(&mut root, "http_server_config");
             if let Some((k, v)) = unknown
                 && !root.contains_key(k.as_str())
             {
-                root.insert(k.into(), yaml(&v));
+                root.insert(k, v);
                 valid = false;
             }
             GeneratedWeb {
-                yaml: serde_yaml::to_string(&serde_yaml::Value::Mapping(root)).unwrap(),
+                yaml: to_yaml(&Value::Object(root)),
                 valid: valid.then(|| (has_tls, users.keys().cloned().collect())),
             }
         })
-}
-
-impl Field {
-    fn put_yaml(&self, root: &mut serde_yaml::Mapping, key: &str) {
-        let mut map = Map::new();
-        self.put(&mut map, key);
-        if let Some(v) = map.get(key) {
-            root.insert(key.into(), yaml(v));
-        }
-    }
 }
 
 /// Runs `check` on `cases` generated values, each written to a file in a fresh folder.
@@ -392,7 +421,7 @@ fn the_web_configuration_takes_any_values_in_its_own_shape() {
 
 #[test]
 fn a_deeply_nested_web_configuration_is_refused_without_overflowing_the_stack() {
-    // serde_yaml stops at 128 levels. (Parsing deep nesting is quadratic in a debug build:
+    // The YAML parser refuses deep nesting. (Parsing deep nesting is quadratic in a debug build:
     // 1,000 levels take milliseconds, 100,000 take minutes; the file is the operator's.)
     let files = WebFiles::new("deep");
     let path = files.dir.join("web.yml");
