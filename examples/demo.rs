@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use clap::Parser;
+use dockerhub_exporter::Exporter;
 use dockerhub_exporter::config::{Args, Config};
 use simhub::SimHub;
 
@@ -42,8 +43,8 @@ async fn main() -> anyhow::Result<()> {
         "--web.listen-address",
         &listen,
     ])?;
-    let config = Config::from_args(args, Some(DEMO_SECRET.into()))?;
-    let listener = match dockerhub_exporter::bind(&config).await {
+    let exporter = Exporter::new(Config::from_args(args, Some(DEMO_SECRET.into()))?)?;
+    let listener = match exporter.bind().await {
         Ok(l) => l,
         Err(e) => {
             eprintln!("{listen} is not free ({e}); using a free port instead");
@@ -62,9 +63,10 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("  Stop with Ctrl-C.");
     println!();
-    dockerhub_exporter::serve(config, listener, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    exporter
+        .run(listener, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
     Ok(())
 }

@@ -4,17 +4,20 @@
 //! Because [`Snapshot::merge`] keeps the previous data for every listing that failed, a
 //! failed listing never shows up as a difference here: only successful listings count. This
 //! module decides what counts as a change and keeps the per-repository and per-namespace
-//! counters; it does not render them (see `metrics::render`) or log them (see `refresh`).
+//! counters; it does not render them (see `publication`) or log them (see `refresh`).
+//!
+//! A tag whose digest changed is a *digest change* everywhere: in [`Change`], the log line
+//! `tag digest changed`, the alert `DockerHubTagDigestChanged`. Its counter alone keeps the
+//! name it was first served under, `dockerhub_tags_updated_total`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::config::NameFilter;
-use crate::inventory::{Namespace, Repository, Snapshot, Tag};
+use crate::inventory::{NameFilter, Namespace, Repository, Snapshot, Tag};
 
 /// One difference between two snapshots.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     /// A tag that was not there before.
     TagAdded {
         /// Namespace name.
@@ -72,7 +75,7 @@ pub enum Change {
 /// repositories, and a repository whose tags were unknown adds no tags. A repository that is
 /// gone removes all its known tags.
 /// Only tags that `tags` matches count.
-pub fn diff(previous: &Snapshot, next: &Snapshot, tags: &NameFilter) -> Vec<Change> {
+pub(crate) fn diff(previous: &Snapshot, next: &Snapshot, tags: &NameFilter) -> Vec<Change> {
     let mut changes = Vec::new();
     for (ns_name, before) in &previous.namespaces {
         let Some(after) = next.namespaces.get(ns_name) else {
@@ -153,7 +156,7 @@ fn diff_tags(ns: &str, old: &Repository, new: &Repository, out: &mut Vec<Change>
             std::cmp::Ordering::Equal => {
                 let (a, b) = (&old_tags[i], &new_tags[j]);
                 if a.digest != b.digest {
-                    out.push(change(moved, a, b));
+                    out.push(change(digest_changed, a, b));
                 }
                 i += 1;
                 j += 1;
@@ -180,7 +183,7 @@ fn removed(namespace: String, repository: String, t: &Tag, _: &Tag) -> Change {
     }
 }
 
-fn moved(namespace: String, repository: String, a: &Tag, b: &Tag) -> Change {
+fn digest_changed(namespace: String, repository: String, a: &Tag, b: &Tag) -> Change {
     Change::TagDigestChanged {
         namespace,
         repository,
@@ -192,37 +195,37 @@ fn moved(namespace: String, repository: String, a: &Tag, b: &Tag) -> Change {
 
 /// Tag changes of one repository since the process started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TagCounts {
+pub(crate) struct TagCounts {
     /// `dockerhub_tags_added_total`.
-    pub added: u64,
+    pub(crate) added: u64,
     /// `dockerhub_tags_removed_total`.
-    pub removed: u64,
-    /// `dockerhub_tags_updated_total`.
-    pub updated: u64,
+    pub(crate) removed: u64,
+    /// Digest changes, served as `dockerhub_tags_updated_total`.
+    pub(crate) digest_changed: u64,
 }
 
 /// Repository changes of one namespace since the process started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RepositoryCounts {
+pub(crate) struct RepositoryCounts {
     /// `dockerhub_repositories_added_total`.
-    pub added: u64,
+    pub(crate) added: u64,
     /// `dockerhub_repositories_removed_total`.
-    pub removed: u64,
+    pub(crate) removed: u64,
 }
 
 /// The change counters. A series, once there, stays for the life of the process, also for
 /// repositories that are gone, so that `increase()` over it works.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Counters {
+pub(crate) struct Counters {
     /// By namespace, then repository.
-    pub tags: BTreeMap<(String, String), TagCounts>,
+    pub(crate) tags: BTreeMap<(String, String), TagCounts>,
     /// By namespace.
-    pub repositories: BTreeMap<String, RepositoryCounts>,
+    pub(crate) repositories: BTreeMap<String, RepositoryCounts>,
 }
 
 impl Counters {
     /// Makes sure every namespace and repository of `snapshot` has its series, at 0 when new.
-    pub fn cover(&mut self, snapshot: &Snapshot) {
+    pub(crate) fn cover(&mut self, snapshot: &Snapshot) {
         for (ns, namespace) in &snapshot.namespaces {
             self.repositories.entry(ns.clone()).or_default();
             for name in namespace.repositories.keys() {
@@ -232,7 +235,7 @@ impl Counters {
     }
 
     /// Counts `changes`.
-    pub fn count(&mut self, changes: &[Change]) {
+    pub(crate) fn count(&mut self, changes: &[Change]) {
         for change in changes {
             match change {
                 Change::TagAdded {
@@ -249,7 +252,7 @@ impl Counters {
                     namespace,
                     repository,
                     ..
-                } => self.repository(namespace, repository).updated += 1,
+                } => self.repository(namespace, repository).digest_changed += 1,
                 Change::RepositoryAdded { namespace, .. } => {
                     self.repositories
                         .entry(namespace.clone())
@@ -283,75 +286,50 @@ mod tests {
 
     #[test]
     fn tags_left_out_by_the_filter_count_nothing() {
-        let first = Snapshot::default().merge(listed(vec![read(
-            "api",
-            tags(&[("1.0", "a"), ("sha-1", "b")]),
-        )]));
-        let second = first.merge(listed(vec![read(
-            "api",
-            tags(&[("1.1", "c"), ("sha-2", "d")]),
-        )]));
+        let first = Snapshot::default().merge(listed(
+            "acme",
+            vec![read("api", tags(&[("1.0", "a"), ("sha-1", "b")]))],
+        ));
+        let second = first.merge(listed(
+            "acme",
+            vec![read("api", tags(&[("1.1", "c"), ("sha-2", "d")]))],
+        ));
         let filter = NameFilter::new(None, Some(regex::Regex::new("^(?:sha-.*)$").unwrap()));
         let changes = diff(&first, &second, &filter);
         assert_eq!(changes.len(), 2, "{changes:?}");
         assert!(changes.iter().all(|c| !format!("{c:?}").contains("sha-")));
     }
-    use crate::inventory::{NamespaceRead, RepositoryInfo, RepositoryRead, TagsRead};
-
-    fn tag(name: &str, digest: &str) -> Tag {
-        Tag {
-            name: name.into(),
-            digest: digest.into(),
-            full_size: None,
-            last_pushed: None,
-            last_pulled: None,
-            images: vec![],
-        }
-    }
-
-    fn read(name: &str, tags: TagsRead) -> RepositoryRead {
-        RepositoryRead {
-            name: name.into(),
-            info: RepositoryInfo {
-                private: false,
-                repository_type: "image".into(),
-                pull_count: 0,
-                star_count: 0,
-                last_updated: None,
-                storage_size: None,
-            },
-            tags,
-        }
-    }
-
-    fn listed(reads: Vec<RepositoryRead>) -> BTreeMap<String, NamespaceRead> {
-        BTreeMap::from([("acme".to_string(), NamespaceRead::Listed(reads))])
-    }
-
-    fn tags(list: &[(&str, &str)]) -> TagsRead {
-        TagsRead::Listed(list.iter().map(|(n, d)| tag(n, d)).collect())
-    }
+    use crate::inventory::fixtures::{listed, read, tags};
+    use crate::inventory::{NamespaceRead, TagsRead};
 
     #[test]
     fn the_first_listing_counts_nothing() {
-        let first = Snapshot::default().merge(listed(vec![read("api", tags(&[("1.0", "a")]))]));
+        let first =
+            Snapshot::default().merge(listed("acme", vec![read("api", tags(&[("1.0", "a")]))]));
         assert!(diff_all(&Snapshot::default(), &first).is_empty());
         // Tags unknown before (a failed first listing) count nothing once they are read.
-        let unknown = Snapshot::default().merge(listed(vec![read("web", TagsRead::Failed)]));
-        let known = unknown.merge(listed(vec![read("web", tags(&[("x", "d")]))]));
+        let unknown =
+            Snapshot::default().merge(listed("acme", vec![read("web", TagsRead::Failed)]));
+        let known = unknown.merge(listed("acme", vec![read("web", tags(&[("x", "d")]))]));
         assert!(diff_all(&unknown, &known).is_empty());
     }
 
     #[test]
-    fn added_removed_and_moved_tags_are_told_apart() {
-        let first = Snapshot::default().merge(listed(vec![read(
-            "api",
-            tags(&[("1.0", "a"), ("1.1", "b"), ("latest", "b")]),
-        )]));
-        let second = first.merge(listed(vec![read(
-            "api",
-            tags(&[("1.1", "c"), ("1.2", "d"), ("latest", "b")]),
-        )]));
+    fn added_removed_and_digest_changed_tags_are_told_apart() {
+        let first = Snapshot::default().merge(listed(
+            "acme",
+            vec![read(
+                "api",
+                tags(&[("1.0", "a"), ("1.1", "b"), ("latest", "b")]),
+            )],
+        ));
+        let second = first.merge(listed(
+            "acme",
+            vec![read(
+                "api",
+                tags(&[("1.1", "c"), ("1.2", "d"), ("latest", "b")]),
+            )],
+        ));
         let changes = diff_all(&first, &second);
         let at = |tag: &str| Change::TagAdded {
             namespace: "acme".into(),
@@ -378,8 +356,9 @@ mod tests {
 
     #[test]
     fn failed_listings_count_nothing() {
-        let first = Snapshot::default().merge(listed(vec![read("api", tags(&[("1.0", "a")]))]));
-        let tags_failed = first.merge(listed(vec![read("api", TagsRead::Failed)]));
+        let first =
+            Snapshot::default().merge(listed("acme", vec![read("api", tags(&[("1.0", "a")]))]));
+        let tags_failed = first.merge(listed("acme", vec![read("api", TagsRead::Failed)]));
         assert!(diff_all(&first, &tags_failed).is_empty());
         let namespace_failed = first.merge(BTreeMap::from([(
             "acme".to_string(),
@@ -390,9 +369,11 @@ mod tests {
 
     #[test]
     fn a_repository_gone_removes_its_tags_and_a_new_one_is_added() {
-        let first =
-            Snapshot::default().merge(listed(vec![read("old", tags(&[("a", "1"), ("b", "2")]))]));
-        let second = first.merge(listed(vec![read("new", tags(&[("x", "9")]))]));
+        let first = Snapshot::default().merge(listed(
+            "acme",
+            vec![read("old", tags(&[("a", "1"), ("b", "2")]))],
+        ));
+        let second = first.merge(listed("acme", vec![read("new", tags(&[("x", "9")]))]));
         let mut counters = Counters::default();
         counters.cover(&first);
         counters.count(&diff_all(&first, &second));
@@ -402,7 +383,7 @@ mod tests {
             TagCounts {
                 added: 0,
                 removed: 2,
-                updated: 0
+                digest_changed: 0
             }
         );
         // The new repository's first listing adds no tags, but its series exist.
@@ -418,7 +399,7 @@ mod tests {
             }
         );
         // A third refresh without the old repository keeps its series.
-        let third = second.merge(listed(vec![read("new", tags(&[("x", "9")]))]));
+        let third = second.merge(listed("acme", vec![read("new", tags(&[("x", "9")]))]));
         counters.count(&diff_all(&second, &third));
         counters.cover(&third);
         assert_eq!(counters.tags[&("acme".into(), "old".into())].removed, 2);

@@ -3,163 +3,210 @@
 //!
 //! A background task walks every repository and tag of the configured namespaces within the
 //! Hub's rate limits and publishes an immutable snapshot; the HTTP side serves the snapshot's
-//! pre-rendered exposition and never calls the Hub.
+//! pre-rendered exposition and never calls the Hub. This file only wires the parts together:
+//! it turns the validated [`Config`] into the options each part takes, starts them, and stops
+//! them.
 //!
 //! # Layout
 //!
-//! - [`config`]: command line, environment and the validated configuration (secrets included).
-//! - [`hub`]: the Docker Hub client: login, pagination, rate limiting, retries.
-//! - [`inventory`]: the snapshot of what the Hub holds, and how a refresh merges into it.
-//! - [`refresh`]: the background loop, sole writer of the published snapshot.
-//! - [`metrics`]: the exporter's own series and the rendering of the inventory.
-//! - [`server`]: the HTTP endpoints (`/metrics`, `/healthz`, `/readyz`, `/`).
-//! - [`error`]: the error type.
+//! Data flows one way, down this list:
+//!
+//! - [`config`]: command line and environment, validated into a [`Config`]; a leaf.
+//! - `hub`: the Docker Hub client: login, pagination, rate limiting, retries.
+//! - `inventory`: the snapshot of what the Hub holds, and how a refresh merges into it.
+//! - `changes`: what differs between two snapshots, and the change counters.
+//! - `state`: the state file that carries the inventory across restarts.
+//! - `refresh`: the background loop, sole writer of the published snapshot.
+//! - `publication`: what the refresh publishes, its rendered exposition, and a scrape's body.
+//! - `server`: the HTTP endpoints, their TLS and authentication.
+//!
+//! Beside the flow: `telemetry` (the exporter's own series, fed by the client and the
+//! refresh through their observer traits), [`logging`], `shutdown` and [`Error`].
 
-pub mod changes;
 pub mod config;
-pub mod error;
-pub mod hub;
-pub mod inventory;
-pub mod metrics;
-pub mod refresh;
-pub mod server;
-pub mod state;
-pub mod webconfig;
-
-pub use error::{Error, Result};
-
 pub mod logging;
+
+mod changes;
+mod error;
+mod hub;
+mod inventory;
+mod publication;
+mod refresh;
+mod server;
+mod shutdown;
+mod state;
+mod telemetry;
+#[cfg(test)]
+mod testing;
+
+pub use config::{Config, ConfigError};
+pub use error::{Error, ErrorKind, Result};
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
-use crate::config::Config;
-use crate::metrics::{Published, Telemetry};
+use crate::inventory::NameFilter;
+use crate::publication::render;
+use crate::server::webconfig;
+use crate::telemetry::Telemetry;
 
-/// How long the refresh task and open connections get to finish after shutdown.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
-
-/// Binds the configured listen address.
-pub async fn bind(config: &Config) -> Result<TcpListener> {
-    let addresses =
-        config::parse_listen_address(&config.listen_address).map_err(|m| Error::Io {
-            context: format!("--web.listen-address {}", config.listen_address),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, m),
-        })?;
-    let mut last = None;
-    for address in addresses {
-        match TcpListener::bind(address).await {
-            Ok(l) => return Ok(l),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(Error::Io {
-        context: format!("cannot listen on {}", config.listen_address),
-        source: last.unwrap_or_else(|| std::io::ErrorKind::AddrNotAvailable.into()),
-    })
+/// The exporter, configured and checked, not yet running.
+pub struct Exporter {
+    config: Config,
+    web: webconfig::Watched,
 }
 
-/// Runs the exporter on an already-bound listener until `shutdown` completes: the refresh
-/// loop in the background and the HTTP server in front of it.
-pub async fn serve(
-    config: Config,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-) -> Result<()> {
-    let telemetry = Arc::new(Telemetry::new());
-    let client = Arc::new(hub::Client::new(&config, Arc::clone(&telemetry))?);
-    let restored = config.state_file.as_deref().and_then(state::load);
-    let mut counters = changes::Counters::default();
-    let initial = match restored {
-        Some(mut restored) => {
-            // Namespaces no longer configured are not served.
-            restored
-                .snapshot
-                .namespaces
-                .retain(|ns, _| config.namespaces.contains(ns));
-            let last_success = restored.last_success();
-            if let Some(t) = last_success {
-                telemetry.restore_last_success(t);
-            }
-            // Series for every known repository from the start, so that changes found by
-            // the first refresh show as increases.
-            counters.cover(&restored.snapshot);
-            Published::new(
-                Arc::new(restored.snapshot),
-                None,
-                last_success,
-                &counters,
-                &refresh::render_options(&config),
-            )
-        }
-        None => Published::empty(),
-    };
-    let (publish, published) = watch::channel(Arc::new(initial));
-    let (stop, stopped) = watch::channel(false);
-    let refresher =
-        refresh::Refresher::new(client, &config, Arc::clone(&telemetry), publish, counters);
-    let mut refresh_task = tokio::spawn(refresher.run(until_stopped(stopped.clone())));
-    let state = server::ServerState {
-        published,
-        telemetry,
-        telemetry_path: config.telemetry_path.clone(),
-        namespaces: config.namespaces.clone(),
-        in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_requests)),
-        web: config.web.clone(),
-        header_read_timeout: server::HEADER_READ_TIMEOUT,
-    };
-    let web_watch = tokio::spawn(config.web.clone().watch());
-    let address = listener.local_addr().map_err(|e| Error::Io {
-        context: "reading the listen address".into(),
-        source: e,
-    })?;
-    let mut server_task = tokio::spawn(server::run(listener, state, until_stopped(stopped)));
-    info!(
-        address = %address,
-        hub = %config.hub_url,
-        namespaces = %config.namespaces.join(","),
-        authenticated = config.credentials.is_some(),
-        "dockerhub_exporter started"
-    );
-    if let (None, Some(username)) = (&config.credentials, &config.username) {
-        tracing::warn!(
-            username = %username,
-            "no secret given (--hub.password-file or DOCKERHUB_PASSWORD); reading public repositories anonymously"
-        );
+impl Exporter {
+    /// Checks what the configuration names beyond the flags themselves: the web
+    /// configuration file and every file it names. An error here is the user's to fix, like
+    /// a bad flag.
+    pub fn new(config: Config) -> Result<Exporter, ConfigError> {
+        let web = match &config.web_config_file {
+            Some(path) => webconfig::Watched::load(path)
+                .map_err(|e| ConfigError::new("--web.config.file", e.to_string()))?,
+            None => webconfig::Watched::open(),
+        };
+        Ok(Exporter { config, web })
     }
-    let served = tokio::select! {
-        _ = shutdown => Ok(()),
-        r = &mut server_task => match r {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Error::Io { context: "serving HTTP".into(), source: e }),
-            Err(e) => Err(Error::Io { context: "serving HTTP".into(), source: std::io::Error::other(e.to_string()) }),
-        },
-    };
-    info!("shutting down");
-    web_watch.abort();
-    let _ = stop.send(true);
-    if tokio::time::timeout(SHUTDOWN_GRACE, &mut refresh_task)
+
+    /// Binds the configured listen address (for `:PORT`, every interface: IPv6 and IPv4 if
+    /// the system allows both on one socket, else IPv4).
+    pub async fn bind(&self) -> Result<TcpListener> {
+        let mut last = None;
+        for address in &self.config.listen {
+            match TcpListener::bind(address).await {
+                Ok(l) => return Ok(l),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(Error::Io {
+            context: format!("cannot listen on {}", self.config.listen_address),
+            source: last.unwrap_or_else(|| std::io::ErrorKind::AddrNotAvailable.into()),
+        })
+    }
+
+    /// Runs the exporter on an already-bound listener until `shutdown` completes: the refresh
+    /// loop in the background and the HTTP server in front of it.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<()> {
+        let Exporter { config, web } = self;
+        let telemetry = Arc::new(Telemetry::new());
+        let client = Arc::new(hub::Client::new(
+            client_options(&config),
+            telemetry.clone(),
+        )?);
+        let (refresher, published) =
+            refresh::Refresher::new(client, refresh_options(&config), telemetry.clone());
+        let (stop, stopped) = shutdown::channel();
+        let mut refresh_task = tokio::spawn(refresher.run(stopped.clone().wait()));
+        let state = server::State {
+            published,
+            own_series: Arc::new(move || telemetry.own_series()),
+            telemetry_path: config.telemetry_path.clone(),
+            namespaces: config.namespaces.clone(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_requests)),
+            web: web.clone(),
+            header_read_timeout: server::HEADER_READ_TIMEOUT,
+        };
+        let web_watch = tokio::spawn(web.watch());
+        let address = listener.local_addr().map_err(|e| Error::Io {
+            context: "reading the listen address".into(),
+            source: e,
+        })?;
+        let mut server_task = tokio::spawn(server::run(listener, state, stopped.wait()));
+        info!(
+            address = %address,
+            hub = %config.hub_url,
+            namespaces = %config.namespaces.join(","),
+            authenticated = config.credentials.is_some(),
+            "dockerhub_exporter started"
+        );
+        if let (None, Some(username)) = (&config.credentials, &config.username) {
+            warn!(
+                username = %username,
+                "no secret given (--hub.password-file or DOCKERHUB_PASSWORD); reading public repositories anonymously"
+            );
+        }
+        let served = tokio::select! {
+            _ = shutdown => Ok(()),
+            r = &mut server_task => match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(Error::Io { context: "serving HTTP".into(), source: e }),
+                Err(e) => Err(Error::Io {
+                    context: "serving HTTP".into(),
+                    source: std::io::Error::other(e.to_string()),
+                }),
+            },
+        };
+        info!("shutting down");
+        web_watch.abort();
+        stop.fire();
+        // The refresh stops at once; the server lets open connections finish within the
+        // grace, then closes them. A task that outlives its grace is cut off.
+        finish_within_grace(&mut refresh_task).await;
+        if !server_task.is_finished() {
+            finish_within_grace(&mut server_task).await;
+        }
+        served
+    }
+}
+
+/// Waits for `task` to finish, and cuts it off if it outlives the shutdown grace (the
+/// server's own grace for open connections, and a little more).
+async fn finish_within_grace<T>(task: &mut tokio::task::JoinHandle<T>) {
+    if tokio::time::timeout(shutdown::GRACE * 2, &mut *task)
         .await
         .is_err()
     {
-        refresh_task.abort();
+        task.abort();
     }
-    if !server_task.is_finished()
-        && tokio::time::timeout(SHUTDOWN_GRACE, &mut server_task)
-            .await
-            .is_err()
-    {
-        server_task.abort();
-    }
-    served
 }
 
-async fn until_stopped(mut stopped: watch::Receiver<bool>) {
-    // An error means the sender is gone, which also means stop.
-    let _ = stopped.wait_for(|s| *s).await;
+/// What the Hub client takes from the configuration.
+fn client_options(config: &Config) -> hub::ClientOptions {
+    hub::ClientOptions {
+        base: config.hub_url.clone(),
+        credentials: config.credentials.as_ref().map(|c| hub::Credentials {
+            username: c.username.clone(),
+            secret: hub::Secret::new(c.secret()),
+        }),
+        rate_limit: config.rate_limit,
+        burst: config.burst,
+        concurrency: config.concurrency,
+        timeout: config.timeout,
+    }
+}
+
+/// What the refresh takes from the configuration.
+fn refresh_options(config: &Config) -> refresh::Options {
+    refresh::Options {
+        namespaces: config.namespaces.clone(),
+        interval: config.refresh_interval,
+        full_interval: config.full_interval,
+        repository_filter: NameFilter::new(
+            config.filter_repository.clone(),
+            config.filter_repository_exclude.clone(),
+        ),
+        render: render_options(config),
+        state_file: config.state_file.clone(),
+    }
+}
+
+/// What the rendering of the exposition takes from the configuration.
+fn render_options(config: &Config) -> render::Options {
+    render::Options {
+        level: match config.series_level {
+            config::SeriesLevel::None => render::SeriesLevel::None,
+            config::SeriesLevel::Tags => render::SeriesLevel::Tags,
+            config::SeriesLevel::Images => render::SeriesLevel::Images,
+        },
+        tag_filter: NameFilter::new(config.filter_tag.clone(), config.filter_tag_exclude.clone()),
+        max_tags_per_repository: config.max_tags_per_repository,
+    }
 }

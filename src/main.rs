@@ -1,21 +1,24 @@
 //! The `dockerhub_exporter` binary: parse the command line, start logging, validate the
-//! configuration, run the library until SIGINT or SIGTERM, map failures to exit codes.
+//! configuration, run the library until SIGINT or SIGTERM, map failures to exit codes (2 for
+//! a configuration to fix, 1 for a failure while running).
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use dockerhub_exporter::Exporter;
 use dockerhub_exporter::config::{Args, Config, PASSWORD_ENV};
 
 fn main() -> ExitCode {
     let args = Args::parse();
     dockerhub_exporter::logging::init(args.log_level, args.log_format);
-    let config = match Config::from_args(args, std::env::var(PASSWORD_ENV).ok()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("dockerhub_exporter: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let exporter =
+        match Config::from_args(args, std::env::var(PASSWORD_ENV).ok()).and_then(Exporter::new) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("dockerhub_exporter: {e}");
+                return ExitCode::from(2);
+            }
+        };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -23,7 +26,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(exporter)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "dockerhub_exporter failed");
@@ -32,9 +35,9 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
-    let listener = dockerhub_exporter::bind(&config).await?;
-    dockerhub_exporter::serve(config, listener, shutdown_signal()).await?;
+async fn run(exporter: Exporter) -> anyhow::Result<()> {
+    let listener = exporter.bind().await?;
+    exporter.run(listener, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -21,18 +21,19 @@ const FORMAT_VERSION: u32 = 1;
 
 /// What the state file holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct State {
+pub(crate) struct State {
     /// Format version of the file (1).
-    pub version: u32,
+    pub(crate) version: u32,
     /// When a refresh last read everything, as Unix seconds.
-    pub last_success: Option<f64>,
+    pub(crate) last_success: Option<f64>,
     /// The inventory.
-    pub snapshot: Snapshot,
+    pub(crate) snapshot: Snapshot,
 }
 
 impl State {
     /// The state to save for `snapshot`.
-    pub fn new(snapshot: Snapshot, last_success: Option<SystemTime>) -> Self {
+    #[cfg(test)]
+    pub(crate) fn new(snapshot: Snapshot, last_success: Option<SystemTime>) -> Self {
         State {
             version: FORMAT_VERSION,
             last_success: unix_seconds(last_success),
@@ -41,7 +42,7 @@ impl State {
     }
 
     /// When a refresh last read everything.
-    pub fn last_success(&self) -> Option<SystemTime> {
+    pub(crate) fn last_success(&self) -> Option<SystemTime> {
         let secs = self.last_success?;
         let d = Duration::try_from_secs_f64(secs).ok()?;
         UNIX_EPOCH.checked_add(d)
@@ -50,7 +51,7 @@ impl State {
 
 /// Reads the state file at `path`. A missing file gives `None`; a file that cannot be read or
 /// parsed is logged, renamed to `<path>.corrupt` and also gives `None`.
-pub fn load(path: &Path) -> Option<State> {
+pub(crate) fn load(path: &Path) -> Option<State> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -99,7 +100,11 @@ struct Saved<'a> {
 
 /// Writes `snapshot` and `last_success` to `path` atomically: a temporary file beside it,
 /// fsync, rename, and an fsync of the directory so that the rename itself survives a crash.
-pub fn save(path: &Path, snapshot: &Snapshot, last_success: Option<SystemTime>) -> io::Result<()> {
+pub(crate) fn save(
+    path: &Path,
+    snapshot: &Snapshot,
+    last_success: Option<SystemTime>,
+) -> io::Result<()> {
     let state = Saved {
         version: FORMAT_VERSION,
         last_success: unix_seconds(last_success),
@@ -157,45 +162,28 @@ fn set_aside(path: &Path, why: &str) {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::inventory::{Image, NamespaceRead, RepositoryInfo, RepositoryRead, Tag, TagsRead};
+    use crate::inventory::fixtures::{image, info, listed, read, tag};
+    use crate::inventory::{RepositoryInfo, RepositoryRead, TagsRead};
 
     fn snapshot() -> Snapshot {
-        let tag = Tag {
-            name: "1.0".into(),
-            digest: "sha256:abc".into(),
-            full_size: Some(12),
-            last_pushed: Some(1727833827.5),
-            last_pulled: None,
-            images: vec![Image {
-                os: "linux".into(),
-                architecture: "arm64".into(),
-                variant: "v8".into(),
-                digest: String::new(),
-                size: None,
-            }],
-        };
-        let read = |name: &str, tags| RepositoryRead {
-            name: name.into(),
+        let tag = tag("1.0", "sha256:abc")
+            .pushed_at(1727833827.5)
+            .with_images(vec![image("linux", "arm64", "v8", "")]);
+        let api = RepositoryRead {
             info: RepositoryInfo {
                 private: true,
-                repository_type: "image".into(),
                 pull_count: 7,
                 star_count: 1,
                 last_updated: Some(1727833000.0),
-                storage_size: None,
+                ..info()
             },
-            tags,
+            ..read("api", TagsRead::Listed(vec![tag]))
         };
-        Snapshot::default().merge(BTreeMap::from([(
-            "acme".to_string(),
-            NamespaceRead::Listed(vec![
-                read("api", TagsRead::Listed(vec![tag])),
-                read("unknown-tags", TagsRead::Failed),
-            ]),
-        )]))
+        Snapshot::default().merge(listed(
+            "acme",
+            vec![api, read("unknown-tags", TagsRead::Failed)],
+        ))
     }
 
     fn temp_dir(name: &str) -> PathBuf {

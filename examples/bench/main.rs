@@ -19,6 +19,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+
 use dockerhub_exporter::config::{Args as ExporterArgs, Config, PASSWORD_ENV};
 use simhub::{Repo, SimHub, TagSpec};
 
@@ -93,8 +94,10 @@ fn main() -> ExitCode {
 fn child() -> ExitCode {
     let args = ExporterArgs::parse_from(std::env::args().skip(1));
     dockerhub_exporter::logging::init(args.log_level, args.log_format);
-    let config = match Config::from_args(args, std::env::var(PASSWORD_ENV).ok()) {
-        Ok(c) => c,
+    let exporter = match Config::from_args(args, std::env::var(PASSWORD_ENV).ok())
+        .and_then(dockerhub_exporter::Exporter::new)
+    {
+        Ok(e) => e,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
@@ -102,13 +105,11 @@ fn child() -> ExitCode {
     };
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     runtime.block_on(async {
-        let listener = dockerhub_exporter::bind(&config).await.expect("listen");
+        let listener = exporter.bind().await.expect("listen");
         let stop = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        dockerhub_exporter::serve(config, listener, stop)
-            .await
-            .expect("serve");
+        exporter.run(listener, stop).await.expect("serve");
     });
     ExitCode::SUCCESS
 }

@@ -1,12 +1,16 @@
 //! Configuration: the command line and environment as users write them ([`Args`]), and the
-//! validated [`Config`] the rest of the program is built from.
+//! validated [`Config`] the exporter is built from.
 //!
+//! This module is a leaf: it knows flags, environment variables and their rules, and
+//! nothing of the parts it configures. [`Config`] holds plain validated values; the wiring in
+//! the crate's root turns them into the options each part takes, so no part ever sees a flag.
 //! Secrets are read here, from a file named on the command line or from the environment, never
-//! from a flag's value, so they do not show in process listings. They are kept in a
-//! [`Secret`], whose `Debug` and `Display` print `**redacted**`. This module does not start
-//! anything.
+//! from a flag's value, so they do not show in process listings; [`Credentials`] prints its
+//! secret as `**redacted**`. Files other than the secret's (the web configuration, the state
+//! file) are read by the parts that own them. This module does not start anything.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,34 +22,6 @@ pub const DEFAULT_HUB_URL: &str = "https://hub.docker.com";
 /// Environment variable holding the secret when no password file is given.
 pub const PASSWORD_ENV: &str = "DOCKERHUB_PASSWORD";
 
-/// A password or access token; never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret itself, for the one place that sends it to the Hub.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("**redacted**")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("**redacted**")
-    }
-}
-
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -55,7 +31,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// Which per-tag and per-image series are exported (`--metrics.tags`).
+/// Which per-tag and per-image series are exported (`--metrics.tags`), as the flag names
+/// them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum SeriesLevel {
     /// Repository-level series only.
@@ -65,32 +42,6 @@ pub enum SeriesLevel {
     /// Also one set of series per platform image of each tag.
     #[default]
     Images,
-}
-
-/// An include and an exclude pattern over names; both are anchored at both ends.
-#[derive(Debug, Clone, Default)]
-pub struct NameFilter {
-    include: Option<regex::Regex>,
-    exclude: Option<regex::Regex>,
-}
-
-impl NameFilter {
-    /// A filter from the two patterns, `None` meaning no constraint.
-    pub fn new(include: Option<regex::Regex>, exclude: Option<regex::Regex>) -> Self {
-        NameFilter { include, exclude }
-    }
-
-    /// Whether `name` is chosen: it matches the include pattern (if any) and not the exclude
-    /// pattern (if any).
-    pub fn matches(&self, name: &str) -> bool {
-        self.include.as_ref().is_none_or(|r| r.is_match(name))
-            && !self.exclude.as_ref().is_some_and(|r| r.is_match(name))
-    }
-
-    /// Whether the filter lets everything through.
-    pub fn is_open(&self) -> bool {
-        self.include.is_none() && self.exclude.is_none()
-    }
 }
 
 /// Log verbosity.
@@ -228,13 +179,29 @@ pub struct Args {
     pub log_format: LogFormat,
 }
 
-/// Credentials for logging in to the Hub.
-#[derive(Debug, Clone)]
+/// Credentials for logging in to the Hub; `Debug` prints the secret as `**redacted**`.
+#[derive(Clone)]
 pub struct Credentials {
     /// Account or organization name.
     pub username: String,
     /// Password, PAT or OAT.
-    pub secret: Secret,
+    secret: String,
+}
+
+impl Credentials {
+    /// The secret, for handing it to the Hub client and nowhere else.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("secret", &format_args!("**redacted**"))
+            .finish()
+    }
 }
 
 /// The validated configuration.
@@ -260,10 +227,14 @@ pub struct Config {
     pub refresh_interval: Duration,
     /// Full walks at most this far apart; `None`: every refresh is a full walk.
     pub full_interval: Option<Duration>,
-    /// Which repositories are inventoried.
-    pub repository_filter: NameFilter,
-    /// Which tags get series and are tracked.
-    pub tag_filter: NameFilter,
+    /// `--filter.repository`, anchored.
+    pub filter_repository: Option<regex::Regex>,
+    /// `--filter.repository-exclude`, anchored.
+    pub filter_repository_exclude: Option<regex::Regex>,
+    /// `--filter.tag`, anchored.
+    pub filter_tag: Option<regex::Regex>,
+    /// `--filter.tag-exclude`, anchored.
+    pub filter_tag_exclude: Option<regex::Regex>,
     /// Which per-tag series are exported.
     pub series_level: SeriesLevel,
     /// Per-tag series only for this many most recently pushed tags per repository.
@@ -272,12 +243,14 @@ pub struct Config {
     pub state_file: Option<PathBuf>,
     /// Where to listen, as given (`:9721`, `127.0.0.1:9721`, `[::1]:9721`).
     pub listen_address: String,
+    /// The same, as addresses to try in order.
+    pub listen: Vec<SocketAddr>,
     /// Path of the metrics endpoint.
     pub telemetry_path: String,
     /// Requests served at once at most.
     pub max_requests: usize,
-    /// TLS and authentication of the endpoints.
-    pub web: crate::webconfig::Watched,
+    /// TLS and authentication of the endpoints, if configured.
+    pub web_config_file: Option<PathBuf>,
 }
 
 /// A configuration problem, naming the flag (or variable) at fault.
@@ -290,11 +263,18 @@ pub struct ConfigError {
     pub message: String,
 }
 
-fn config_error(flag: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        flag,
-        message: message.into(),
+impl ConfigError {
+    /// A problem with `flag`.
+    pub fn new(flag: &'static str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            flag,
+            message: message.into(),
+        }
     }
+}
+
+fn config_error(flag: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::new(flag, message)
 }
 
 impl Config {
@@ -304,7 +284,7 @@ impl Config {
         let hub_url = parse_hub_url(&args.hub_url)?;
         let secret = match &args.password_file {
             Some(path) => Some(read_secret_file(path)?),
-            None => password_env.filter(|s| !s.is_empty()).map(Secret::new),
+            None => password_env.filter(|s| !s.is_empty()),
         };
         let username = args.username.filter(|u| !u.trim().is_empty());
         let credentials = match (username.clone(), secret) {
@@ -360,12 +340,7 @@ impl Config {
         if args.refresh_interval.is_zero() {
             return Err(config_error("--refresh.interval", "must be more than 0"));
         }
-        let web = match &args.web_config_file {
-            Some(path) => crate::webconfig::Watched::load(path)
-                .map_err(|e| config_error("--web.config.file", e.to_string()))?,
-            None => crate::webconfig::Watched::open(),
-        };
-        parse_listen_address(&args.listen_address)
+        let listen = parse_listen_address(&args.listen_address)
             .map_err(|m| config_error("--web.listen-address", m))?;
         Ok(Config {
             hub_url,
@@ -379,17 +354,17 @@ impl Config {
             refresh_interval: args.refresh_interval,
             state_file: args.state_file,
             full_interval: args.full_interval,
-            repository_filter: NameFilter::new(
-                args.filter_repository,
-                args.filter_repository_exclude,
-            ),
-            tag_filter: NameFilter::new(args.filter_tag, args.filter_tag_exclude),
+            filter_repository: args.filter_repository,
+            filter_repository_exclude: args.filter_repository_exclude,
+            filter_tag: args.filter_tag,
+            filter_tag_exclude: args.filter_tag_exclude,
             series_level: args.series_level,
             max_tags_per_repository: args.max_tags_per_repository,
             listen_address: args.listen_address,
+            listen,
             telemetry_path: args.telemetry_path,
             max_requests: args.max_requests as usize,
-            web,
+            web_config_file: args.web_config_file,
         })
     }
 }
@@ -414,7 +389,7 @@ fn parse_hub_url(raw: &str) -> Result<reqwest::Url, ConfigError> {
     Ok(url)
 }
 
-fn read_secret_file(path: &std::path::Path) -> Result<Secret, ConfigError> {
+fn read_secret_file(path: &std::path::Path) -> Result<String, ConfigError> {
     let flag = "--hub.password-file";
     let text = std::fs::read_to_string(path)
         .map_err(|e| config_error(flag, format!("cannot read {}: {e}", path.display())))?;
@@ -428,7 +403,7 @@ fn read_secret_file(path: &std::path::Path) -> Result<Secret, ConfigError> {
             "the password file is readable by other users; restrict it, for example with chmod 600"
         );
     }
-    Ok(Secret::new(secret))
+    Ok(secret.to_string())
 }
 
 /// Whether the file's group or other users may read it (Unix permissions).
@@ -444,17 +419,17 @@ fn readable_by_others(_: &std::path::Path) -> bool {
 }
 
 /// Parses a listen address; a missing host (`:9721`) means every interface.
-pub fn parse_listen_address(raw: &str) -> Result<Vec<std::net::SocketAddr>, String> {
+fn parse_listen_address(raw: &str) -> Result<Vec<SocketAddr>, String> {
     if let Some(port) = raw.strip_prefix(':') {
         let port: u16 = port
             .parse()
             .map_err(|_| format!("{raw:?} has no valid port"))?;
         return Ok(vec![
-            std::net::SocketAddr::from(([0u16; 8], port)),
-            std::net::SocketAddr::from(([0u8; 4], port)),
+            SocketAddr::from(([0u16; 8], port)),
+            SocketAddr::from(([0u8; 4], port)),
         ]);
     }
-    raw.parse::<std::net::SocketAddr>()
+    raw.parse::<SocketAddr>()
         .map(|a| vec![a])
         .map_err(|_| format!("{raw:?} is not HOST:PORT (for example :9721 or 127.0.0.1:9721)"))
 }
@@ -501,3 +476,6 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod properties;

@@ -1,36 +1,41 @@
-//! Session tokens: when to log in, when to renew, and when to stop trying.
+//! Logging in: when to log in, when to renew the session token, and when to stop trying.
 //!
 //! The Hub's tokens are JWTs that expire (ten minutes for `/v2/auth/token`); their `exp` claim
 //! is read without verifying the signature, only to schedule the renewal. A refused login is
 //! remembered until the next refresh, because the Hub locks accounts after repeated failures.
-//! The HTTP exchange itself lives in the client; this module holds the state and the rules.
+//! The login is `POST /v2/auth/token`, falling back to the older `/v2/users/login` where the
+//! Hub lacks the first; it is sent through the same request path as everything else.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
+use reqwest::Method;
 use tokio::time::Instant;
+use tracing::{debug, error};
 
-use crate::config::Secret;
+use super::observer::Endpoint;
+use super::{Client, Credentials, Secret};
+use crate::error::{Error, Result};
 
 /// How long a token without an `exp` claim is used before it is renewed (the Hub's tokens
 /// live ten minutes; renewing after nine leaves a margin).
-pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(9 * 60);
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(9 * 60);
 
 /// How long before its expiry a token is renewed, at most.
-pub const RENEW_MARGIN: Duration = Duration::from_secs(60);
+const RENEW_MARGIN: Duration = Duration::from_secs(60);
 
 /// A session token and when to renew it.
 #[derive(Debug, Clone)]
-pub struct Token {
+pub(super) struct Token {
     /// The bearer value.
-    pub value: Secret,
+    pub(super) value: Secret,
     /// When to log in again instead of using it.
-    pub renew_at: Instant,
+    renew_at: Instant,
 }
 
 impl Token {
     /// A token received now, renewed before its `exp` claim (or after nine minutes).
-    pub fn received(value: String) -> Token {
+    fn received(value: String) -> Token {
         let lifetime = jwt_expiry(&value)
             .and_then(|exp| exp.duration_since(SystemTime::now()).ok())
             .map(|left| left - RENEW_MARGIN.min(left / 4))
@@ -42,13 +47,13 @@ impl Token {
     }
 
     /// Whether the token can still be sent.
-    pub fn is_fresh(&self) -> bool {
+    fn is_fresh(&self) -> bool {
         Instant::now() < self.renew_at
     }
 }
 
 /// The `exp` claim of a JWT, unverified; `None` when the token is not a JWT or has none.
-pub fn jwt_expiry(token: &str) -> Option<SystemTime> {
+pub(crate) fn jwt_expiry(token: &str) -> Option<SystemTime> {
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
@@ -63,17 +68,27 @@ pub fn jwt_expiry(token: &str) -> Option<SystemTime> {
 
 /// What the client knows about its session.
 #[derive(Debug, Default)]
-pub struct Session {
+pub(super) struct Session {
     /// The current token, if any.
-    pub token: Option<Token>,
+    token: Option<Token>,
     /// Why the last login was refused; no login is tried again until the next refresh.
-    pub refused: Option<String>,
+    pub(super) refused: Option<String>,
     /// The Hub answered 404 or 405 on `/v2/auth/token`: use `/v2/users/login`.
-    pub legacy_login: bool,
+    legacy_login: bool,
+}
+
+impl Session {
+    /// Drops `refused`, the token the Hub just refused, unless another request has already
+    /// replaced it with a new one.
+    pub(super) fn forget(&mut self, refused: &Token) {
+        if self.token.as_ref().map(|t| t.value.expose()) == Some(refused.value.expose()) {
+            self.token = None;
+        }
+    }
 }
 
 /// The reason a login was refused, taken from the Hub's error body.
-pub fn refusal_reason(status: u16, body: &[u8]) -> String {
+fn refusal_reason(status: u16, body: &[u8]) -> String {
     let detail = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
@@ -85,6 +100,90 @@ pub fn refusal_reason(status: u16, body: &[u8]) -> String {
     match detail {
         Some(d) => format!("the Hub refused the credentials (HTTP {status}): {d}"),
         None => format!("the Hub refused the credentials (HTTP {status})"),
+    }
+}
+
+impl Client {
+    /// The current session token, logging in when there is none or it is due for renewal.
+    /// `None` for anonymous access.
+    pub(super) async fn token(&self) -> Result<Option<Token>> {
+        let Some(creds) = &self.credentials else {
+            return Ok(None);
+        };
+        // The lock is held across the login on purpose: concurrent requests wait for one
+        // login instead of each logging in.
+        let mut session = self.session.lock().await;
+        if let Some(reason) = &session.refused {
+            return Err(Error::Auth {
+                reason: reason.clone(),
+            });
+        }
+        if let Some(token) = session.token.as_ref().filter(|t| t.is_fresh()) {
+            return Ok(Some(token.clone()));
+        }
+        let token = self.login(creds, &mut session).await?;
+        session.token = Some(token.clone());
+        Ok(Some(token))
+    }
+
+    async fn login(&self, creds: &Credentials, session: &mut Session) -> Result<Token> {
+        loop {
+            let (path, body, field) = if session.legacy_login {
+                (
+                    ["v2", "users", "login"],
+                    serde_json::json!({"username": creds.username, "password": creds.secret.expose()}),
+                    "token",
+                )
+            } else {
+                (
+                    ["v2", "auth", "token"],
+                    serde_json::json!({"identifier": creds.username, "secret": creds.secret.expose()}),
+                    "access_token",
+                )
+            };
+            let mut url = self.base.clone();
+            if let Ok(mut p) = url.path_segments_mut() {
+                p.pop_if_empty().extend(path);
+            }
+            let response = self
+                .send(Endpoint::Auth, Method::POST, &url, None, Some(body))
+                .await?;
+            let status = response.status.as_u16();
+            match status {
+                200..=299 => {
+                    let value = serde_json::from_slice::<serde_json::Value>(&response.body)
+                        .ok()
+                        .and_then(|v| v.get(field)?.as_str().map(str::to_string))
+                        .filter(|t| !t.is_empty())
+                        .ok_or_else(|| Error::Decode {
+                            url: url.to_string(),
+                            reason: format!("the login answer has no {field}"),
+                        })?;
+                    debug!(username = %creds.username, "logged in");
+                    return Ok(Token::received(value));
+                }
+                404 | 405 if !session.legacy_login => {
+                    debug!("/v2/auth/token is not available; using /v2/users/login");
+                    session.legacy_login = true;
+                }
+                401 | 403 => {
+                    let reason = refusal_reason(status, &response.body);
+                    error!(
+                        username = %creds.username,
+                        reason = %reason,
+                        "authentication failed; not trying again before the next refresh (the Hub locks accounts after repeated failures)"
+                    );
+                    session.refused = Some(reason.clone());
+                    return Err(Error::Auth { reason });
+                }
+                _ => {
+                    return Err(Error::Status {
+                        url: url.to_string(),
+                        status,
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -147,3 +246,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties;

@@ -113,3 +113,6 @@ mod tests {
         assert_eq!(until_reset("x", at(0)), None);
     }
 }
+
+#[cfg(test)]
+mod properties;

@@ -169,3 +169,6 @@ mod tests {
         assert!(serde_json::from_str::<Page<WireTag>>(r#"{"results":[{"digest":"x"}]}"#).is_err());
     }
 }
+
+#[cfg(test)]
+mod properties;

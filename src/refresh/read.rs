@@ -28,8 +28,8 @@ impl Refresher {
     /// was at their last successful tag listing in `previous` are not listed again.
     pub(super) async fn read_all(&self, previous: &Snapshot, full: bool) -> Reads {
         let started = Instant::now();
-        let requests_before = self.telemetry.requests_sent();
-        let waited_before = self.telemetry.limiter_wait_seconds();
+        let requests_before = self.client.requests_sent();
+        let waited_before = self.client.quota_wait();
         let mut reads = Reads {
             namespaces: BTreeMap::new(),
             failures: Vec::new(),
@@ -37,7 +37,7 @@ impl Refresher {
         };
         let mut by_namespace: BTreeMap<String, Vec<RepositoryRead>> = BTreeMap::new();
         let mut to_list: Vec<(String, ListedRepository)> = Vec::new();
-        for ns in &self.namespaces {
+        for ns in &self.options.namespaces {
             let repos = match self.client.list_repositories(ns).await {
                 Ok(repos) => repos,
                 Err(e) => {
@@ -56,7 +56,7 @@ impl Refresher {
             }
             let settled = by_namespace.entry(ns.clone()).or_default();
             for repo in repos {
-                let tags = if !self.repository_filter.matches(&repo.name) {
+                let tags = if !self.options.repository_filter.matches(&repo.name) {
                     TagsRead::Skipped
                 } else if !full && unchanged(previous, ns, &repo) {
                     reads.successes += 1;
@@ -95,8 +95,8 @@ impl Refresher {
                     info!(
                         repositories_done = done,
                         repositories_total = total,
-                        requests = self.telemetry.requests_sent() - requests_before,
-                        quota_wait_seconds = self.telemetry.limiter_wait_seconds() - waited_before,
+                        requests = self.client.requests_sent() - requests_before,
+                        quota_wait_seconds = (self.client.quota_wait() - waited_before).as_secs_f64(),
                         elapsed_seconds = elapsed.round(),
                         estimated_seconds_left = left.map(f64::round),
                         "refresh in progress"
@@ -106,7 +106,7 @@ impl Refresher {
             };
             let Some(joined) = joined else { break };
             done += 1;
-            self.telemetry.set_progress(done as f64 / total as f64);
+            self.observer.progress(done as f64 / total as f64);
             // A listing task that did not complete is made up for below.
             let Ok((ns, repo, tags)) = joined else {
                 continue;

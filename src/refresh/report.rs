@@ -7,11 +7,12 @@ use tracing::{info, warn};
 
 use crate::changes::Change;
 use crate::error::{Error, ErrorKind};
+use crate::inventory::Snapshot;
 
 /// Saves the state file, logging (not failing) when it cannot be written.
 pub(super) fn save_state(
     path: &std::path::Path,
-    snapshot: &crate::inventory::Snapshot,
+    snapshot: &Snapshot,
     last_success: Option<SystemTime>,
 ) {
     if let Err(e) = crate::state::save(path, snapshot, last_success) {

@@ -1,11 +1,13 @@
 //! The HTTP endpoints: `/metrics` (or the configured telemetry path), `/healthz`, `/readyz`
 //! and a landing page at `/`.
 //!
-//! This module owns the accept loop, the routing, content negotiation (gzip) and the shutdown
-//! of open connections. It serves whatever the refresh loop last published, cloning the
-//! `Arc<Published>` out of the watch channel per request so that no lock is held while a
-//! response is built or sent. It never calls the Hub and never renders inventory series
-//! itself: the exposition comes pre-rendered from [`crate::metrics`].
+//! This module owns the accept loop, TLS and authentication (see [`webconfig`]), the routing,
+//! content negotiation (gzip) and the shutdown of open connections. It serves whatever the
+//! refresh loop last published, cloning the `Arc<Published>` out of the watch channel per
+//! request so that no lock is held while a response is built or sent. It never calls the Hub
+//! and never renders series itself: a scrape's body comes from [`crate::publication::scrape`].
+
+pub(crate) mod webconfig;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -30,14 +32,11 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
-use crate::metrics::{Published, Telemetry, unix_seconds};
+use crate::publication::{OwnSeries, Published, unix_seconds};
+use crate::shutdown;
 
 /// The content type of the text exposition format 0.0.4, which is UTF-8.
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
-
-/// How long open connections may finish their requests once shutdown begins; the caller in
-/// `lib.rs` waits a little longer than this before aborting the whole server.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Pause after a failed accept, so that running out of file descriptors does not turn the
 /// loop into a busy spin while connections close.
@@ -45,36 +44,36 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(250);
 
 /// How long a client may take to send request headers (hyper's default, made explicit so
 /// that the timer it needs is set).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the HTTP side reads.
-pub struct ServerState {
+pub(crate) struct State {
     /// The published inventory, replaced by the refresh loop.
-    pub published: watch::Receiver<Arc<Published>>,
-    /// The exporter's own series.
-    pub telemetry: Arc<Telemetry>,
+    pub(crate) published: watch::Receiver<Arc<Published>>,
+    /// The exporter's own series, gathered for each scrape.
+    pub(crate) own_series: Arc<OwnSeries>,
     /// Path of the metrics endpoint, for example `/metrics`.
-    pub telemetry_path: String,
+    pub(crate) telemetry_path: String,
     /// Configured namespaces, shown on the landing page.
-    pub namespaces: Vec<String>,
+    pub(crate) namespaces: Vec<String>,
     /// Requests served at once at most (`--web.max-requests`); beyond, 503.
-    pub in_flight: Arc<tokio::sync::Semaphore>,
+    pub(crate) in_flight: Arc<tokio::sync::Semaphore>,
     /// TLS and authentication (`--web.config.file`).
-    pub web: crate::webconfig::Watched,
+    pub(crate) web: webconfig::Watched,
     /// How long a client may take for the TLS handshake and for its request headers
     /// ([`HEADER_READ_TIMEOUT`] in the exporter).
-    pub header_read_timeout: Duration,
+    pub(crate) header_read_timeout: Duration,
 }
 
-/// Serves HTTP on `listener` until `shutdown` completes, then gives open connections a short
-/// grace to finish and returns.
-pub async fn run(
+/// Serves HTTP on `listener` until `shutdown` completes, then gives open connections
+/// [`shutdown::GRACE`] to finish and returns.
+pub(crate) async fn run(
     listener: TcpListener,
-    state: ServerState,
+    state: State,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let state = Arc::new(state);
-    let (stop, stopped) = watch::channel(false);
+    let (stop, stopped) = shutdown::channel();
     let mut connections = JoinSet::new();
     let mut shutdown = pin!(shutdown);
     loop {
@@ -114,9 +113,8 @@ pub async fn run(
         }
     }
     drop(listener);
-    // Every connection task holds a receiver, so this cannot fail while any is open.
-    let _ = stop.send(true);
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+    stop.fire();
+    let drained = tokio::time::timeout(shutdown::GRACE, async {
         while connections.join_next().await.is_some() {}
     })
     .await;
@@ -135,8 +133,8 @@ pub async fn run(
 async fn accept_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    state: Arc<ServerState>,
-    stopped: watch::Receiver<bool>,
+    state: Arc<State>,
+    stopped: shutdown::Signal,
 ) {
     let Some(tls) = state.web.current().tls.clone() else {
         return serve_connection(stream, peer, state, stopped).await;
@@ -152,8 +150,8 @@ async fn accept_connection(
 async fn serve_connection<S>(
     stream: S,
     peer: SocketAddr,
-    state: Arc<ServerState>,
-    stopped: watch::Receiver<bool>,
+    state: Arc<State>,
+    stopped: shutdown::Signal,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -169,7 +167,7 @@ async fn serve_connection<S>(
     let mut connection = pin!(builder.serve_connection(TokioIo::new(stream), service));
     let served = tokio::select! {
         served = connection.as_mut() => served,
-        () = until_stopped(stopped) => {
+        () = stopped.wait() => {
             // Finishes the request in flight, if any, then closes.
             connection.as_mut().graceful_shutdown();
             connection.await
@@ -180,13 +178,8 @@ async fn serve_connection<S>(
     }
 }
 
-async fn until_stopped(mut stopped: watch::Receiver<bool>) {
-    // An error means the sender is gone, which happens only once the server is done: stop too.
-    let _ = stopped.wait_for(|s| *s).await;
-}
-
 /// Routes one request and builds its response; HEAD gets the GET headers without the body.
-async fn respond(state: &ServerState, request: &Request<Incoming>) -> Response<Chunks> {
+async fn respond(state: &State, request: &Request<Incoming>) -> Response<Chunks> {
     // Held until the response is built; sending it does not count.
     let Ok(_slot) = state.in_flight.try_acquire() else {
         return text(
@@ -243,7 +236,7 @@ async fn respond(state: &ServerState, request: &Request<Incoming>) -> Response<C
 }
 
 /// Whether the request carries basic credentials of a configured user.
-async fn authorized(web: &Arc<crate::webconfig::WebConfig>, headers: &HeaderMap) -> bool {
+async fn authorized(web: &Arc<webconfig::WebConfig>, headers: &HeaderMap) -> bool {
     use base64::Engine as _;
     let Some(credentials) = headers
         .get(hyper::header::AUTHORIZATION)
@@ -281,39 +274,27 @@ fn has_body(request: &Request<Incoming>) -> bool {
             .is_some_and(|v| v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) != Some(0))
 }
 
-/// The exporter's own series then the published inventory, gzipped when the client accepts it.
-///
-/// The inventory is rendered and deflated once per refresh; a scrape encodes (and compresses)
-/// only the exporter's own few series and sends the shared buffers after them, without copying
-/// them (see [`crate::metrics::gzip`]).
-fn metrics(state: &ServerState, request_headers: &HeaderMap) -> Response<Chunks> {
-    let gzip = accepts_gzip(request_headers);
-    // Gathered before the inventory is taken: see `Telemetry::own_series`.
-    let own = state.telemetry.own_series();
-    let published = Arc::clone(&state.published.borrow());
-    let plain = |own: Vec<u8>| Chunks::new([Bytes::from(own), published.exposition.clone()]);
-    let (body, gzipped) = match gzip.then(|| crate::metrics::gzip::gzip(&own, &published.deflated))
-    {
-        Some(Ok(parts)) => (Chunks::new(parts), true),
-        Some(Err(e)) => {
-            warn!(error = %e, "gzip of the exporter's series failed; serving them uncompressed");
-            (plain(own), false)
-        }
-        None => (plain(own), false),
-    };
-    let mut response = Response::new(body);
+/// The exporter's own series then the published inventory, gzipped when the client accepts
+/// it (see [`crate::publication::scrape`]).
+fn metrics(state: &State, request_headers: &HeaderMap) -> Response<Chunks> {
+    let scrape = crate::publication::scrape(
+        state.own_series.as_ref(),
+        &state.published,
+        accepts_gzip(request_headers),
+    );
+    let mut response = Response::new(Chunks::new(scrape.parts));
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));
     // Sent on plain answers too: either representation may be cached for this URL.
     headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
-    if gzipped {
+    if scrape.gzipped {
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     response
 }
 
 /// A response body sent as a few shared buffers, one frame each, without joining them.
-pub struct Chunks {
+pub(crate) struct Chunks {
     parts: VecDeque<Bytes>,
     remaining: u64,
 }
@@ -385,7 +366,7 @@ fn parse_weight(q: &str) -> Option<f64> {
 
 /// 200 once a refresh has finished, fully or in part; 503 before, and while every refresh
 /// has failed outright.
-fn readiness(state: &ServerState) -> Response<Chunks> {
+fn readiness(state: &State) -> Response<Chunks> {
     let published = Arc::clone(&state.published.borrow());
     if published.ready {
         text(StatusCode::OK, "ready\n")
@@ -397,7 +378,7 @@ fn readiness(state: &ServerState) -> Response<Chunks> {
     }
 }
 
-fn landing_page(state: &ServerState) -> Response<Chunks> {
+fn landing_page(state: &State) -> Response<Chunks> {
     let published = Arc::clone(&state.published.borrow());
     let mut page = String::with_capacity(1024);
     page.push_str(concat!(

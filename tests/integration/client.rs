@@ -4,11 +4,13 @@
 
 use std::time::Duration;
 
-use dockerhub_exporter::hub::MAX_BODY_BYTES;
 use simhub::{Fault, FaultKind, Repo, SimHub, TagSpec};
 
 use crate::process::Process;
 use crate::support::{Exporter, eventually, get, hub_args, served_tags, value};
+
+/// The largest body the exporter reads, as the README states it.
+const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 /// The endpoint label the exporter should count a request to `path` under.
 fn endpoint_of(path: &str) -> Option<&'static str> {
@@ -159,7 +161,7 @@ async fn a_huge_body_fails_only_its_listing_and_the_exporter_keeps_serving() {
 
     hub.add_fault(Fault::new(
         "/repositories/api/tags",
-        FaultKind::Huge(4 * MAX_BODY_BYTES),
+        FaultKind::Huge(4 * BODY_LIMIT),
     ));
     hub.push_tag("acme", "api", TagSpec::new("api-new"));
     hub.push_tag("acme", "web", TagSpec::new("web-new"));

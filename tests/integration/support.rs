@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use clap::Parser;
 use dockerhub_exporter::config::{Args, Config};
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -32,10 +31,12 @@ impl Exporter {
             password.map(str::to_string),
         )
         .expect("test configuration is valid");
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let exporter = dockerhub_exporter::Exporter::new(config)
+            .expect("test configuration names usable files");
+        let listener = exporter.bind().await.expect("a free port");
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(dockerhub_exporter::serve(config, listener, async move {
+        let task = tokio::spawn(exporter.run(listener, async move {
             let _ = stopped.await;
         }));
         Exporter {

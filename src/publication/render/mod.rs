@@ -4,13 +4,24 @@
 //! inventory series, and the rule that no family ever holds two identical label sets. It
 //! writes straight into one byte buffer, without the `prometheus` crate's metric types, because
 //! an inventory can hold hundreds of thousands of series and the crate's vectors keep every
-//! label set alive twice (see `docs/performance-notes.md`). It does not decide when to render
-//! (the refresh loop publishes, [`super::Published::new`] renders once per publication) and it
-//! does not serve the text or render the exporter's own series.
+//! label set alive twice. It does not decide when to render (the refresh loop publishes,
+//! [`super::Published::new`] renders once per publication) and it does not serve the text or
+//! render the exporter's own series.
 
 use crate::changes::{Counters, RepositoryCounts, TagCounts};
-use crate::config::{NameFilter, SeriesLevel};
-use crate::inventory::{Image, Repository, Snapshot, Tag};
+use crate::inventory::{Image, NameFilter, Repository, Snapshot, Tag};
+
+/// Which per-tag and per-image series are rendered (`--metrics.tags`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum SeriesLevel {
+    /// Repository-level series only.
+    None,
+    /// Also one set of series per tag.
+    Tags,
+    /// Also one set of series per platform image of each tag.
+    #[default]
+    Images,
+}
 
 /// Appended to every help text: the exporter serves a cached inventory, and the Prometheus
 /// guidance for exporters of cached data asks to say so.
@@ -23,7 +34,7 @@ const BYTES_PER_TAG: usize = 768;
 
 /// Renders the inventory families of `snapshot` that `options` asks for, one family after
 /// another, each with its `# HELP` and `# TYPE` lines even when it has no series.
-pub fn render_inventory(snapshot: &Snapshot, options: &Options) -> Vec<u8> {
+pub(crate) fn render_inventory(snapshot: &Snapshot, options: &Options) -> Vec<u8> {
     let repositories: usize = snapshot
         .namespaces
         .values()
@@ -53,9 +64,9 @@ type OptionalFamily<T> = (&'static str, Kind, &'static str, fn(&T) -> Option<Val
 /// A counter family over `T`: name, help, and how to read its value.
 type Family<T> = (&'static str, &'static str, fn(&T) -> u64);
 
-/// Renders the change counters: per repository, tags added, removed and moved to a new
-/// digest; per namespace, repositories added and removed.
-pub fn render_changes(counters: &Counters) -> Vec<u8> {
+/// Renders the change counters: per repository, tags added, removed and whose digest
+/// changed; per namespace, repositories added and removed.
+pub(crate) fn render_changes(counters: &Counters) -> Vec<u8> {
     let mut out = Exposition {
         buf: Vec::with_capacity(1024 + counters.tags.len() * 3 * 96),
     };
@@ -73,7 +84,7 @@ pub fn render_changes(counters: &Counters) -> Vec<u8> {
         (
             "dockerhub_tags_updated_total",
             "Tags of the repository that moved to a new digest since the exporter started",
-            |c| c.updated,
+            |c| c.digest_changed,
         ),
     ];
     for (name, help, value) in tag_families {
@@ -320,13 +331,13 @@ fn render_image_families(out: &mut Exposition, selected: &[Selected<'_>]) {
 
 /// What to render beyond the repository-level series, which are always complete.
 #[derive(Debug, Clone, Default)]
-pub struct Options {
+pub(crate) struct Options {
     /// Which per-tag and per-image families to render.
-    pub level: SeriesLevel,
+    pub(crate) level: SeriesLevel,
     /// Which tags get per-tag series.
-    pub tag_filter: NameFilter,
+    pub(crate) tag_filter: NameFilter,
     /// Per-tag series for this many most recently pushed tags of each repository only.
-    pub max_tags_per_repository: Option<usize>,
+    pub(crate) max_tags_per_repository: Option<usize>,
 }
 
 /// A tag chosen for per-tag series, with its namespace and repository.
@@ -503,5 +514,7 @@ impl Exposition {
     }
 }
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,11 @@
 //! Retry-After and the X-RateLimit-* headers: any text is read or refused, and a value
 //! generated in any of the Hub's forms gives the wait it stands for.
 
-use dockerhub_exporter::hub::headers::{MAX_PAUSE, parse_integer, retry_after, until_reset};
+use proptest::prelude::*;
 
-use super::*;
+use super::{EPOCH_THRESHOLD, MAX_PAUSE, parse_integer, retry_after, until_reset};
+use crate::testing::*;
+use std::time::{Duration, SystemTime};
 
 /// The wait from `now` until `target_nanos` (since the epoch), 0 when past, capped.
 fn expected_wait(target_nanos: i128, now: SystemTime) -> Duration {

@@ -4,10 +4,13 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use dockerhub_exporter::inventory::{Image, Namespace, Repository, RepositoryInfo, Snapshot, Tag};
-use dockerhub_exporter::metrics::render::{Options, render_inventory};
+use proptest::prelude::*;
 
-use super::*;
+use simhub::exposition::{self, Sample};
+
+use super::{Options, render_inventory};
+use crate::inventory::{Image, Namespace, Repository, RepositoryInfo, Snapshot, Tag};
+use crate::testing::*;
 
 /// Names with everything the escaping must handle: any Unicode, and often the characters
 /// that matter to the text format.
@@ -148,32 +151,8 @@ fn any_snapshot() -> impl Strategy<Value = Snapshot> {
     })
 }
 
-/// One sample line of the text format 0.0.4, label values unescaped.
-#[derive(Debug)]
-struct Sample {
-    name: String,
-    labels: Vec<(String, String)>,
-    value: String,
-}
-
-fn is_metric_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-}
-
-fn is_label_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 /// A value as this exporter writes it: an integer, a decimal without exponent, NaN or ±Inf.
-fn is_value(value: &str) -> bool {
+fn is_written_value(value: &str) -> bool {
     if matches!(value, "NaN" | "+Inf" | "-Inf") {
         return true;
     }
@@ -186,97 +165,21 @@ fn is_value(value: &str) -> bool {
     all_digits(whole) && fraction.is_none_or(all_digits)
 }
 
-/// Parses one sample line strictly: `name{label="value",...} value`, no timestamp, label
-/// values with only `\\`, `\"` and `\n` escaped, and nothing else escaped.
-fn parse_sample(line: &str) -> Result<Sample, String> {
-    let brace = line.find('{').ok_or("no {")?;
-    let name = &line[..brace];
-    if !is_metric_name(name) {
-        return Err(format!("bad metric name {name:?}"));
-    }
-    let mut rest = &line[brace + 1..];
-    let mut labels = Vec::new();
-    if let Some(r) = rest.strip_prefix('}') {
-        rest = r;
-    } else {
-        loop {
-            let eq = rest.find('=').ok_or("no =")?;
-            let label = &rest[..eq];
-            if !is_label_name(label) {
-                return Err(format!("bad label name {label:?}"));
-            }
-            rest = rest[eq + 1..].strip_prefix('"').ok_or("no opening quote")?;
-            let mut value = String::new();
-            let mut chars = rest.char_indices();
-            let close = loop {
-                match chars.next() {
-                    None => return Err("unterminated label value".into()),
-                    Some((i, '"')) => break i,
-                    Some((_, '\\')) => match chars.next() {
-                        Some((_, '\\')) => value.push('\\'),
-                        Some((_, '"')) => value.push('"'),
-                        Some((_, 'n')) => value.push('\n'),
-                        other => return Err(format!("bad escape {other:?}")),
-                    },
-                    Some((_, '\n')) => return Err("raw line feed".into()),
-                    Some((_, c)) => value.push(c),
-                }
-            };
-            rest = &rest[close + 1..];
-            labels.push((label.to_string(), value));
-            if let Some(r) = rest.strip_prefix(',') {
-                rest = r;
-            } else {
-                rest = rest.strip_prefix('}').ok_or("no , or }")?;
-                break;
-            }
-        }
-    }
-    let value = rest.strip_prefix(' ').ok_or("no space before the value")?;
-    if !is_value(value) {
-        return Err(format!("bad value {value:?}"));
-    }
-    Ok(Sample {
-        name: name.to_string(),
-        labels,
-        value: value.to_string(),
-    })
-}
-
-/// Parses a whole exposition: families of `# HELP`, `# TYPE` and samples of that family.
+/// Every sample of the exposition, read by the strict parser, values as this exporter
+/// writes them.
 fn parse_exposition(text: &str) -> Result<Vec<Sample>, String> {
-    let body = text.strip_suffix('\n').ok_or("no final line feed")?;
-    let mut family: Option<String> = None;
-    let mut samples = Vec::new();
-    let mut lines = body.split('\n').peekable();
-    while let Some(line) = lines.next() {
-        if let Some(help) = line.strip_prefix("# HELP ") {
-            let (name, _) = help.split_once(' ').ok_or("HELP without text")?;
-            let kind = lines.next().ok_or("HELP without TYPE")?;
-            let kind = kind
-                .strip_prefix(&format!("# TYPE {name} "))
-                .ok_or_else(|| format!("TYPE of {name} missing: {kind:?}"))?;
-            if !matches!(kind, "gauge" | "counter") {
-                return Err(format!("bad type {kind:?}"));
-            }
-            family = Some(name.to_string());
-            continue;
-        }
-        let sample = parse_sample(line).map_err(|e| format!("{e}: {line:?}"))?;
-        if family.as_deref() != Some(sample.name.as_str()) {
-            return Err(format!("sample outside its family: {line:?}"));
-        }
-        samples.push(sample);
+    let samples: Vec<Sample> = exposition::parse(text)?
+        .into_iter()
+        .flat_map(|f| f.samples)
+        .collect();
+    match samples.iter().find(|s| !is_written_value(&s.raw_value)) {
+        Some(s) => Err(format!("value written with an exponent: {s:?}")),
+        None => Ok(samples),
     }
-    Ok(samples)
 }
 
 fn label<'a>(sample: &'a Sample, name: &str) -> Option<&'a str> {
-    sample
-        .labels
-        .iter()
-        .find(|(l, _)| l == name)
-        .map(|(_, v)| v.as_str())
+    sample.label(name)
 }
 
 proptest! {
@@ -356,32 +259,7 @@ proptest! {
         for s in samples.iter().filter(|s| s.name == "dockerhub_repository_pulls_total") {
             let ns = &snapshot.namespaces[label(s, "hub_namespace").unwrap()];
             let repository = &ns.repositories[label(s, "repository").unwrap()];
-            prop_assert_eq!(&s.value, &repository.info.pull_count.to_string());
+            prop_assert_eq!(&s.raw_value, &repository.info.pull_count.to_string());
         }
     }
-}
-
-#[test]
-fn the_strict_parser_refuses_what_the_format_does_not_allow() {
-    for line in [
-        "m{a=\"x\"} 1",
-        "m{a=\"x\\ty\"} 1",
-        "m{a=\"x\"y\"} 1",
-        "m{a=\"x\",} 1",
-        "m{1a=\"x\"} 1",
-        "m{a=\"x\"}  1",
-        "m{a=\"x\"} 1e5",
-        "m{a=\"x\"} 1 123",
-        "m{a=x} 1",
-        "1m{a=\"x\"} 1",
-    ] {
-        if line == "m{a=\"x\"} 1" {
-            assert!(parse_sample(line).is_ok());
-        } else {
-            assert!(parse_sample(line).is_err(), "{line:?}");
-        }
-    }
-    let sample = parse_sample(r#"m{a="\\\"\n",b=""} -0.5"#).unwrap();
-    assert_eq!(sample.labels[0].1, "\\\"\n");
-    assert_eq!(sample.labels[1].1, "");
 }

@@ -43,7 +43,7 @@ const REMEMBERED_LOGINS: usize = 1024;
 
 /// What went wrong with the web configuration file or a file it names.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     /// The file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
@@ -112,13 +112,13 @@ struct RawTls {
 
 /// A validated web configuration.
 #[derive(Default)]
-pub struct WebConfig {
+pub(crate) struct WebConfig {
     /// TLS, when configured: then plain HTTP is not served.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     /// User names and their bcrypt hashes; empty: no authentication.
     users: BTreeMap<String, String>,
     /// Whether `/healthz` and `/readyz` are served without authentication.
-    pub open_health_endpoints: bool,
+    pub(crate) open_health_endpoints: bool,
     /// Users and SHA-256 digests of passwords that bcrypt accepted under this configuration,
     /// so that a scraper's every request does not cost tens of milliseconds of CPU. Only
     /// successes are kept: a wrong password is checked by bcrypt every time.
@@ -137,7 +137,7 @@ impl std::fmt::Debug for WebConfig {
 
 impl WebConfig {
     /// Reads and validates the file at `path` and every file it names.
-    pub fn load(path: &Path) -> Result<WebConfig, Error> {
+    pub(crate) fn load(path: &Path) -> Result<WebConfig, Error> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
             path: path.to_path_buf(),
             source,
@@ -167,13 +167,13 @@ impl WebConfig {
     }
 
     /// Whether requests must authenticate.
-    pub fn requires_auth(&self) -> bool {
+    pub(crate) fn requires_auth(&self) -> bool {
         !self.users.is_empty()
     }
 
     /// Whether bcrypt already accepted this `user:password` pair under this configuration;
     /// cheap, so it may run on the async runtime.
-    pub fn is_remembered(&self, user: &str, password: &str) -> bool {
+    pub(crate) fn is_remembered(&self, user: &str, password: &str) -> bool {
         let key = (user.to_string(), digest(password));
         self.remembered
             .lock()
@@ -185,7 +185,7 @@ impl WebConfig {
     /// bcrypt accepts it. Runs bcrypt (tens of milliseconds): call it off the async runtime.
     /// Unknown users are checked against a dummy hash so that they take as long to refuse as
     /// a wrong password.
-    pub fn check(&self, user: &str, password: &str) -> bool {
+    pub(crate) fn check(&self, user: &str, password: &str) -> bool {
         let (hash, known) = match self.users.get(user) {
             Some(h) => (h.as_str(), true),
             None => (DUMMY_HASH, false),
@@ -301,14 +301,14 @@ fn tls_config(t: &RawTls, base: &Path) -> Result<rustls::ServerConfig, Error> {
 
 /// The web configuration in force, re-read when its file or a file it names changes.
 #[derive(Debug, Clone)]
-pub struct Watched {
+pub(crate) struct Watched {
     path: PathBuf,
     current: Arc<RwLock<Arc<WebConfig>>>,
 }
 
 impl Watched {
     /// Loads the file; an error here is a configuration error.
-    pub fn load(path: &Path) -> Result<Watched, Error> {
+    pub(crate) fn load(path: &Path) -> Result<Watched, Error> {
         let config = WebConfig::load(path)?;
         Ok(Watched {
             path: path.to_path_buf(),
@@ -317,7 +317,7 @@ impl Watched {
     }
 
     /// A configuration without TLS or authentication, for no file.
-    pub fn open() -> Watched {
+    pub(crate) fn open() -> Watched {
         Watched {
             path: PathBuf::new(),
             current: Arc::new(RwLock::new(Arc::new(WebConfig::default()))),
@@ -325,7 +325,7 @@ impl Watched {
     }
 
     /// The configuration in force now.
-    pub fn current(&self) -> Arc<WebConfig> {
+    pub(crate) fn current(&self) -> Arc<WebConfig> {
         Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
     }
 
@@ -472,3 +472,6 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
+
+#[cfg(test)]
+mod properties;

@@ -10,97 +10,105 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+mod filter;
+#[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use filter::NameFilter;
+
 /// One platform image of a tag (an entry of the tag's `images[]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Image {
+pub(crate) struct Image {
     /// Operating system, for example `linux`.
-    pub os: String,
+    pub(crate) os: String,
     /// CPU architecture, for example `arm64`.
-    pub architecture: String,
+    pub(crate) architecture: String,
     /// Architecture variant (`v8`), empty when the Hub reports none.
-    pub variant: String,
+    pub(crate) variant: String,
     /// Platform manifest digest, empty when the Hub reports none.
-    pub digest: String,
+    pub(crate) digest: String,
     /// Compressed size in bytes, when reported.
-    pub size: Option<u64>,
+    pub(crate) size: Option<u64>,
 }
 
 impl Image {
     /// Attestation manifests are listed as `unknown/unknown`; they are not platforms.
-    pub fn is_attestation(&self) -> bool {
+    pub(crate) fn is_attestation(&self) -> bool {
         self.os == "unknown" && self.architecture == "unknown"
     }
 }
 
 /// One tag of a repository.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Tag {
+pub(crate) struct Tag {
     /// Tag name.
-    pub name: String,
+    pub(crate) name: String,
     /// Manifest or index digest, empty when the Hub reports none.
-    pub digest: String,
+    pub(crate) digest: String,
     /// `full_size` in bytes, when reported.
-    pub full_size: Option<u64>,
+    pub(crate) full_size: Option<u64>,
     /// `tag_last_pushed` as Unix seconds.
-    pub last_pushed: Option<f64>,
+    pub(crate) last_pushed: Option<f64>,
     /// `tag_last_pulled` as Unix seconds; `None` when never pulled.
-    pub last_pulled: Option<f64>,
+    pub(crate) last_pulled: Option<f64>,
     /// Platform images, attestations already removed.
-    pub images: Vec<Image>,
+    pub(crate) images: Vec<Image>,
 }
 
 /// Repository metadata from the repository listing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RepositoryInfo {
+pub(crate) struct RepositoryInfo {
     /// Whether the repository is private.
-    pub private: bool,
+    pub(crate) private: bool,
     /// `repository_type`, for example `image`; empty when not reported.
-    pub repository_type: String,
+    pub(crate) repository_type: String,
     /// Pull count reported by the Hub.
-    pub pull_count: u64,
+    pub(crate) pull_count: u64,
     /// Star count reported by the Hub.
-    pub star_count: u64,
+    pub(crate) star_count: u64,
     /// `last_updated` as Unix seconds.
-    pub last_updated: Option<f64>,
+    pub(crate) last_updated: Option<f64>,
     /// `storage_size` in bytes, when reported.
-    pub storage_size: Option<u64>,
+    pub(crate) storage_size: Option<u64>,
 }
 
 /// A repository and, once a listing of them succeeded, its tags.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Repository {
+pub(crate) struct Repository {
     /// Name within the namespace.
-    pub name: String,
+    pub(crate) name: String,
     /// Metadata from the repository listing.
-    pub info: RepositoryInfo,
+    pub(crate) info: RepositoryInfo,
     /// Tags sorted by name; `None` while no tag listing of this repository has succeeded.
-    pub tags: Option<Arc<[Tag]>>,
+    pub(crate) tags: Option<Arc<[Tag]>>,
     /// The repository's `last_updated` as of its last successful tag listing, which tells
     /// whether the tags may have changed since.
     #[serde(default)]
-    pub tags_as_of: Option<f64>,
+    pub(crate) tags_as_of: Option<f64>,
 }
 
 /// The repositories of one namespace, by name.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Namespace {
+pub(crate) struct Namespace {
     /// Repositories by name, those left out by `--filter.repository` aside.
-    pub repositories: BTreeMap<String, Repository>,
+    pub(crate) repositories: BTreeMap<String, Repository>,
     /// Repositories the namespace listing showed, filtered out or not.
     #[serde(default)]
-    pub visible: usize,
+    pub(crate) visible: usize,
 }
 
 /// Everything known about the configured namespaces.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// Namespaces by name; a namespace whose listing never succeeded is absent.
-    pub namespaces: BTreeMap<String, Namespace>,
+    pub(crate) namespaces: BTreeMap<String, Namespace>,
 }
 
 /// What one refresh read about one namespace.
 #[derive(Debug, Clone)]
-pub enum NamespaceRead {
+pub(crate) enum NamespaceRead {
     /// The namespace could not be listed: keep everything known about it.
     Failed,
     /// The repository listing succeeded.
@@ -109,18 +117,18 @@ pub enum NamespaceRead {
 
 /// What one refresh read about one repository of a successfully listed namespace.
 #[derive(Debug, Clone)]
-pub struct RepositoryRead {
+pub(crate) struct RepositoryRead {
     /// Name within the namespace.
-    pub name: String,
+    pub(crate) name: String,
     /// Metadata from this refresh's repository listing.
-    pub info: RepositoryInfo,
+    pub(crate) info: RepositoryInfo,
     /// The outcome of the tag listing.
-    pub tags: TagsRead,
+    pub(crate) tags: TagsRead,
 }
 
 /// The outcome of one tag listing.
 #[derive(Debug, Clone)]
-pub enum TagsRead {
+pub(crate) enum TagsRead {
     /// Every page was read; tags deduplicated by name.
     Listed(Vec<Tag>),
     /// The listing failed: keep the tags known from before.
@@ -139,7 +147,7 @@ impl Snapshot {
     /// Only a successful listing removes anything: a namespace whose listing failed keeps its
     /// repositories, and a repository whose tag listing failed keeps its tags. Namespaces not
     /// in `reads` are kept as they are.
-    pub fn merge(&self, reads: BTreeMap<String, NamespaceRead>) -> Snapshot {
+    pub(crate) fn merge(&self, reads: BTreeMap<String, NamespaceRead>) -> Snapshot {
         let mut next = self.clone();
         for (ns_name, read) in reads {
             let NamespaceRead::Listed(repos) = read else {
@@ -181,7 +189,7 @@ impl Snapshot {
     }
 
     /// Number of tags over all repositories whose tags are known.
-    pub fn tag_count(&self) -> usize {
+    pub(crate) fn tag_count(&self) -> usize {
         self.repositories()
             .filter_map(|(_, r)| r.tags.as_ref())
             .map(|t| t.len())
@@ -189,109 +197,9 @@ impl Snapshot {
     }
 
     /// Every repository with its namespace name, in name order.
-    pub fn repositories(&self) -> impl Iterator<Item = (&str, &Repository)> {
+    pub(crate) fn repositories(&self) -> impl Iterator<Item = (&str, &Repository)> {
         self.namespaces
             .iter()
             .flat_map(|(ns, n)| n.repositories.values().map(move |r| (ns.as_str(), r)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn info() -> RepositoryInfo {
-        RepositoryInfo {
-            private: false,
-            repository_type: "image".into(),
-            pull_count: 1,
-            star_count: 0,
-            last_updated: None,
-            storage_size: None,
-        }
-    }
-
-    fn tag(name: &str) -> Tag {
-        Tag {
-            name: name.into(),
-            digest: format!("sha256:{name}"),
-            full_size: None,
-            last_pushed: None,
-            last_pulled: None,
-            images: vec![],
-        }
-    }
-
-    fn read(name: &str, tags: TagsRead) -> RepositoryRead {
-        RepositoryRead {
-            name: name.into(),
-            info: info(),
-            tags,
-        }
-    }
-
-    fn listed(reads: Vec<RepositoryRead>) -> BTreeMap<String, NamespaceRead> {
-        BTreeMap::from([("acme".to_string(), NamespaceRead::Listed(reads))])
-    }
-
-    fn tag_names(s: &Snapshot, repo: &str) -> Option<Vec<String>> {
-        let r = s.namespaces.get("acme")?.repositories.get(repo)?;
-        Some(r.tags.as_ref()?.iter().map(|t| t.name.clone()).collect())
-    }
-
-    #[test]
-    fn a_failed_tag_listing_keeps_the_previous_tags() {
-        let first = Snapshot::default().merge(listed(vec![read(
-            "api",
-            TagsRead::Listed(vec![tag("b"), tag("a")]),
-        )]));
-        assert_eq!(tag_names(&first, "api").unwrap(), ["a", "b"]);
-        let second = first.merge(listed(vec![read("api", TagsRead::Failed)]));
-        assert_eq!(tag_names(&second, "api").unwrap(), ["a", "b"]);
-    }
-
-    #[test]
-    fn a_failed_namespace_listing_keeps_its_repositories() {
-        let first =
-            Snapshot::default().merge(listed(vec![read("api", TagsRead::Listed(vec![tag("a")]))]));
-        let second = first.merge(BTreeMap::from([("acme".into(), NamespaceRead::Failed)]));
-        assert_eq!(first, second);
-    }
-
-    #[test]
-    fn a_successful_listing_removes_repositories_and_tags_that_are_gone() {
-        let first = Snapshot::default().merge(listed(vec![
-            read("api", TagsRead::Listed(vec![tag("a"), tag("b")])),
-            read("web", TagsRead::Listed(vec![tag("a")])),
-            read("old", TagsRead::Listed(vec![tag("a")])),
-        ]));
-        let second = first.merge(listed(vec![
-            read("api", TagsRead::Listed(vec![tag("b")])),
-            read("old", TagsRead::Gone),
-        ]));
-        assert_eq!(tag_names(&second, "api").unwrap(), ["b"]);
-        assert!(tag_names(&second, "web").is_none());
-        assert!(tag_names(&second, "old").is_none());
-        assert_eq!(second.tag_count(), 1);
-    }
-
-    #[test]
-    fn skipped_repositories_are_visible_but_not_inventoried_and_unchanged_ones_keep_their_tags() {
-        let first =
-            Snapshot::default().merge(listed(vec![read("api", TagsRead::Listed(vec![tag("a")]))]));
-        let second = first.merge(listed(vec![
-            read("api", TagsRead::Unchanged),
-            read("other", TagsRead::Skipped),
-        ]));
-        assert_eq!(tag_names(&second, "api").unwrap(), ["a"]);
-        assert!(!second.namespaces["acme"].repositories.contains_key("other"));
-        assert_eq!(second.namespaces["acme"].visible, 2);
-    }
-
-    #[test]
-    fn a_new_repository_whose_tags_failed_has_unknown_tags() {
-        let s = Snapshot::default().merge(listed(vec![read("api", TagsRead::Failed)]));
-        let repo = &s.namespaces["acme"].repositories["api"];
-        assert!(repo.tags.is_none());
     }
 }

@@ -4,9 +4,12 @@
 use base64::Engine as _;
 use serde_json::{Map, json};
 
-use dockerhub_exporter::hub::auth::jwt_expiry;
+use proptest::prelude::*;
+use serde_json::Value;
 
-use super::*;
+use super::jwt_expiry;
+use crate::testing::*;
+use std::time::{Duration, UNIX_EPOCH};
 
 /// A base64 text of arbitrary bytes in one of the alphabets and paddings found in the wild.
 fn base64_segment() -> impl Strategy<Value = String> {

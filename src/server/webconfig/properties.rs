@@ -6,11 +6,13 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine as _;
-use dockerhub_exporter::webconfig::WebConfig;
 use serde_json::Map;
 
-use super::*;
-use crate::pages::{Field, optional, string};
+use proptest::prelude::*;
+use serde_json::Value;
+
+use super::WebConfig;
+use crate::testing::*;
 
 /// A folder of files a web configuration can name, removed when dropped.
 struct WebFiles {

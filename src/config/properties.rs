@@ -1,9 +1,22 @@
 //! Durations from the command line: any text is read or refused, generated sums parse to
 //! their value, and overflow is an error.
 
-use dockerhub_exporter::config::parse_duration;
+use std::time::Duration;
 
-use super::*;
+use proptest::prelude::*;
+use proptest::test_runner::Config as ProptestConfig;
+
+use super::parse_duration;
+
+/// Components near the limits of u64, where overflow lives, and ordinary ones.
+fn edgy_u64() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        any::<u64>(),
+        0u64..2_000,
+        (0u64..2_000).prop_map(|d| u64::MAX - d),
+        (0u64..2_000).prop_map(|d| u64::MAX / 3_600 - 1_000 + d),
+    ]
+}
 
 const UNITS: [(&str, u128); 4] = [
     ("ms", 1_000_000),
@@ -41,7 +54,11 @@ fn duration_text(parts: &[(u64, usize)]) -> String {
 }
 
 proptest! {
-    #![proptest_config(cases(512))]
+    #![proptest_config(ProptestConfig {
+        cases: 512,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn parse_duration_takes_any_text(text in prop_oneof![

@@ -19,16 +19,16 @@ const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
 /// Text deflated once, to end a gzip stream whose start is compressed later.
 #[derive(Debug, Default)]
-pub struct Deflated {
+pub(super) struct Deflated {
     /// Raw deflate data, ending with a final block.
-    pub data: Bytes,
+    data: Bytes,
     crc: Crc,
 }
 
 impl Deflated {
     /// Deflates `text` at the fast level: the exposition is repetitive enough that it still
     /// shrinks about sevenfold.
-    pub fn new(text: &[u8]) -> io::Result<Self> {
+    pub(super) fn new(text: &[u8]) -> io::Result<Self> {
         let mut data = Vec::with_capacity(text.len() / 6 + 64);
         deflate(text, &mut data, FlushCompress::Finish)?;
         data.shrink_to_fit();
@@ -42,7 +42,7 @@ impl Deflated {
 }
 
 /// One gzip member holding `head` then the text of `tail`, as three buffers to send in order.
-pub fn gzip(head: &[u8], tail: &Deflated) -> io::Result<[Bytes; 3]> {
+pub(super) fn gzip(head: &[u8], tail: &Deflated) -> io::Result<[Bytes; 3]> {
     let mut start = Vec::with_capacity(HEADER.len() + head.len() / 3 + 64);
     start.extend_from_slice(&HEADER);
     deflate(head, &mut start, FlushCompress::Sync)?;

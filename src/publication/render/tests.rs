@@ -1,62 +1,8 @@
 //! Tests of the rendering: golden texts, escaping, number formats, series choice.
 
-use std::sync::Arc;
-
 use super::*;
-use crate::inventory::{Namespace, RepositoryInfo};
-
-fn image(os: &str, architecture: &str, variant: &str, digest: &str, size: u64) -> Image {
-    Image {
-        os: os.into(),
-        architecture: architecture.into(),
-        variant: variant.into(),
-        digest: digest.into(),
-        size: Some(size),
-    }
-}
-
-fn tag(name: &str) -> Tag {
-    Tag {
-        name: name.into(),
-        digest: String::new(),
-        full_size: None,
-        last_pushed: None,
-        last_pulled: None,
-        images: vec![],
-    }
-}
-
-fn repository(name: &str, tags: Option<Vec<Tag>>) -> Repository {
-    Repository {
-        name: name.into(),
-        info: RepositoryInfo {
-            private: false,
-            repository_type: "image".into(),
-            pull_count: 0,
-            star_count: 0,
-            last_updated: None,
-            storage_size: None,
-        },
-        tags: tags.map(Arc::from),
-        tags_as_of: None,
-    }
-}
-
-fn snapshot(namespaces: Vec<(&str, Vec<Repository>)>) -> Snapshot {
-    Snapshot {
-        namespaces: namespaces
-            .into_iter()
-            .map(|(name, repos)| {
-                let repositories = repos.into_iter().map(|r| (r.name.clone(), r)).collect();
-                let namespace = Namespace {
-                    repositories,
-                    visible: 0,
-                };
-                (name.to_string(), namespace)
-            })
-            .collect(),
-    }
-}
+use crate::inventory::RepositoryInfo;
+use crate::inventory::fixtures::{image, repository, snapshot, tag};
 
 fn text(snapshot: &Snapshot) -> String {
     String::from_utf8(render_inventory(snapshot, &Options::default()))
@@ -80,9 +26,9 @@ fn a_small_snapshot_renders_to_the_exact_golden_text() {
                 last_pushed: Some(1727833827.90536),
                 last_pulled: Some(1727900000.0),
                 images: vec![
-                    image("linux", "amd64", "", "sha256:a1", 1000),
-                    image("linux", "arm", "v7", "sha256:a2", 900),
-                    image("unknown", "unknown", "", "sha256:att", 10),
+                    image("linux", "amd64", "", "sha256:a1").sized(1000),
+                    image("linux", "arm", "v7", "sha256:a2").sized(900),
+                    image("unknown", "unknown", "", "sha256:att").sized(10),
                 ],
             },
             Tag {
@@ -93,7 +39,7 @@ fn a_small_snapshot_renders_to_the_exact_golden_text() {
                 last_pulled: None,
                 images: vec![Image {
                     size: None,
-                    ..image("linux", "amd64", "", "", 0)
+                    ..image("linux", "amd64", "", "").sized(0)
                 }],
             },
         ]),
@@ -107,7 +53,7 @@ fn a_small_snapshot_renders_to_the_exact_golden_text() {
         storage_size: Some(4096),
     };
     let pending = repository("pending", None);
-    let odd = repository("we\"ird\\name\nx", Some(vec![tag("latest")]));
+    let odd = repository("we\"ird\\name\nx", Some(vec![tag("latest", "")]));
     let s = snapshot(vec![("acme", vec![pending, api]), ("zeta", vec![odd])]);
 
     let expected = r#"# HELP dockerhub_repositories Repositories visible in the Docker Hub namespace, also those left out by --filter.repository, as of the last refresh of the inventory.
@@ -173,16 +119,16 @@ dockerhub_image_size_bytes{hub_namespace="acme",repository="api",tag="1.0",os="l
 
 #[test]
 fn images_sharing_a_platform_do_not_duplicate_series() {
-    let mut windows = tag("ltsc");
+    let mut windows = tag("ltsc", "");
     windows.images = vec![
-        image("windows", "amd64", "", "sha256:w1", 300),
-        image("windows", "amd64", "", "sha256:w2", 400),
-        image("windows", "amd64", "", "sha256:w1", 500),
+        image("windows", "amd64", "", "sha256:w1").sized(300),
+        image("windows", "amd64", "", "sha256:w2").sized(400),
+        image("windows", "amd64", "", "sha256:w1").sized(500),
         Image {
             size: None,
-            ..image("linux", "amd64", "", "sha256:l1", 0)
+            ..image("linux", "amd64", "", "sha256:l1").sized(0)
         },
-        image("linux", "amd64", "", "sha256:l2", 600),
+        image("linux", "amd64", "", "sha256:l2").sized(600),
     ];
     let s = snapshot(vec![("acme", vec![repository("win", Some(vec![windows]))])]);
     let got = text(&s);
@@ -264,8 +210,8 @@ fn every_tag_and_image_of_a_large_repository_gets_its_series() {
             last_pushed: Some(1727833827.90536),
             last_pulled: (i % 2 == 0).then_some(1727900000.0),
             images: vec![
-                image("linux", "amd64", "", &format!("sha256:{i:063x}a"), 1),
-                image("linux", "arm64", "v8", &format!("sha256:{i:063x}b"), 2),
+                image("linux", "amd64", "", &format!("sha256:{i:063x}a")).sized(1),
+                image("linux", "arm64", "v8", &format!("sha256:{i:063x}b")).sized(2),
             ],
         })
         .collect();
@@ -300,7 +246,7 @@ fn families(text: &str) -> Vec<&str> {
 fn the_series_level_chooses_the_families_and_repository_counts_stay() {
     let s = snapshot(vec![(
         "acme",
-        vec![repository("api", Some(vec![tag("a"), tag("b")]))],
+        vec![repository("api", Some(vec![tag("a", ""), tag("b", "")]))],
     )]);
     for (level, tag_families, image_families) in [
         (SeriesLevel::None, false, false),
@@ -332,7 +278,7 @@ fn the_series_level_chooses_the_families_and_repository_counts_stay() {
 fn the_tag_filter_and_the_newest_n_choose_the_tags_with_series() {
     let pushed = |name: &str, at: Option<f64>| Tag {
         last_pushed: at,
-        ..tag(name)
+        ..tag(name, "")
     };
     let s = snapshot(vec![(
         "acme",
@@ -376,7 +322,7 @@ fn change_counters_render_to_the_exact_golden_text() {
         TagCounts {
             added: 3,
             removed: 1,
-            updated: 2,
+            digest_changed: 2,
         },
     );
     counters

@@ -1,28 +1,17 @@
-//! Property tests of the parsers of outside input: the Hub's rate-limit headers, the expiry
-//! of its tokens, durations from the command line, the Hub's JSON pages, the web
-//! configuration file, and the escaping of label values in the exposition.
-//!
-//! Every parser is fed arbitrary input and must not panic (an error is fine); where a property
-//! can be stated (a generated valid input gives the value it was generated from), it is
-//! checked too.
+//! Strategies shared by the property tests of the parsers of outside input: times, integers
+//! near their limits, arbitrary JSON, and fields of generated JSON objects that may be
+//! missing, null, well typed or of any other type. Each parser's properties live next to it.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use dockerhub_exporter::hub::headers::EPOCH_THRESHOLD;
-
-mod durations;
-mod exposition;
-mod headers;
-mod jwt;
-mod pages;
-mod webconfig;
+use crate::hub::EPOCH_THRESHOLD;
 
 /// `cases` cases, and no regression files written next to the tests.
-fn cases(cases: u32) -> ProptestConfig {
+pub(crate) fn cases(cases: u32) -> ProptestConfig {
     ProptestConfig {
         cases,
         failure_persistence: None,
@@ -31,7 +20,7 @@ fn cases(cases: u32) -> ProptestConfig {
 }
 
 /// A time from seconds and nanoseconds relative to the Unix epoch, before it when negative.
-fn system_time(secs: i64, nanos: u32) -> SystemTime {
+pub(crate) fn system_time(secs: i64, nanos: u32) -> SystemTime {
     let base = if secs >= 0 {
         UNIX_EPOCH + Duration::from_secs(secs.unsigned_abs())
     } else {
@@ -41,7 +30,7 @@ fn system_time(secs: i64, nanos: u32) -> SystemTime {
 }
 
 /// Nanoseconds since the epoch of a time, negative before it.
-fn nanos_since_epoch(t: SystemTime) -> i128 {
+pub(crate) fn nanos_since_epoch(t: SystemTime) -> i128 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_nanos() as i128,
         Err(e) => -(e.duration().as_nanos() as i128),
@@ -50,7 +39,7 @@ fn nanos_since_epoch(t: SystemTime) -> i128 {
 
 /// Unsigned integers, many of them near the limits of u64 and i64 and near the threshold
 /// between seconds and Unix times.
-fn edgy_u64() -> impl Strategy<Value = u64> {
+pub(crate) fn edgy_u64() -> impl Strategy<Value = u64> {
     prop_oneof![
         any::<u64>(),
         0u64..2_000,
@@ -63,7 +52,7 @@ fn edgy_u64() -> impl Strategy<Value = u64> {
 }
 
 /// Signed integers, many of them near the limits of i64.
-fn edgy_i64() -> impl Strategy<Value = i64> {
+pub(crate) fn edgy_i64() -> impl Strategy<Value = i64> {
     prop_oneof![
         any::<i64>(),
         -2_000i64..2_000,
@@ -74,7 +63,7 @@ fn edgy_i64() -> impl Strategy<Value = i64> {
 }
 
 /// An arbitrary JSON value, at most a few levels deep.
-fn any_json() -> impl Strategy<Value = Value> {
+pub(crate) fn any_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
@@ -92,4 +81,67 @@ fn any_json() -> impl Strategy<Value = Value> {
                 .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
+}
+
+/// A field of a generated object.
+#[derive(Debug, Clone)]
+pub(crate) enum Field {
+    /// Left out.
+    Missing,
+    /// `null`.
+    Null,
+    /// A value of the type the Hub sends.
+    Right(Value),
+    /// Any value, most likely of another type.
+    Wrong(Value),
+}
+
+impl Field {
+    pub(crate) fn is_wrong(&self) -> bool {
+        matches!(self, Field::Wrong(_))
+    }
+
+    pub(crate) fn put(&self, object: &mut Map<String, Value>, key: &str) {
+        match self {
+            Field::Missing => {}
+            Field::Null => {
+                object.insert(key.into(), Value::Null);
+            }
+            Field::Right(v) | Field::Wrong(v) => {
+                object.insert(key.into(), v.clone());
+            }
+        }
+    }
+
+    pub(crate) fn right(&self) -> Option<&Value> {
+        match self {
+            Field::Right(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// An optional field: missing, null, of the right type or, when `wrong`, of any other.
+pub(crate) fn optional(
+    right: impl Strategy<Value = Value> + 'static,
+    wrong: bool,
+) -> BoxedStrategy<Field> {
+    let well_typed = prop_oneof![
+        1 => Just(Field::Missing),
+        1 => Just(Field::Null),
+        4 => right.prop_map(Field::Right),
+    ];
+    if wrong {
+        prop_oneof![4 => well_typed, 1 => any_json().prop_map(Field::Wrong)].boxed()
+    } else {
+        well_typed.boxed()
+    }
+}
+
+/// A string as JSON: any text, or one of the characters names and digests use.
+pub(crate) fn string() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        any::<String>().prop_map(Value::String),
+        "[a-z0-9:.]{0,16}".prop_map(Value::String),
+    ]
 }

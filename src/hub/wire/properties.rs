@@ -3,65 +3,12 @@
 
 use serde_json::Map;
 
-use dockerhub_exporter::hub::wire::{Page, WireRepository, WireTag, unix_time};
-use dockerhub_exporter::inventory::{RepositoryInfo, Tag};
+use proptest::prelude::*;
+use serde_json::Value;
 
-use super::*;
-
-/// A field of a generated object.
-#[derive(Debug, Clone)]
-pub(crate) enum Field {
-    /// Left out.
-    Missing,
-    /// `null`.
-    Null,
-    /// A value of the type the Hub sends.
-    Right(Value),
-    /// Any value, most likely of another type.
-    Wrong(Value),
-}
-
-impl Field {
-    pub(crate) fn is_wrong(&self) -> bool {
-        matches!(self, Field::Wrong(_))
-    }
-
-    pub(crate) fn put(&self, object: &mut Map<String, Value>, key: &str) {
-        match self {
-            Field::Missing => {}
-            Field::Null => {
-                object.insert(key.into(), Value::Null);
-            }
-            Field::Right(v) | Field::Wrong(v) => {
-                object.insert(key.into(), v.clone());
-            }
-        }
-    }
-
-    pub(crate) fn right(&self) -> Option<&Value> {
-        match self {
-            Field::Right(v) => Some(v),
-            _ => None,
-        }
-    }
-}
-
-/// An optional field: missing, null, of the right type or, when `wrong`, of any other.
-pub(crate) fn optional(
-    right: impl Strategy<Value = Value> + 'static,
-    wrong: bool,
-) -> BoxedStrategy<Field> {
-    let well_typed = prop_oneof![
-        1 => Just(Field::Missing),
-        1 => Just(Field::Null),
-        4 => right.prop_map(Field::Right),
-    ];
-    if wrong {
-        prop_oneof![4 => well_typed, 1 => any_json().prop_map(Field::Wrong)].boxed()
-    } else {
-        well_typed.boxed()
-    }
-}
+use super::{Page, WireRepository, WireTag, unix_time};
+use crate::inventory::{RepositoryInfo, Tag};
+use crate::testing::*;
 
 /// A required field: of the right type or, when `wrong`, missing, null or of any other.
 fn required(right: impl Strategy<Value = Value> + 'static, wrong: bool) -> BoxedStrategy<Field> {
@@ -104,13 +51,6 @@ fn time_text() -> impl Strategy<Value = Value> {
         3 => rfc3339().prop_map(|(t, _)| Value::String(t)),
         1 => any::<String>().prop_map(Value::String),
         1 => "[0-9T:.Z+-]{0,32}".prop_map(Value::String),
-    ]
-}
-
-pub(crate) fn string() -> impl Strategy<Value = Value> {
-    prop_oneof![
-        any::<String>().prop_map(Value::String),
-        "[a-z0-9:.]{0,16}".prop_map(Value::String),
     ]
 }
 

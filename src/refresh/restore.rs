@@ -1,0 +1,53 @@
+//! The rules for starting from the state file: what of it is served before the first
+//! refresh, and what the change counters start from.
+
+use std::sync::Arc;
+
+use super::{Observer, Options};
+use crate::changes::Counters;
+use crate::publication::Published;
+use crate::state;
+
+/// What a refresher starts from.
+pub(super) struct Restored {
+    /// Served until the first refresh ends: the stored inventory, or nothing.
+    pub(super) published: Published,
+    /// Change counters covering every repository served.
+    pub(super) counters: Counters,
+}
+
+/// The state file's inventory, if there is one that can be read.
+///
+/// Namespaces no longer configured are not served. Every stored repository gets its change
+/// series from the start, so that changes the first refresh finds show as increases. The
+/// stored inventory is served with no refresh finished (`dockerhub_up` 0, not ready) until
+/// the first refresh of this process ends.
+pub(super) fn restore(options: &Options, observer: &dyn Observer) -> Restored {
+    let mut counters = Counters::default();
+    let Some(mut restored) = options.state_file.as_deref().and_then(state::load) else {
+        return Restored {
+            published: Published::empty(),
+            counters,
+        };
+    };
+    restored
+        .snapshot
+        .namespaces
+        .retain(|ns, _| options.namespaces.contains(ns));
+    let last_success = restored.last_success();
+    if let Some(t) = last_success {
+        observer.restored(t);
+    }
+    counters.cover(&restored.snapshot);
+    let published = Published::new(
+        Arc::new(restored.snapshot),
+        None,
+        last_success,
+        &counters,
+        &options.render,
+    );
+    Restored {
+        published,
+        counters,
+    }
+}
