@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use simhub::{Fault, FaultKind, Repo, SimHub};
 
-use crate::support::{Exporter, hub_args, served_tags, value};
+use crate::support::*;
 
 fn hub_with_account() -> SimHub {
     let hub = SimHub::new();
@@ -110,7 +110,7 @@ async fn refused_credentials_are_tried_once_per_refresh_and_nothing_is_listed() 
     let m = exporter.wait_for_refreshes(3).await;
     assert_eq!(value(&m, "dockerhub_up", &[]), Some(0.0));
     assert!(value(&m, "dockerhub_refreshes_total", &[("result", "failure")]).unwrap() >= 3.0);
-    let finished = crate::support::refreshes(&m) as usize;
+    let finished = refreshes(&m) as usize;
     let requests = hub.requests();
     // One login per started refresh at most, and no listing without a token.
     assert!(

@@ -1,10 +1,10 @@
 //! Change tracking: tags added, removed and moved, repositories added and removed, counted
 //! and logged; and the state file that carries the inventory across restarts.
 
-use simhub::{Repo, SimHub, TagSpec};
+use simhub::{Repo, TagSpec};
 
-use crate::process::Process;
-use crate::support::{eventually, get, hub_args, served_tags, value};
+use crate::support::fixtures::acme;
+use crate::support::*;
 
 fn counter(m: &str, name: &str, repository: &str) -> Option<f64> {
     value(
@@ -12,22 +12,6 @@ fn counter(m: &str, name: &str, repository: &str) -> Option<f64> {
         name,
         &[("hub_namespace", "acme"), ("repository", repository)],
     )
-}
-
-/// acme/api with a version tag, `latest` and `nightly`; acme/web with more than a page of
-/// tags; acme/old with three.
-pub fn acme() -> SimHub {
-    let hub = SimHub::new();
-    hub.add_repo(
-        "acme",
-        Repo::new("api")
-            .with_tag(TagSpec::new("1.4.2"))
-            .with_tag(TagSpec::new("latest"))
-            .with_tag(TagSpec::new("nightly")),
-    );
-    hub.add_repo("acme", Repo::new("web").with_tags(120));
-    hub.add_repo("acme", Repo::new("old").with_tags(3));
-    hub
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,7 +56,7 @@ async fn changes_are_counted_per_repository_and_logged_and_nothing_else_counts()
     .await;
     // Several refreshes may have passed: the counts stay exact.
     let m = {
-        let n = crate::support::refreshes(&m);
+        let n = refreshes(&m);
         process.metrics_after_refreshes(n + 2.0).await
     };
     assert_eq!(counter(&m, "dockerhub_tags_added_total", "api"), Some(1.0));
@@ -186,18 +170,9 @@ async fn the_state_file_serves_the_inventory_at_restart_and_counts_changes_made_
     std::fs::create_dir_all(&dir).unwrap();
     let state = dir.join("state.json");
     let state_arg = state.to_str().unwrap();
-    let args = |url: &str| {
-        vec![
-            "--hub.url".to_string(),
-            url.to_string(),
-            "--hub.namespace".into(),
-            "acme".into(),
-            "--state.file".into(),
-            state_arg.into(),
-        ]
-    };
+    let args = |url: &str| hub_args(url, "acme", &["--state.file", state_arg]);
 
-    let first = Process::start(&refs(&args(&running.url())), &[]).await;
+    let first = Process::start(&(args(&running.url())), &[]).await;
     first.metrics_after_refreshes(1.0).await;
     assert!(first.terminate().await.success());
     assert!(state.exists(), "the state file is written after a refresh");
@@ -207,7 +182,7 @@ async fn the_state_file_serves_the_inventory_at_restart_and_counts_changes_made_
     assert!(hub.delete_tag("acme", "api", "nightly"));
 
     // Restarted where the Hub cannot be reached: the stored inventory is served, marked down.
-    let unreachable = Process::start(&refs(&args("http://127.0.0.1:9")), &[]).await;
+    let unreachable = Process::start(&(args("http://127.0.0.1:9")), &[]).await;
     let (_, m) = get(&format!("{}/metrics", unreachable.url)).await;
     assert_eq!(value(&m, "dockerhub_up", &[]), Some(0.0));
     assert_eq!(served_tags(&m, "acme", "api"), api_tags);
@@ -222,7 +197,7 @@ async fn the_state_file_serves_the_inventory_at_restart_and_counts_changes_made_
     assert!(unreachable.terminate().await.success());
 
     // Restarted with the Hub back: the deletion made while down is counted.
-    let second = Process::start(&refs(&args(&running.url())), &[]).await;
+    let second = Process::start(&(args(&running.url())), &[]).await;
     let m = second.metrics_after_refreshes(1.0).await;
     assert_eq!(value(&m, "dockerhub_up", &[]), Some(1.0));
     assert_eq!(
@@ -267,8 +242,4 @@ async fn a_corrupt_state_file_is_set_aside_and_the_exporter_runs() {
     assert!(process.terminate().await.success());
     eventually(|| async { state.exists().then_some(()) }).await;
     std::fs::remove_dir_all(dir).unwrap();
-}
-
-fn refs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
 }

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use simhub::{Repo, SimHub};
 
-use crate::process::{BIN, Process, tool};
-use crate::support::{eventually, get, hub_args, value};
+use crate::support::*;
 
 #[test]
 fn help_names_every_flag_with_its_environment_variable_and_default() {
@@ -161,7 +160,7 @@ async fn refused_credentials_are_logged_plainly() {
     hub.add_account("acme-bot", "right", &["acme"]);
     let running = hub.start().await.unwrap();
     let process = Process::start(
-        &["--hub.url", &running.url(), "--hub.username", "acme-bot"],
+        &hub_only(&running.url(), &["--hub.username", "acme-bot"]),
         &[("DOCKERHUB_PASSWORD", "wr0ng-s3cret-value")],
     )
     .await;
@@ -187,11 +186,7 @@ async fn refused_credentials_are_logged_plainly() {
 async fn an_empty_namespace_gets_a_warning_naming_it() {
     let hub = SimHub::new();
     let running = hub.start().await.unwrap();
-    let process = Process::start(
-        &["--hub.url", &running.url(), "--hub.namespace", "acmee"],
-        &[],
-    )
-    .await;
+    let process = Process::start(&hub_args(&running.url(), "acmee", &[]), &[]).await;
     let m = process.metrics_after_refreshes(1.0).await;
     assert_eq!(
         value(&m, "dockerhub_repositories", &[("hub_namespace", "acmee")]),
@@ -212,11 +207,7 @@ async fn sigterm_stops_the_exporter_mid_refresh() {
     hub.add_repo("acme", Repo::new("api").with_tags(1));
     hub.set_latency(Duration::from_secs(30));
     let running = hub.start().await.unwrap();
-    let process = Process::start(
-        &["--hub.url", &running.url(), "--hub.namespace", "acme"],
-        &[],
-    )
-    .await;
+    let process = Process::start(&hub_args(&running.url(), "acme", &[]), &[]).await;
     // The refresh is under way once the Hub has received its first request.
     eventually(|| async { (!hub.requests().is_empty()).then_some(()) }).await;
     let (status, _) = get(&format!("{}/readyz", process.url)).await;
@@ -231,16 +222,7 @@ async fn promtool_finds_nothing_to_complain_about_in_the_exposition() {
     };
     let hub = SimHub::demo(7);
     let running = hub.start().await.unwrap();
-    let process = Process::start(
-        &[
-            "--hub.url",
-            &running.url(),
-            "--hub.namespace",
-            "library,acme",
-        ],
-        &[],
-    )
-    .await;
+    let process = Process::start(&hub_args(&running.url(), "library,acme", &[]), &[]).await;
     let m = process.metrics_after_refreshes(1.0).await;
     let mut check = std::process::Command::new(promtool)
         .args(["check", "metrics"])
@@ -276,14 +258,15 @@ async fn a_password_file_readable_by_others_gets_a_warning() {
     for (mode, warned) in [(0o644, true), (0o600, false)] {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
         let process = Process::start(
-            &[
-                "--hub.url",
+            &hub_only(
                 &running.url(),
-                "--hub.username",
-                "acme-bot",
-                "--hub.password-file",
-                path.to_str().unwrap(),
-            ],
+                &[
+                    "--hub.username",
+                    "acme-bot",
+                    "--hub.password-file",
+                    path.to_str().unwrap(),
+                ],
+            ),
             &[],
         )
         .await;

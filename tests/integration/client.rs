@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use simhub::{Fault, FaultKind, Repo, SimHub, TagSpec};
 
-use crate::process::Process;
-use crate::support::{Exporter, eventually, get, hub_args, served_tags, value};
+use crate::support::*;
 
 /// The largest body the exporter reads, as the README states it.
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -51,11 +50,7 @@ async fn requests_are_counted_per_endpoint_exactly_as_the_hub_received_them() {
     hub.add_repo("acme", Repo::new("web").with_tags(3));
     hub.add_repo("beta", Repo::new("tool").with_tags(1));
     let running = hub.start().await.unwrap();
-    let exporter = Exporter::start(
-        &["--hub.url", &running.url(), "--hub.namespace", "acme,beta"],
-        None,
-    )
-    .await;
+    let exporter = Exporter::start(&hub_args(&running.url(), "acme,beta", &[]), None).await;
     let m = exporter.wait_for_refreshes(1).await;
     assert_eq!(value(&m, "dockerhub_up", &[]), Some(1.0));
     assert_eq!(
@@ -101,11 +96,7 @@ async fn a_connection_reset_mid_body_is_counted_as_an_error_and_retried() {
     hub.add_repo("acme", Repo::new("api").with_tags(5));
     hub.add_fault(Fault::new("/repositories/api/tags", FaultKind::ResetMidBody).times(1));
     let running = hub.start().await.unwrap();
-    let exporter = Exporter::start(
-        &["--hub.url", &running.url(), "--hub.namespace", "acme"],
-        None,
-    )
-    .await;
+    let exporter = Exporter::start(&hub_args(&running.url(), "acme", &[]), None).await;
     let m = exporter.wait_for_refreshes(1).await;
     assert_eq!(counted(&m, "tags", "error"), 1);
     // The Hub recorded the reset answer as a 200 (its headers said so); the exporter never
@@ -126,11 +117,7 @@ async fn a_503_that_passes_is_retried_and_the_refresh_succeeds() {
     hub.add_repo("acme", Repo::new("web").with_tags(2));
     hub.add_fault(Fault::new("/repositories/api/tags", FaultKind::Status(503)).times(2));
     let running = hub.start().await.unwrap();
-    let exporter = Exporter::start(
-        &["--hub.url", &running.url(), "--hub.namespace", "acme"],
-        None,
-    )
-    .await;
+    let exporter = Exporter::start(&hub_args(&running.url(), "acme", &[]), None).await;
     let m = exporter.wait_for_refreshes(1).await;
     assert_eq!(recorded(&hub, "tags", 503), 2, "both 503s were met");
     assert_eq!(counted(&m, "tags", "503"), 2);
@@ -211,11 +198,7 @@ async fn a_tag_repeated_on_the_next_page_is_counted_once() {
         )
         .times(1),
     );
-    let exporter = Exporter::start(
-        &["--hub.url", &running.url(), "--hub.namespace", "acme"],
-        None,
-    )
-    .await;
+    let exporter = Exporter::start(&hub_args(&running.url(), "acme", &[]), None).await;
     let m = exporter.wait_for_refreshes(1).await;
     let pages: Vec<(String, u16)> = hub
         .requests()
@@ -295,11 +278,7 @@ async fn sigint_stops_the_binary_with_success() {
     let hub = SimHub::new();
     hub.add_repo("acme", Repo::new("api").with_tags(1));
     let running = hub.start().await.unwrap();
-    let mut process = Process::start(
-        &["--hub.url", &running.url(), "--hub.namespace", "acme"],
-        &[],
-    )
-    .await;
+    let mut process = Process::start(&hub_args(&running.url(), "acme", &[]), &[]).await;
     process.metrics_after_refreshes(1.0).await;
     let pid = process.child.id().expect("still running").to_string();
     let killed = std::process::Command::new("kill")
@@ -322,7 +301,7 @@ async fn dockerhub_namespaces_with_spaces_inventories_every_namespace() {
     hub.add_repo("beta", Repo::new("tool").with_tags(3));
     let running = hub.start().await.unwrap();
     let process = Process::start(
-        &["--hub.url", &running.url()],
+        &hub_only(&running.url(), &[]),
         &[("DOCKERHUB_NAMESPACES", "acme, beta")],
     )
     .await;
@@ -356,11 +335,7 @@ async fn a_truncated_answer_is_logged_with_the_url_of_its_listing() {
         FaultKind::TruncatedJson,
     ));
     let running = hub.start().await.unwrap();
-    let process = Process::start(
-        &["--hub.url", &running.url(), "--hub.namespace", "acme"],
-        &[],
-    )
-    .await;
+    let process = Process::start(&hub_args(&running.url(), "acme", &[]), &[]).await;
     let m = process.metrics_after_refreshes(1.0).await;
     assert_eq!(
         value(&m, "dockerhub_refreshes_total", &[("result", "partial")]),

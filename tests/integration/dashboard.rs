@@ -7,9 +7,7 @@ use std::path::Path;
 use serde_json::Value;
 use simhub::{Repo, SimHub, TagSpec};
 
-use crate::alerting::{Prometheus, free_port};
-use crate::process::{Process, tool};
-use crate::support::eventually;
+use crate::support::*;
 
 fn dashboard() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("grafana/dockerhub-inventory.json");
@@ -227,20 +225,20 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
     let listen = format!("127.0.0.1:{}", free_port());
     let hub_url = running.url();
     let exporter = Process::start(
-        &[
-            "--hub.url",
+        &hub_args(
             &hub_url,
-            "--hub.namespace",
             "library,acme",
-            "--hub.username",
-            "acme-bot",
-            "--refresh.interval",
-            "1s",
-            "--hub.rate-limit",
-            "100000",
-            "--web.listen-address",
-            &listen,
-        ],
+            &[
+                "--hub.username",
+                "acme-bot",
+                "--refresh.interval",
+                "1s",
+                "--hub.rate-limit",
+                "100000",
+                "--web.listen-address",
+                &listen,
+            ],
+        ),
         &[("DOCKERHUB_PASSWORD", "dckr_pat_demo_acme")],
     )
     .await;

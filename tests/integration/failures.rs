@@ -2,7 +2,7 @@
 
 use simhub::{Fault, FaultKind, Repo, SimHub};
 
-use crate::support::{Exporter, hub_args, served_tags, value};
+use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_repository_keeps_its_previous_tags_and_up_turns_0() {
@@ -65,14 +65,11 @@ async fn a_failing_namespace_listing_keeps_its_repositories() {
     hub.add_repo("other", Repo::new("tool").with_tags(1));
     let running = hub.start().await.unwrap();
     let exporter = Exporter::start(
-        &[
-            "--hub.url",
+        &hub_args(
             &running.url(),
-            "--hub.namespace",
             "acme,other",
-            "--refresh.interval",
-            "200ms",
-        ],
+            &["--refresh.interval", "200ms"],
+        ),
         None,
     )
     .await;
@@ -140,11 +137,7 @@ async fn a_next_link_looping_back_fails_the_listing_instead_of_spinning() {
     hub.add_repo("acme", Repo::new("api").with_tags(150));
     hub.add_fault(Fault::new("/repositories/api/tags", FaultKind::LoopNext));
     let running = hub.start().await.unwrap();
-    let exporter = Exporter::start(
-        &["--hub.url", &running.url(), "--hub.namespace", "acme"],
-        None,
-    )
-    .await;
+    let exporter = Exporter::start(&hub_args(&running.url(), "acme", &[]), None).await;
     let m = exporter.wait_for_refreshes(1).await;
     assert_eq!(value(&m, "dockerhub_up", &[]), Some(0.0));
     assert!(hub.requests().len() < 10);

@@ -5,8 +5,7 @@
 
 use simhub::{Fault, FaultKind, Repo, SimHub};
 
-use crate::process::Process;
-use crate::support::{eventually, get, hub_args, refreshes, served_tags, value};
+use crate::support::*;
 
 const REPOS: [&str; 3] = ["api", "db", "web"];
 
@@ -179,14 +178,11 @@ async fn a_hub_unreachable_at_start_then_back_and_then_gone_mid_run() {
         .port();
     let hub = hub();
     let process = Process::start(
-        &[
-            "--hub.url",
+        &hub_args(
             &format!("http://127.0.0.1:{port}"),
-            "--hub.namespace",
             "acme",
-            "--refresh.interval",
-            "300ms",
-        ],
+            &["--refresh.interval", "300ms"],
+        ),
         &[],
     )
     .await;

@@ -2,7 +2,7 @@
 
 use simhub::{Repo, SimHub, TagSpec};
 
-use crate::support::{Exporter, hub_args, label, series, served_tags, value};
+use crate::support::*;
 
 /// The requests a full walk needs: repository pages plus, per repository, its tag pages
 /// (an empty repository still takes one).
@@ -58,11 +58,11 @@ async fn every_repository_and_tag_of_a_namespace_larger_than_one_page_is_served(
         assert_eq!(served_tags(&m, "acme", repo), truth, "{repo}");
     }
     // The digest served is the Hub's, for every tag.
-    for (labels, _) in series(&m, "dockerhub_tag_info") {
-        let (repo, tag) = (label(&labels, "repository"), label(&labels, "tag"));
+    for s in series(&m, "dockerhub_tag_info") {
+        let label = |name: &str| s.label(name).expect("the label is there");
         assert_eq!(
-            Some(label(&labels, "digest").to_string()),
-            hub.tag_digest("acme", repo, tag)
+            Some(label("digest").to_string()),
+            hub.tag_digest("acme", label("repository"), label("tag"))
         );
     }
     let requests = hub.requests();
@@ -87,7 +87,7 @@ async fn private_repositories_are_served_with_credentials_and_not_without() {
     let running = hub.start().await.unwrap();
     let url = running.url();
 
-    let anonymous = Exporter::start(&["--hub.url", &url, "--hub.namespace", "acme"], None).await;
+    let anonymous = Exporter::start(&hub_args(&url, "acme", &[]), None).await;
     let m = anonymous.wait_for_refreshes(1).await;
     assert_eq!(
         value(&m, "dockerhub_repositories", &[("hub_namespace", "acme")]),
@@ -97,14 +97,7 @@ async fn private_repositories_are_served_with_credentials_and_not_without() {
     anonymous.stop().await;
 
     let authenticated = Exporter::start(
-        &[
-            "--hub.url",
-            &url,
-            "--hub.namespace",
-            "acme",
-            "--hub.username",
-            "acme-bot",
-        ],
+        &hub_args(&url, "acme", &["--hub.username", "acme-bot"]),
         Some("dckr_pat_private"),
     )
     .await;
@@ -143,21 +136,18 @@ async fn platform_images_are_served_without_attestations() {
         ),
     );
     let running = hub.start().await.unwrap();
-    let exporter = Exporter::start(
-        &["--hub.url", &running.url(), "--hub.namespace", "library"],
-        None,
-    )
-    .await;
+    let exporter = Exporter::start(&hub_args(&running.url(), "library", &[]), None).await;
     let m = exporter.wait_for_refreshes(1).await;
     let images = series(&m, "dockerhub_image_info");
     let mut platforms: Vec<String> = images
         .iter()
-        .map(|(l, _)| {
+        .map(|s| {
+            let label = |name: &str| s.label(name).expect("the label is there");
             format!(
                 "{}/{}/{}",
-                label(l, "os"),
-                label(l, "architecture"),
-                label(l, "variant")
+                label("os"),
+                label("architecture"),
+                label("variant")
             )
         })
         .collect();

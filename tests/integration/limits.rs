@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use simhub::{Repo, RetryAfterStyle, SimHub};
 
-use crate::support::{Exporter, hub_args, served_tags, value};
+use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_configured_quota_is_never_exceeded_in_any_window() {

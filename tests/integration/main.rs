@@ -1,6 +1,6 @@
 //! Integration tests: the exporter over real HTTP against the simulated Hub.
 //!
-//! One test binary with a module per concern; `support` holds the shared helpers.
+//! One test binary with a module per concern; `support` holds everything they share.
 
 mod alerting;
 mod auth;
@@ -12,7 +12,6 @@ mod failures;
 mod faults;
 mod inventory;
 mod limits;
-mod process;
 #[cfg(target_os = "linux")]
 mod resources;
 mod scale;

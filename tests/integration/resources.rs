@@ -6,8 +6,7 @@ use std::time::SystemTime;
 use simhub::{Repo, SimHub};
 use tokio::net::TcpStream;
 
-use crate::process::Process;
-use crate::support::{eventually, get, hub_args, value};
+use crate::support::*;
 
 /// The exposition once `check` holds for the named series.
 async fn metrics_when(process: &Process, name: &str, check: impl Fn(f64) -> bool) -> String {

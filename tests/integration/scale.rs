@@ -3,8 +3,7 @@
 
 use simhub::{Repo, SimHub, TagSpec};
 
-use crate::process::Process;
-use crate::support::{Exporter, hub_args, refreshes, series, served_tags, value};
+use crate::support::*;
 
 /// Paths of the tag listings the Hub answered, one per request.
 fn tag_requests(hub: &SimHub) -> Vec<String> {
@@ -23,19 +22,19 @@ fn acme(repos: usize, tags: usize) -> SimHub {
     hub
 }
 
-fn fast(url: &str) -> Vec<&str> {
-    vec![
-        "--hub.url",
+fn fast(url: &str) -> Vec<String> {
+    hub_args(
         url,
-        "--hub.namespace",
         "acme",
-        "--refresh.interval",
-        "100ms",
-        "--hub.rate-limit",
-        "100000",
-        "--hub.burst",
-        "1000",
-    ]
+        &[
+            "--refresh.interval",
+            "100ms",
+            "--hub.rate-limit",
+            "100000",
+            "--hub.burst",
+            "1000",
+        ],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,7 +43,7 @@ async fn between_full_walks_only_repositories_whose_last_updated_moved_are_liste
     let running = hub.start().await.unwrap();
     let url = running.url();
     let mut args = fast(&url);
-    args.extend(["--refresh.full-interval", "1h"]);
+    args.extend(["--refresh.full-interval", "1h"].map(String::from));
     let exporter = Exporter::start(&args, None).await;
     let m = exporter.wait_for_refreshes(1).await;
     assert_eq!(
@@ -92,7 +91,7 @@ async fn the_next_full_walk_catches_a_deletion_that_left_last_updated_alone() {
     let running = hub.start().await.unwrap();
     let url = running.url();
     let mut args = fast(&url);
-    args.extend(["--refresh.full-interval", "1s"]);
+    args.extend(["--refresh.full-interval", "1s"].map(String::from));
     let exporter = Exporter::start(&args, None).await;
     exporter.wait_for_refreshes(1).await;
     let victim = hub.tag_names("acme", "svc-1")[0].clone();
@@ -131,12 +130,15 @@ async fn filters_choose_what_is_inventoried_and_counts_stay_exact() {
     let running = hub.start().await.unwrap();
     let url = running.url();
     let mut args = fast(&url);
-    args.extend([
-        "--filter.repository-exclude",
-        "internal-.*",
-        "--filter.tag-exclude",
-        "sha-[0-9a-f]+",
-    ]);
+    args.extend(
+        [
+            "--filter.repository-exclude",
+            "internal-.*",
+            "--filter.tag-exclude",
+            "sha-[0-9a-f]+",
+        ]
+        .map(String::from),
+    );
     let exporter = Exporter::start(&args, None).await;
     let m = exporter.wait_for_refreshes(1).await;
     assert_eq!(value(&m, "dockerhub_up", &[]), Some(1.0));
@@ -154,7 +156,7 @@ async fn filters_choose_what_is_inventoried_and_counts_stay_exact() {
     assert!(
         !series(&m, "dockerhub_repository_info")
             .iter()
-            .any(|(l, _)| l.iter().any(|(_, v)| v == "internal-tool"))
+            .any(|s| s.labels.iter().any(|(_, v)| v == "internal-tool"))
     );
     assert_eq!(
         value(&m, "dockerhub_repository_tags", &[("repository", "api")]),
@@ -187,7 +189,7 @@ async fn the_series_level_and_the_newest_n_limit_per_tag_series_only() {
         (vec!["--metrics.max-tags-per-repository", "7"], 14, 14),
     ] {
         let mut args = fast(&url);
-        args.extend(extra.iter().copied());
+        args.extend(extra.iter().map(|a| a.to_string()));
         let exporter = Exporter::start(&args, None).await;
         let m = exporter.wait_for_refreshes(1).await;
         assert_eq!(
@@ -229,14 +231,14 @@ async fn a_long_refresh_logs_its_progress_and_shows_it_in_a_gauge() {
         &[],
     )
     .await;
-    let during = crate::support::eventually(|| async {
-        let (_, m) = crate::support::get(&format!("{}/metrics", process.url)).await;
+    let during = eventually(|| async {
+        let (_, m) = get(&format!("{}/metrics", process.url)).await;
         let ratio = value(&m, "dockerhub_refresh_progress_ratio", &[])?;
         (ratio > 0.0 && ratio < 1.0).then_some(ratio)
     })
     .await;
     assert!(during > 0.0 && during < 1.0);
-    let line = crate::support::eventually(|| async {
+    let line = eventually(|| async {
         process
             .log()
             .lines()

@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use simhub::{Repo, SimHub};
 
-use crate::process::{BIN, Process};
-use crate::support::eventually;
+use crate::support::*;
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("dhx-it-web-{name}-{}", std::process::id()));
@@ -48,14 +47,11 @@ async fn basic_auth_guards_every_endpoint_and_follows_the_file_when_it_changes()
         &format!("basic_auth_users:\n  prometheus: {}\n", hash("right horse")),
     );
     let process = Process::start(
-        &[
-            "--hub.url",
+        &hub_args(
             &hub_url,
-            "--hub.namespace",
             "acme",
-            "--web.config.file",
-            config.to_str().unwrap(),
-        ],
+            &["--web.config.file", config.to_str().unwrap()],
+        ),
         &[],
     )
     .await;
@@ -144,14 +140,11 @@ async fn with_tls_only_https_is_served_and_client_certificates_can_be_required()
         "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
     );
     let process = Process::start(
-        &[
-            "--hub.url",
+        &hub_args(
             &hub_url,
-            "--hub.namespace",
             "acme",
-            "--web.config.file",
-            config.to_str().unwrap(),
-        ],
+            &["--web.config.file", config.to_str().unwrap()],
+        ),
         &[],
     )
     .await;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::support::{eventually, get};
+use super::{eventually, families, get, refreshes};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_dockerhub_exporter");
 
@@ -73,12 +73,16 @@ impl Process {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// Waits until `dockerhub_refreshes_total` reaches `n`; returns the exposition, checked
+    /// against the format's rules.
     pub async fn metrics_after_refreshes(&self, n: f64) -> String {
-        eventually(|| async {
+        let metrics = eventually(|| async {
             let (_, m) = get(&format!("{}/metrics", self.url)).await;
-            (crate::support::refreshes(&m) >= n).then_some(m)
+            (refreshes(&m) >= n).then_some(m)
         })
-        .await
+        .await;
+        families(&metrics);
+        metrics
     }
 
     pub async fn terminate(mut self) -> std::process::ExitStatus {

@@ -1,0 +1,58 @@
+//! What the integration tests share: the exporter in this process ([`Exporter`]) or as the
+//! binary ([`Process`]), the outside tools beside it ([`tool`], [`Prometheus`]), the
+//! arguments that point it at a simulated Hub ([`hub_args`]), simulated Hubs several tests
+//! use ([`fixtures`]), waiting for a condition ([`eventually`]), and reading what it serves
+//! ([`value`], [`series`], [`served_tags`]). Test files use this module and never each other.
+
+mod exporter;
+pub mod fixtures;
+mod process;
+mod prometheus;
+mod scrape;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use exporter::Exporter;
+pub use process::{BIN, Process, tool};
+pub use prometheus::{Prometheus, examples, free_port};
+pub use scrape::*;
+
+/// The longest any test waits for a condition before failing.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(60);
+
+/// Arguments that point the exporter at the Hub at `url` for `namespace`, then `extra`.
+pub fn hub_args(url: &str, namespace: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = hub_only(url, &["--hub.namespace", namespace]);
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+/// Arguments that point the exporter at the Hub at `url` without naming a namespace (the
+/// username or the environment names it), then `extra`.
+pub fn hub_only(url: &str, extra: &[&str]) -> Vec<String> {
+    ["--hub.url", url]
+        .iter()
+        .chain(extra)
+        .map(|a| a.to_string())
+        .collect()
+}
+
+/// Retries `check` every 20 ms until it gives a value, failing the test after [`WAIT_LIMIT`].
+pub async fn eventually<T, F, Fut>(check: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not reached within {WAIT_LIMIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
