@@ -74,6 +74,9 @@ struct Bench {
     /// threads and runtime tasks every 5 minutes.
     #[arg(long, value_parser = dockerhub_exporter::config::parse_duration)]
     soak: Option<Duration>,
+    /// The simulated Hub answers uncompressed even to requests that ask for gzip.
+    #[arg(long)]
+    no_hub_gzip: bool,
     /// Instead of the full benchmark: with --refresh.full-interval, push a tag to this many
     /// repositories after the first refresh and count the requests of a later one.
     #[arg(long)]
@@ -296,6 +299,7 @@ fn secs(v: &serde_json::Value, field: &str) -> f64 {
 async fn run(b: Bench) {
     let built = Instant::now();
     let hub = build_hub(&b);
+    hub.set_compression(!b.no_hub_gzip);
     let running = hub.start().await.expect("the simulated Hub starts");
     let hub_url = running.url();
     let tags = b.repos * b.tags;
@@ -335,7 +339,10 @@ async fn run(b: Bench) {
     let cpu_before = exporter.cpu();
     let done = exporter.wait_for("refresh finished");
     let cpu = exporter.cpu().saturating_sub(cpu_before);
-    let requests = hub.requests().len();
+    let received = hub.requests();
+    let requests = received.len();
+    let hub_bytes: u64 = received.iter().map(|r| r.body_bytes).sum();
+    let asked_gzip = received.iter().filter(|r| r.accepts_gzip).count();
     let wall = secs(&done, "duration_seconds");
     let quota_bound = requests.saturating_sub(burst as usize) as f64 / b.quota as f64 * 60.0;
     let latency_bound = requests as f64 * b.latency.as_secs_f64() / concurrency as f64;
@@ -345,6 +352,15 @@ async fn run(b: Bench) {
         wall / quota_bound.max(latency_bound) * 100.0
     );
     println!("refresh CPU time      {:.2} s", cpu.as_secs_f64());
+    println!(
+        "from the Hub          {:.2} MB in bodies ({asked_gzip} of {requests} requests asked for gzip; the Hub {})",
+        hub_bytes as f64 / 1e6,
+        if b.no_hub_gzip {
+            "never compresses"
+        } else {
+            "compresses when asked"
+        }
+    );
     println!(
         "render                {:.3} s for {:.1} MB",
         secs(&done, "render_seconds"),

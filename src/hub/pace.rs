@@ -9,45 +9,68 @@ use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
+use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+/// The runtime's clock, as the rate limiter reads time: the time since the pacer was made.
+/// Using tokio's clock rather than the system's keeps the quota, the pauses and the sleeps
+/// on one time line, which tests can also pause and advance.
+#[derive(Debug, Clone)]
+struct RuntimeClock {
+    start: Instant,
+}
+
+impl Clock for RuntimeClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+}
+
 /// Shared pacing state.
 #[derive(Debug)]
-pub struct Pacer {
-    limiter: RateLimiter<NotKeyed, InMemoryState, DefaultClock>,
-    clock: DefaultClock,
+pub(super) struct Pacer {
+    limiter: RateLimiter<NotKeyed, InMemoryState, RuntimeClock, NoOpMiddleware<Duration>>,
+    clock: RuntimeClock,
     slots: std::sync::Arc<Semaphore>,
     pause_until: Mutex<Option<Instant>>,
 }
 
 /// Permission to send one request; the concurrency slot is held until it is dropped.
 #[derive(Debug)]
-pub struct Permit {
+pub(super) struct Permit {
     _slot: OwnedSemaphorePermit,
     /// Time spent waiting for the quota or a pause.
-    pub waited: Duration,
+    pub(super) waited: Duration,
 }
 
 impl Pacer {
     /// A pacer allowing `per_minute` requests a minute, `burst` back to back, and
     /// `concurrency` in flight.
-    pub fn new(per_minute: u32, burst: u32, concurrency: usize) -> Self {
+    pub(super) fn new(per_minute: u32, burst: u32, concurrency: usize) -> Self {
         let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+        let clock = RuntimeClock {
+            start: Instant::now(),
+        };
         Pacer {
-            limiter: RateLimiter::direct(Quota::per_minute(per_minute).allow_burst(burst)),
-            clock: DefaultClock::default(),
+            limiter: RateLimiter::direct_with_clock(
+                Quota::per_minute(per_minute).allow_burst(burst),
+                clock.clone(),
+            ),
+            clock,
             slots: std::sync::Arc::new(Semaphore::new(concurrency.max(1))),
             pause_until: Mutex::new(None),
         }
     }
 
     /// Waits for a concurrency slot, the end of any pause, and a cell of the quota.
-    pub async fn acquire(&self) -> Permit {
+    pub(super) async fn acquire(&self) -> Permit {
         // The semaphore is never closed, so acquiring cannot fail.
         let slot = std::sync::Arc::clone(&self.slots)
             .acquire_owned()
@@ -72,7 +95,7 @@ impl Pacer {
     }
 
     /// Holds every request back for `wait` from now (a later pause already set stands).
-    pub fn pause_for(&self, wait: Duration) {
+    pub(super) fn pause_for(&self, wait: Duration) {
         let until = Instant::now() + wait;
         let mut pause = self.pause_until.lock().unwrap_or_else(|e| e.into_inner());
         if pause.is_none_or(|p| p < until) {
@@ -95,30 +118,47 @@ impl Pacer {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn the_burst_passes_at_once_and_the_next_request_waits_for_the_quota() {
+    #[tokio::test(start_paused = true)]
+    async fn the_burst_passes_at_once_and_then_requests_follow_the_quota() {
         let pacer = Pacer::new(60, 3, 10);
         for _ in 0..3 {
-            assert!(pacer.acquire().await.waited < Duration::from_millis(500));
+            assert_eq!(pacer.acquire().await.waited, Duration::ZERO);
         }
-        let permit = pacer.acquire().await;
-        // 60 a minute is one a second: the fourth request waits most of a second.
-        assert!(
-            permit.waited >= Duration::from_millis(500),
-            "{:?}",
-            permit.waited
-        );
+        // 60 a minute is one a second: each further request waits a second for its cell.
+        for _ in 0..3 {
+            let permit = pacer.acquire().await;
+            assert!(
+                permit.waited >= Duration::from_millis(999)
+                    && permit.waited <= Duration::from_secs(1),
+                "{:?}",
+                permit.waited
+            );
+        }
     }
 
-    #[tokio::test]
-    async fn a_pause_holds_back_the_next_request() {
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_holds_back_the_next_request_for_exactly_its_length() {
         let pacer = Pacer::new(6000, 10, 10);
-        pacer.pause_for(Duration::from_millis(300));
-        let permit = pacer.acquire().await;
-        assert!(
-            permit.waited >= Duration::from_millis(250),
-            "{:?}",
-            permit.waited
-        );
+        pacer.pause_for(Duration::from_secs(7));
+        assert_eq!(pacer.acquire().await.waited, Duration::from_secs(7));
+        // A shorter pause does not cut a longer one short.
+        pacer.pause_for(Duration::from_secs(5));
+        pacer.pause_for(Duration::from_secs(1));
+        assert_eq!(pacer.acquire().await.waited, Duration::from_secs(5));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_more_requests_are_in_flight_than_the_concurrency_allows() {
+        let pacer = std::sync::Arc::new(Pacer::new(6000, 100, 2));
+        let first = pacer.acquire().await;
+        let _second = pacer.acquire().await;
+        let waiting = tokio::spawn({
+            let pacer = std::sync::Arc::clone(&pacer);
+            async move { pacer.acquire().await.waited }
+        });
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(!waiting.is_finished(), "a third request waits for a slot");
+        drop(first);
+        assert!(waiting.await.unwrap() >= Duration::ZERO);
     }
 }

@@ -18,9 +18,14 @@ use prometheus::proto::MetricFamily;
 use prometheus::{Counter, Gauge};
 use tokio::runtime::Handle;
 
-/// Linux counts CPU time in `/proc/PID/stat` in ticks of USER_HZ per second, which is 100 on
-/// x86, ARM and the other architectures a server runs on (`man 5 proc`, `sysconf(_SC_CLK_TCK)`).
-const TICKS_PER_SECOND: f64 = 100.0;
+/// Linux counts CPU time in `/proc/PID/stat` in ticks of USER_HZ per second (`man 5 proc`),
+/// which `sysconf(_SC_CLK_TCK)` tells; 100 where it cannot, the value on x86 and ARM.
+fn ticks_per_second() -> f64 {
+    // SAFETY: sysconf only reads a system constant; it has no preconditions and touches no
+    // memory of ours.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
 
 /// What one scrape read: each file once, parsed; None where it could not be read.
 struct Readings {
@@ -30,6 +35,7 @@ struct Readings {
     max_fds: Option<u64>,
     tasks: Option<usize>,
     started: f64,
+    ticks_per_second: f64,
 }
 
 /// A served series: name, help, whether it is a counter (else a gauge), and its value in
@@ -47,7 +53,7 @@ const SERIES: [Series; 8] = [
         "process_cpu_seconds_total",
         "Total user and system CPU time spent in seconds.",
         true,
-        |r| r.cpu_ticks.map(|t| t as f64 / TICKS_PER_SECOND),
+        |r| r.cpu_ticks.map(|t| t as f64 / r.ticks_per_second),
     ),
     (
         "process_open_fds",
@@ -100,6 +106,8 @@ pub struct ProcessCollector {
     /// The runtime whose tasks are counted: the one the collector was made in.
     runtime: Option<Handle>,
     started: f64,
+    /// USER_HZ, read once.
+    ticks_per_second: f64,
     descs: Vec<Desc>,
 }
 
@@ -123,6 +131,7 @@ impl ProcessCollector {
             root: root.to_path_buf(),
             runtime: Handle::try_current().ok(),
             started: super::unix_seconds(started),
+            ticks_per_second: ticks_per_second(),
             descs,
         }
     }
@@ -140,6 +149,7 @@ impl ProcessCollector {
             max_fds: read("limits").and_then(|l| max_open_files(&l)),
             tasks: self.runtime.as_ref().map(|h| h.metrics().num_alive_tasks()),
             started: self.started,
+            ticks_per_second: self.ticks_per_second,
         }
     }
 }
@@ -245,6 +255,17 @@ mod tests {
         250 75 0 0 20 0 6 0 123456 52428800 3000 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 \
         17 1 0 0 0 0 0";
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_tick_rate_is_the_one_the_system_reports() {
+        let out = std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .expect("getconf runs (it comes with the C library)");
+        let reported: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        assert_eq!(ticks_per_second(), reported);
+    }
+
     #[test]
     fn cpu_time_is_read_after_the_last_parenthesis() {
         assert_eq!(cpu_ticks(STAT), Some(325));
@@ -292,10 +313,10 @@ mod tests {
             .iter()
             .map(|f| {
                 let m = &f.get_metric()[0];
-                let v = if m.get_counter().has_value() {
-                    m.get_counter().value()
+                let v = if f.get_field_type() == prometheus::proto::MetricType::COUNTER {
+                    m.get_counter().get_value()
                 } else {
-                    m.get_gauge().value()
+                    m.get_gauge().get_value()
                 };
                 (f.name().to_string(), v)
             })

@@ -71,6 +71,39 @@ async fn requests_are_counted_per_endpoint_exactly_as_the_hub_received_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_asked_for_gzipped_and_read_the_same_compressed_or_not() {
+    let hub = SimHub::new();
+    hub.add_repo("acme", Repo::new("api").with_tags(250));
+    hub.add_repo("acme", Repo::new("web").with_tags(3));
+    let running = hub.start().await.unwrap();
+    let mut served = Vec::new();
+    for compression in [true, false] {
+        hub.set_compression(compression);
+        hub.clear_requests();
+        let exporter = Exporter::start(&hub_args(&running.url(), "acme", &[]), None).await;
+        let m = exporter.wait_for_refreshes(1).await;
+        exporter.stop().await;
+        let requests = hub.requests();
+        assert!(
+            requests.iter().all(|r| r.accepts_gzip),
+            "every request asks for gzip"
+        );
+        let bytes: u64 = requests.iter().map(|r| r.body_bytes).sum();
+        assert_eq!(value(&m, "dockerhub_up", &[]), Some(1.0));
+        assert_eq!(served_tags(&m, "acme", "api"), hub.tag_names("acme", "api"));
+        served.push((served_tags(&m, "acme", "api"), bytes));
+    }
+    let (compressed, plain) = (&served[0], &served[1]);
+    assert_eq!(compressed.0, plain.0, "the same tags either way");
+    assert!(
+        compressed.1 * 3 < plain.1,
+        "compressed pages are several times smaller: {} against {} bytes",
+        compressed.1,
+        plain.1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logins_are_counted_under_the_auth_endpoint() {
     let hub = SimHub::new();
     hub.add_repo("acme", Repo::new("api").private().with_tags(2));

@@ -124,7 +124,7 @@ async fn server_errors_on_every_route_and_on_one_repository() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broken_bodies_truncated_or_wrong_shaped_json_html_with_200_and_a_huge_body() {
+async fn broken_bodies_truncated_or_wrong_shaped_json_html_with_200_a_huge_body_and_a_gzip_bomb() {
     survives(
         on("/repositories/api/tags", FaultKind::TruncatedJson),
         "decode",
@@ -143,6 +143,12 @@ async fn broken_bodies_truncated_or_wrong_shaped_json_html_with_200_and_a_huge_b
     .await;
     survives(
         on("/repositories/api/tags", FaultKind::Huge(20 << 20)),
+        "protocol",
+    )
+    .await;
+    // Small on the wire, 64 MiB once inflated: the body limit counts what is inflated.
+    survives(
+        on("/repositories/db/tags", FaultKind::GzipBomb(64 << 20)),
         "protocol",
     )
     .await;

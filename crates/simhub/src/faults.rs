@@ -63,6 +63,8 @@ pub enum FaultKind {
     LoopNext,
     /// Headers with a large content-length, some bytes, then the connection drops.
     ResetMidBody,
+    /// 200 with a small gzip stream that inflates to a JSON-looking body of this many bytes.
+    GzipBomb(usize),
 }
 
 /// The page a misconfigured proxy in front of the Hub might serve.
@@ -112,6 +114,11 @@ pub(super) fn answer(
             status: 200,
             headers: Vec::new(),
             content: Content::Huge(n),
+        },
+        FaultKind::GzipBomb(n) => Reply {
+            status: 200,
+            headers: Vec::new(),
+            content: Content::Gzipped(super::reply::gzip_bomb(n)),
         },
         FaultKind::Slow(delay) => return (normal(), delay),
         FaultKind::TruncatedJson => {

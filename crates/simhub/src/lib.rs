@@ -81,6 +81,11 @@ pub struct RequestRecord {
     pub authorization: Option<String>,
     /// The status answered.
     pub status: u16,
+    /// Bytes of the answer's body as sent (compressed, when it was), or as promised by its
+    /// headers for an answer cut short.
+    pub body_bytes: u64,
+    /// Whether the request asked for gzip (`Accept-Encoding`).
+    pub accepts_gzip: bool,
 }
 
 /// How a 429 says when to retry: the real Hub has been seen sending seconds and a Unix time.
@@ -194,6 +199,12 @@ impl SimHub {
     /// whether the real Hub does is not documented).
     pub fn set_delete_touches_repository(&self, touches: bool) {
         self.lock().settings.delete_touches_repository = touches;
+    }
+
+    /// Whether JSON answers are gzipped for clients that ask for it (default true, as web
+    /// servers in front of JSON APIs do).
+    pub fn set_compression(&self, enabled: bool) {
+        self.lock().settings.compression = enabled;
     }
 
     /// Lifetime of tokens issued from now on.

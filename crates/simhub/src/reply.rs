@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use hyper::Response;
 use hyper::body::{Body, Frame, SizeHint};
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
+use hyper::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::http::StatusCode;
 use serde::Serialize;
 use tokio::time::Sleep;
@@ -33,6 +33,8 @@ pub(super) enum Content {
     Huge(usize),
     /// These bytes under a much larger content-length, then the connection drops.
     Reset(Bytes),
+    /// A gzip stream, sent as it is with `Content-Encoding: gzip`.
+    Gzipped(Bytes),
     /// No body.
     Empty,
 }
@@ -119,18 +121,31 @@ impl Reply {
         match &self.content {
             Content::Json(b) | Content::Html(b) | Content::Reset(b) => b.clone(),
             Content::Page(p) => p.render(),
-            Content::Huge(_) | Content::Empty => Bytes::new(),
+            Content::Huge(_) | Content::Gzipped(_) | Content::Empty => Bytes::new(),
         }
     }
 
-    /// The HTTP response.
-    pub(super) fn into_response(self) -> Response<SimBody> {
+    /// The HTTP response; JSON is gzipped when `gzip` (the client accepts it and the hub
+    /// compresses).
+    pub(super) fn into_response(self, gzip: bool) -> Response<SimBody> {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut encoding = None;
         let (kind, body) = match &self.content {
+            Content::Json(_) | Content::Page(_) if gzip => {
+                encoding = Some("gzip");
+                (
+                    Some("application/json"),
+                    SimBody::Full(Some(gzipped(&self.body_bytes()))),
+                )
+            }
             Content::Json(_) | Content::Page(_) => (
                 Some("application/json"),
                 SimBody::Full(Some(self.body_bytes())),
             ),
+            Content::Gzipped(b) => {
+                encoding = Some("gzip");
+                (Some("application/json"), SimBody::Full(Some(b.clone())))
+            }
             Content::Html(b) => (
                 Some("text/html; charset=utf-8"),
                 SimBody::Full(Some(b.clone())),
@@ -151,6 +166,9 @@ impl Reply {
         if let Some(kind) = kind {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(kind));
         }
+        if let Some(encoding) = encoding {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static(encoding));
+        }
         if let Content::Reset(b) = &self.content {
             // Promise far more than is ever sent.
             headers.insert(
@@ -167,6 +185,47 @@ impl Reply {
         response
     }
 }
+
+/// `data` as one gzip member, compressed at the fast level as a web server would.
+pub(super) fn gzipped(data: &[u8]) -> Bytes {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    // Writing into a Vec cannot fail.
+    let _ = encoder.write_all(data);
+    Bytes::from(encoder.finish().unwrap_or_default())
+}
+
+/// A gzip stream that inflates to a JSON-looking page of `n` bytes: small on the wire,
+/// huge once read. Made once for each size, since it fires again at every request.
+pub(super) fn gzip_bomb(n: usize) -> Bytes {
+    static MADE: std::sync::Mutex<Vec<(usize, Bytes)>> = std::sync::Mutex::new(Vec::new());
+    let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, bomb)) = made.iter().find(|(size, _)| *size == n) {
+        return bomb.clone();
+    }
+    let bomb = make_gzip_bomb(n);
+    made.push((n, bomb.clone()));
+    bomb
+}
+
+fn make_gzip_bomb(n: usize) -> Bytes {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let (head, tail) = (HUGE_HEAD.as_bytes(), HUGE_TAIL.as_bytes());
+    let mut left = n.saturating_sub(head.len() + tail.len());
+    let _ = encoder.write_all(head);
+    while left > 0 {
+        let step = left.min(FILLER.len());
+        let _ = encoder.write_all(&FILLER[..step]);
+        left -= step;
+    }
+    let _ = encoder.write_all(tail);
+    Bytes::from(encoder.finish().unwrap_or_default())
+}
+
+/// How a huge body starts and ends: a page whose one tag has an endless name.
+const HUGE_HEAD: &str = r#"{"count":1,"next":null,"previous":null,"results":[{"name":""#;
+const HUGE_TAIL: &str = r#""}]}"#;
 
 /// The response body: a whole buffer, a streamed filler, or bytes followed by a broken
 /// connection.
@@ -192,8 +251,8 @@ static FILLER: [u8; 64 * 1024] = [b'x'; 64 * 1024];
 impl SimBody {
     /// A JSON-looking body of exactly `n` bytes.
     fn huge(n: usize) -> SimBody {
-        const HEAD: &str = r#"{"count":1,"next":null,"previous":null,"results":[{"name":""#;
-        const TAIL: &str = r#""}]}"#;
+        const HEAD: &str = HUGE_HEAD;
+        const TAIL: &str = HUGE_TAIL;
         if n < HEAD.len() + TAIL.len() {
             return SimBody::Filler {
                 head: None,

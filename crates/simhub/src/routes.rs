@@ -39,6 +39,8 @@ pub(super) struct HubRequest {
     pub(super) host: String,
     /// The body of a POST; `None` if it could not be read.
     pub(super) body: Option<Bytes>,
+    /// Whether the client accepts gzip.
+    pub(super) accepts_gzip: bool,
 }
 
 impl HubRequest {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, HOST};
+use hyper::header::{ACCEPT_ENCODING, AUTHORIZATION, HOST};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
@@ -22,6 +22,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
+
+use hyper::body::Body as _;
 
 use super::reply::{Reply, SimBody};
 use super::routes::{self, HubRequest};
@@ -78,6 +80,13 @@ async fn handle(hub: SimHub, request: Request<Incoming>, local: SocketAddr) -> R
             .map(str::to_string)
     };
     let authorization = header(AUTHORIZATION);
+    let accepts_gzip = request
+        .headers()
+        .get_all(ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| coding.split(';').next().is_some_and(|c| c.trim() == "gzip"));
     let host = header(HOST).unwrap_or_else(|| local.to_string());
     let method = request.method().clone();
     let path = request.uri().path().to_string();
@@ -98,17 +107,31 @@ async fn handle(hub: SimHub, request: Request<Incoming>, local: SocketAddr) -> R
         authorization,
         host,
         body,
+        accepts_gzip,
     };
-    let (reply, delay) = respond(&mut hub.lock(), &req, at);
+    let (reply, gzip, record, delay) = respond(&mut hub.lock(), &req, at);
+    // Rendered and compressed outside the lock, as concurrent requests would be on the Hub.
+    let response = reply.into_response(gzip);
+    let body_bytes = response.body().size_hint().exact().unwrap_or_else(|| {
+        response
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .unwrap_or(0)
+    });
+    if let Some(r) = hub.lock().requests.get_mut(record) {
+        r.body_bytes = body_bytes;
+    }
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    reply.into_response()
+    response
 }
 
-/// Decides the answer to `req`, records the request, and says how long to wait before
-/// sending the answer.
-fn respond(state: &mut State, req: &HubRequest, at: Instant) -> (Reply, Duration) {
+/// Decides the answer to `req` and records the request; says whether to gzip the answer,
+/// where the record is (its body size is filled in once the body exists), and how long to
+/// wait before sending the answer.
+fn respond(state: &mut State, req: &HubRequest, at: Instant) -> (Reply, bool, usize, Duration) {
     let verdict = state.limiter.as_mut().map(|l| l.admit(SystemTime::now()));
     let (mut reply, slow) = match verdict {
         Some(v) if !v.allowed => (v.refusal(state.settings.retry_after), Duration::ZERO),
@@ -133,6 +156,15 @@ fn respond(state: &mut State, req: &HubRequest, at: Instant) -> (Reply, Duration
         query: req.query.clone(),
         authorization: req.authorization.clone(),
         status: reply.status,
+        body_bytes: 0,
+        accepts_gzip: req.accepts_gzip,
     });
-    (reply, state.settings.latency.saturating_add(slow))
+    let gzip = req.accepts_gzip && state.settings.compression;
+    let record = state.requests.len() - 1;
+    (
+        reply,
+        gzip,
+        record,
+        state.settings.latency.saturating_add(slow),
+    )
 }

@@ -35,6 +35,8 @@ pub(super) struct Settings {
     pub(super) auth_token_route: bool,
     /// Whether deleting a tag moves the repository's `last_updated`.
     pub(super) delete_touches_repository: bool,
+    /// Whether JSON answers are gzipped for clients that accept it.
+    pub(super) compression: bool,
 }
 
 /// An account that can log in.
@@ -135,6 +137,7 @@ impl State {
                 token_ttl: DEFAULT_TOKEN_TTL,
                 auth_token_route: true,
                 delete_touches_repository: true,
+                compression: true,
             },
             limiter: None,
             faults: Vec::new(),
