@@ -407,15 +407,21 @@ mod tests {
         dir
     }
 
-    #[test]
-    fn users_are_checked_against_their_bcrypt_hashes() {
-        let dir = temp_dir("users");
+    /// A folder with a web configuration whose one user, `prom`, has the password `s3cret`.
+    fn prom_with_password(name: &str) -> (PathBuf, PathBuf) {
+        let dir = temp_dir(name);
         let hash = bcrypt::hash("s3cret", 4).unwrap();
         let path = write(
             &dir,
             "web.yml",
             &format!("basic_auth_users:\n  prom: {hash}\n"),
         );
+        (dir, path)
+    }
+
+    #[test]
+    fn users_are_checked_against_their_bcrypt_hashes() {
+        let (dir, path) = prom_with_password("users");
         let c = WebConfig::load(&path).unwrap();
         assert!(c.requires_auth());
         assert!(c.check("prom", "s3cret"));
@@ -427,13 +433,7 @@ mod tests {
 
     #[test]
     fn accepted_credentials_are_remembered_and_refused_ones_are_not() {
-        let dir = temp_dir("remembered");
-        let hash = bcrypt::hash("s3cret", 4).unwrap();
-        let path = write(
-            &dir,
-            "web.yml",
-            &format!("basic_auth_users:\n  prom: {hash}\n"),
-        );
+        let (dir, path) = prom_with_password("remembered");
         let c = WebConfig::load(&path).unwrap();
         assert!(!c.is_remembered("prom", "s3cret"), "nothing before a check");
         assert!(!c.check("prom", "wrong"));

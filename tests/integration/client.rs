@@ -166,18 +166,15 @@ async fn a_503_that_passes_is_retried_and_the_refresh_succeeds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_huge_body_fails_only_its_listing_and_the_exporter_keeps_serving() {
-    let hub = SimHub::new();
-    hub.add_repo("acme", Repo::new("api").with_tags(4));
-    hub.add_repo("acme", Repo::new("web").with_tags(2));
+    let hub = fixtures::api_and_web();
     let running = hub.start().await.unwrap();
     let exporter = Exporter::start(
         &hub_args(&running.url(), "acme", &["--refresh.interval", "200ms"]),
         None,
     )
     .await;
-    let before = exporter.wait_for_refreshes(1).await;
-    let api_before = served_tags(&before, "acme", "api");
-    assert_eq!(api_before.len(), 4);
+    let api_before = served_tags(&exporter.wait_for_refreshes(1).await, "acme", "api");
+    assert_eq!(api_before, hub.tag_names("acme", "api"));
 
     hub.add_fault(Fault::new(
         "/repositories/api/tags",
@@ -185,11 +182,7 @@ async fn a_huge_body_fails_only_its_listing_and_the_exporter_keeps_serving() {
     ));
     hub.push_tag("acme", "api", TagSpec::new("api-new"));
     hub.push_tag("acme", "web", TagSpec::new("web-new"));
-    let m = exporter
-        .wait_for(|m| {
-            value(m, "dockerhub_refreshes_total", &[("result", "partial")]).unwrap_or(0.0) >= 1.0
-        })
-        .await;
+    let m = exporter.wait_for_result("partial", 1).await;
     assert_eq!(value(&m, "dockerhub_up", &[]), Some(0.0));
     assert_eq!(
         served_tags(&m, "acme", "api"),
@@ -271,22 +264,8 @@ async fn an_exhausted_rate_limit_window_pauses_requests_until_its_reset() {
     hub.set_rate_limit(5, Duration::from_secs(2));
     let running = hub.start().await.unwrap();
     // The exporter's own quota is far above the Hub's: only the headers can hold it back.
-    let exporter = Exporter::start(
-        &hub_args(
-            &running.url(),
-            "acme",
-            &[
-                "--hub.rate-limit",
-                "60000",
-                "--hub.burst",
-                "100",
-                "--hub.concurrency",
-                "1",
-            ],
-        ),
-        None,
-    )
-    .await;
+    let exporter =
+        Exporter::start(&hub_args(&running.url(), "acme", &ONLY_THE_HUB_PACES), None).await;
     let m = exporter.wait_for_refreshes(1).await;
     let statuses: Vec<u16> = hub.requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses.len(), 12, "more requests than one window allows");

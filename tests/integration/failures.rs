@@ -6,18 +6,15 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_repository_keeps_its_previous_tags_and_up_turns_0() {
-    let hub = SimHub::new();
-    hub.add_repo("acme", Repo::new("api").with_tags(4));
-    hub.add_repo("acme", Repo::new("web").with_tags(2));
+    let hub = fixtures::api_and_web();
     let running = hub.start().await.unwrap();
     let exporter = Exporter::start(
         &hub_args(&running.url(), "acme", &["--refresh.interval", "200ms"]),
         None,
     )
     .await;
-    let before = exporter.wait_for_refreshes(1).await;
-    let api_before = served_tags(&before, "acme", "api");
-    assert_eq!(api_before.len(), 4);
+    let api_before = served_tags(&exporter.wait_for_refreshes(1).await, "acme", "api");
+    assert_eq!(api_before, hub.tag_names("acme", "api"));
 
     hub.add_fault(Fault::new("/repositories/api/tags", FaultKind::Status(503)));
     let deleted = api_before[0].clone();
@@ -25,11 +22,7 @@ async fn a_failing_repository_keeps_its_previous_tags_and_up_turns_0() {
     let web_deleted = hub.tag_names("acme", "web")[0].clone();
     hub.delete_tag("acme", "web", &web_deleted);
 
-    let m = exporter
-        .wait_for(|m| {
-            value(m, "dockerhub_refreshes_total", &[("result", "partial")]).unwrap_or(0.0) >= 1.0
-        })
-        .await;
+    let m = exporter.wait_for_result("partial", 1).await;
     assert_eq!(value(&m, "dockerhub_up", &[]), Some(0.0));
     assert!(
         value(&m, "dockerhub_refresh_errors_total", &[("kind", "server")]) >= Some(1.0),
@@ -79,11 +72,7 @@ async fn a_failing_namespace_listing_keeps_its_repositories() {
         FaultKind::TruncatedJson,
     ));
     hub.delete_repo("acme", "api");
-    let m = exporter
-        .wait_for(|m| {
-            value(m, "dockerhub_refreshes_total", &[("result", "partial")]).unwrap_or(0.0) >= 1.0
-        })
-        .await;
+    let m = exporter.wait_for_result("partial", 1).await;
     assert_eq!(
         value(&m, "dockerhub_repositories", &[("hub_namespace", "acme")]),
         Some(1.0)

@@ -65,22 +65,8 @@ async fn obeys_retry_after(style: RetryAfterStyle) {
     // out, so it does meet 429s (which keep their headers).
     hub.set_rate_limit_headers(false);
     let running = hub.start().await.unwrap();
-    let exporter = Exporter::start(
-        &hub_args(
-            &running.url(),
-            "acme",
-            &[
-                "--hub.rate-limit",
-                "60000",
-                "--hub.burst",
-                "100",
-                "--hub.concurrency",
-                "1",
-            ],
-        ),
-        None,
-    )
-    .await;
+    let exporter =
+        Exporter::start(&hub_args(&running.url(), "acme", &ONLY_THE_HUB_PACES), None).await;
     let m = exporter.wait_for_refreshes(1).await;
     assert_eq!(value(&m, "dockerhub_up", &[]), Some(1.0), "{style:?}");
     for i in 0..6 {

@@ -5,7 +5,7 @@ use dockerhub_exporter::config::{Args, Config};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::{WAIT_LIMIT, eventually, families, get, refreshes};
+use super::{WAIT_LIMIT, eventually, families, get, refreshes, value};
 
 /// An exporter served from this process.
 pub struct Exporter {
@@ -65,6 +65,14 @@ impl Exporter {
     /// Waits until `dockerhub_refreshes_total` (all results) reaches `n`; returns the exposition.
     pub async fn wait_for_refreshes(&self, n: u64) -> String {
         self.wait_for(|m| refreshes(m) >= n as f64).await
+    }
+
+    /// Waits until `dockerhub_refreshes_total{result}` reaches `n`; returns the exposition.
+    pub async fn wait_for_result(&self, result: &str, n: u64) -> String {
+        self.wait_for(|m| {
+            value(m, "dockerhub_refreshes_total", &[("result", result)]).unwrap_or(0.0) >= n as f64
+        })
+        .await
     }
 
     /// Polls the exposition until `done` holds.

@@ -18,6 +18,17 @@ pub use process::{BIN, Process, tool};
 pub use prometheus::{Prometheus, examples, free_port};
 pub use scrape::*;
 
+/// Flags that leave the pace to the simulated Hub alone: the exporter's own quota far above
+/// any Hub's, one request at a time, so only the Hub's headers and 429s hold it back.
+pub const ONLY_THE_HUB_PACES: [&str; 6] = [
+    "--hub.rate-limit",
+    "60000",
+    "--hub.burst",
+    "100",
+    "--hub.concurrency",
+    "1",
+];
+
 /// The longest any test waits for a condition before failing.
 pub const WAIT_LIMIT: Duration = Duration::from_secs(60);
 
