@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::reply::{Content, Reply};
+use super::reply::{Content, Page, Reply};
 
 /// A failure to inject: requests whose `path?query` contains `path_contains` get `kind`.
 #[derive(Debug, Clone)]
@@ -65,6 +65,20 @@ pub enum FaultKind {
     ResetMidBody,
     /// 200 with a small gzip stream that inflates to a JSON-looking body of this many bytes.
     GzipBomb(usize),
+    /// This status with exactly this body (JSON or not).
+    Answer(u16, String),
+    /// The normal page, but its `count` replaced by this.
+    Count(usize),
+    /// A listing without end: every page claims `count` items in all, holds `items` tags
+    /// (each with a digest of `fat` bytes) and links to the next page.
+    Endless {
+        /// The `count` every page claims.
+        count: usize,
+        /// Tags on each page.
+        items: usize,
+        /// Length of each tag's digest.
+        fat: usize,
+    },
 }
 
 /// The page a misconfigured proxy in front of the Hub might serve.
@@ -85,11 +99,13 @@ pub(super) fn take(faults: &mut Vec<Fault>, target: &str) -> Option<FaultKind> {
 }
 
 /// The answer when `kind` fires: `normal` computes the answer the Hub would have given,
-/// `first_page` is the URL of page 1 of this listing. Also returns an extra delay.
+/// `page_url` gives the URL of a page of this listing, `page` is the page asked for. Also
+/// returns an extra delay.
 pub(super) fn answer(
     kind: FaultKind,
     normal: impl FnOnce() -> Reply,
-    first_page: impl FnOnce() -> String,
+    page_url: impl Fn(usize) -> String,
+    page: usize,
 ) -> (Reply, Duration) {
     let reply = match kind {
         FaultKind::Status(code) => Reply::json(
@@ -136,7 +152,31 @@ pub(super) fn answer(
             reply
         }
         FaultKind::ForeignNext(url) => with_next(normal(), url),
-        FaultKind::LoopNext => with_next(normal(), first_page()),
+        FaultKind::LoopNext => with_next(normal(), page_url(1)),
+        FaultKind::Answer(status, text) => Reply {
+            status,
+            headers: Vec::new(),
+            content: Content::Json(Bytes::from(text)),
+        },
+        FaultKind::Count(count) => {
+            let mut reply = normal();
+            if let Content::Page(p) = &mut reply.content {
+                p.count = count;
+            }
+            reply
+        }
+        FaultKind::Endless { count, items, fat } => {
+            let digest = "f".repeat(fat);
+            let results: Vec<serde_json::Value> = (0..items)
+                .map(|i| serde_json::json!({ "name": format!("endless-{page}-{i}"), "digest": digest }))
+                .collect();
+            Reply::page(Page {
+                count,
+                next: Some(page_url(page + 1)),
+                previous: (page > 1).then(|| page_url(page - 1)),
+                results: serde_json::to_string(&results).unwrap_or_else(|_| "[]".into()),
+            })
+        }
     };
     (reply, Duration::ZERO)
 }

@@ -88,6 +88,16 @@ pub struct RequestRecord {
     pub accepts_gzip: bool,
 }
 
+/// A change the hub makes to a repository while a client walks its tags (see
+/// [`SimHub::shift_between_pages`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shift {
+    /// Push a new tag, which the Hub lists first: later pages repeat an item of the earlier.
+    Push,
+    /// Delete the newest tag: later pages skip an item the earlier would have led to.
+    Delete,
+}
+
 /// How a 429 says when to retry: the real Hub has been seen sending seconds and a Unix time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum RetryAfterStyle {
@@ -220,6 +230,19 @@ impl SimHub {
     /// Injects a fault; faults are tried in the order added, and the first match fires.
     pub fn add_fault(&self, fault: Fault) {
         self.lock().faults.push(fault);
+    }
+
+    /// Before serving any tag page after the first of `namespace/repo`, makes `shift`, for
+    /// the next `times` such requests: what offset pagination does to a listing read while
+    /// the repository changes (an item seen twice, or one never seen).
+    pub fn shift_between_pages(&self, namespace: &str, repo: &str, shift: Shift, times: usize) {
+        self.lock().shifts.push(state::PageShift {
+            namespace: namespace.to_string(),
+            repo: repo.to_string(),
+            shift,
+            times,
+            pushed: 0,
+        });
     }
 
     /// Removes every fault.

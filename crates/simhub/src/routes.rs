@@ -78,6 +78,11 @@ impl HubRequest {
         url
     }
 
+    /// The page asked for, 1 when none is (or one that is not a number).
+    pub(super) fn page_number(&self) -> usize {
+        self.param("page").and_then(|p| p.parse().ok()).unwrap_or(1)
+    }
+
     /// The effective page size: default 10, capped at 100.
     pub(super) fn page_size(&self) -> usize {
         match self
@@ -141,6 +146,9 @@ pub(super) fn route(state: &mut State, req: &HubRequest) -> Reply {
         | ["v2", "namespaces", ns, "repositories", repo, "tags", ""]
             if !ns.is_empty() && !repo.is_empty() =>
         {
+            if req.param("page").is_some_and(|p| p != "1") {
+                state.shift_pages(ns, repo);
+            }
             get_only(state, req, |state, access| {
                 list_tags(state, req, access, ns, repo)
             })

@@ -140,7 +140,8 @@ fn respond(state: &mut State, req: &HubRequest, at: Instant) -> (Reply, bool, us
             Some(kind) => faults::answer(
                 kind,
                 || routes::route(state, req),
-                || req.page_url(1, req.page_size()),
+                |page| req.page_url(page, req.page_size()),
+                req.page_number(),
             ),
         },
     };

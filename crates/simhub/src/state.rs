@@ -39,6 +39,18 @@ pub(super) struct Settings {
     pub(super) compression: bool,
 }
 
+/// A change the hub makes to a repository between two page requests of its tag listing.
+#[derive(Debug, Clone)]
+pub(super) struct PageShift {
+    pub(super) namespace: String,
+    pub(super) repo: String,
+    pub(super) shift: crate::Shift,
+    /// How many more times it happens.
+    pub(super) times: usize,
+    /// Tags pushed by it so far, to name the next one.
+    pub(super) pushed: usize,
+}
+
 /// An account that can log in.
 #[derive(Debug, Clone)]
 pub(super) struct Account {
@@ -118,6 +130,8 @@ pub(super) struct State {
     pub(super) settings: Settings,
     pub(super) limiter: Option<Limiter>,
     pub(super) faults: Vec<Fault>,
+    /// Changes made between two page requests of one tag listing.
+    pub(super) shifts: Vec<PageShift>,
     pub(super) requests: Vec<RequestRecord>,
     pub(super) rng: StdRng,
     next_id: u64,
@@ -141,6 +155,7 @@ impl State {
             },
             limiter: None,
             faults: Vec::new(),
+            shifts: Vec::new(),
             requests: Vec::new(),
             rng,
             // Large like real Hub ids, so a client cannot confuse them with page numbers.
@@ -332,6 +347,34 @@ impl State {
 
     /// The tags of a repository in the order the Hub lists them: newest push first, ties by
     /// name, so a push during a walk shifts the pages as on the real Hub.
+    /// Makes the change a [`PageShift`] asks for on `namespace/repo`, if one has firings left:
+    /// called before a tag page after the first is served.
+    pub(super) fn shift_pages(&mut self, namespace: &str, repo: &str) {
+        let Some(i) = self
+            .shifts
+            .iter()
+            .position(|s| s.times > 0 && s.namespace == namespace && s.repo == repo)
+        else {
+            return;
+        };
+        self.shifts[i].times -= 1;
+        match self.shifts[i].shift {
+            crate::Shift::Push => {
+                self.shifts[i].pushed += 1;
+                let name = format!("shifted-{}", self.shifts[i].pushed);
+                self.push_tag(namespace, repo, &crate::TagSpec::new(&name));
+            }
+            crate::Shift::Delete => {
+                let newest = self
+                    .repo(namespace, repo)
+                    .and_then(|r| Self::tags_in_order(r).first().map(|t| t.name.clone()));
+                if let Some(name) = newest {
+                    self.delete_tag(namespace, repo, &name);
+                }
+            }
+        }
+    }
+
     pub(super) fn tags_in_order(repo: &StoredRepo) -> Vec<&StoredTag> {
         let mut tags: Vec<&StoredTag> = repo.tags.values().collect();
         tags.sort_by(|a, b| {
