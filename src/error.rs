@@ -60,6 +60,15 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// A listing whose pages did not add up, read again and again: the Hub's count changed
+    /// while it was read, or it promised more items than it served.
+    #[error("the listing at {url} does not add up: {reason}")]
+    Inconsistent {
+        /// The listing's first page.
+        url: String,
+        /// What did not add up.
+        reason: String,
+    },
     /// A listing task of the refresh ended without a result (it panicked or was cancelled).
     #[error("the listing of {listing} did not complete: {reason}")]
     Task {
@@ -116,6 +125,8 @@ error_kinds! {
     Transport => "transport",
     /// A broken rule of the protocol, or an unexpected status.
     Protocol => "protocol",
+    /// A listing whose pages did not add up in any of its reads.
+    Inconsistent => "inconsistent",
     /// A listing task that did not complete.
     Task => "task",
     /// A local I/O error.
@@ -140,6 +151,7 @@ impl Error {
             Error::Transport { .. } => ErrorKind::Transport,
             Error::Decode { .. } => ErrorKind::Decode,
             Error::Protocol { .. } => ErrorKind::Protocol,
+            Error::Inconsistent { .. } => ErrorKind::Inconsistent,
             Error::Task { .. } => ErrorKind::Task,
             Error::Io { .. } => ErrorKind::Io,
         }

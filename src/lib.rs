@@ -61,9 +61,14 @@ pub struct Exporter {
 
 impl Exporter {
     /// Checks what the configuration names beyond the flags themselves: the web
-    /// configuration file and every file it names. An error here is the user's to fix, like
-    /// a bad flag.
+    /// configuration file and every file it names, and the state file's place. An error here
+    /// is the user's to fix, like a bad flag.
     pub fn new(config: Config) -> Result<Exporter, ConfigError> {
+        if let Some(path) = &config.state_file {
+            state::check(path).map_err(|e| {
+                ConfigError::new("--state.file", format!("{}: {e}", path.display()))
+            })?;
+        }
         let web = match &config.web_config_file {
             Some(path) => webconfig::Watched::load(path)
                 .map_err(|e| ConfigError::new("--web.config.file", e.to_string()))?,

@@ -4,7 +4,10 @@
 //! exporter loads it, serves it (with `dockerhub_up` 0) until its first refresh ends, and diffs
 //! that refresh against it, so changes made while the exporter was down are counted. This
 //! module owns the file's format and the rules for writing it safely (temporary file, fsync,
-//! rename) and for a file that cannot be read (set aside, never fatal).
+//! rename, in the directory of the file a symbolic link points to) and for a file that cannot
+//! be used: a path that cannot hold the file (a directory, a missing parent, no permission)
+//! is the operator's to fix and is refused at start ([`check`]); content that cannot be
+//! parsed is set aside under a name of its own and the exporter starts empty.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -49,17 +52,85 @@ impl State {
     }
 }
 
-/// Reads the state file at `path`. A missing file gives `None`; a file that cannot be read or
-/// parsed is logged, renamed to `<path>.corrupt` and also gives `None`.
+/// How many symbolic links are followed to the state file, at most.
+const MAX_LINKS: usize = 40;
+
+/// The file `path` names, symbolic links followed (also to a target that does not exist yet).
+fn target(path: &Path) -> io::Result<PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let link = fs::read_link(&path)?;
+                path = match path.parent() {
+                    Some(dir) if link.is_relative() => dir.join(link),
+                    _ => link,
+                };
+            }
+            Ok(_) => return Ok(path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(path),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("too many symbolic links"))
+}
+
+/// Checks that `path` can hold the state file: an existing regular file that can be read, or
+/// none yet in a directory that exists; and that the directory takes new files (the file is
+/// written beside itself first). An error names what is wrong.
+pub(crate) fn check(path: &Path) -> io::Result<()> {
+    let file = target(path)?;
+    match fs::metadata(&file) {
+        Ok(m) if m.is_dir() => return Err(io::Error::other("is a directory, not a file")),
+        Ok(_) => {
+            File::open(&file)?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let dir = parent(&file);
+            if !fs::metadata(dir).is_ok_and(|m| m.is_dir()) {
+                return Err(io::Error::other(format!(
+                    "its directory {} does not exist",
+                    dir.display()
+                )));
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    let tmp = sibling(&file, ".tmp");
+    File::create(&tmp).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("{} cannot be written: {e}", parent(&file).display()),
+        )
+    })?;
+    let _ = fs::remove_file(&tmp);
+    Ok(())
+}
+
+/// The directory a file is in, `.` for a bare file name.
+fn parent(file: &Path) -> &Path {
+    file.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Reads the state file at `path`. A missing file gives `None`; a file that cannot be opened
+/// is logged and gives `None` (the exporter checked it at start, so something changed since);
+/// content that cannot be parsed is logged, set aside under a name no earlier copy has
+/// (`<path>.corrupt-<time>`) and gives `None`.
 pub(crate) fn load(path: &Path) -> Option<State> {
-    let file = match File::open(path) {
+    let opened = target(path).and_then(|file| match fs::metadata(&file) {
+        Ok(m) if m.is_dir() => Err(io::Error::other("is a directory, not a file")),
+        _ => File::open(file),
+    });
+    let file = match opened {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             info!(path = %path.display(), "no state file yet; starting with an empty inventory");
             return None;
         }
         Err(e) => {
-            set_aside(path, &format!("cannot be read: {e}"));
+            warn!(path = %path.display(), error = %e, "the state file cannot be read; starting with an empty inventory");
             return None;
         }
     };
@@ -98,8 +169,9 @@ struct Saved<'a> {
     snapshot: &'a Snapshot,
 }
 
-/// Writes `snapshot` and `last_success` to `path` atomically: a temporary file beside it,
-/// fsync, rename, and an fsync of the directory so that the rename itself survives a crash.
+/// Writes `snapshot` and `last_success` to `path` atomically: a temporary file beside the
+/// file (the one a symbolic link points to, which stays a link), fsync, rename, and an fsync
+/// of the directory so that the rename itself survives a crash.
 pub(crate) fn save(
     path: &Path,
     snapshot: &Snapshot,
@@ -110,6 +182,7 @@ pub(crate) fn save(
         last_success: unix_seconds(last_success),
         snapshot,
     };
+    let path = &target(path)?;
     let tmp = sibling(path, ".tmp");
     let result = (|| {
         let mut file = File::create(&tmp)?;
@@ -119,11 +192,9 @@ pub(crate) fn save(
         drop(writer);
         file.sync_all()?;
         fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            // Not every platform can open a directory for syncing; the rename is done anyway.
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
+        // Not every platform can open a directory for syncing; the rename is done anyway.
+        if let Ok(d) = File::open(parent(path)) {
+            let _ = d.sync_all();
         }
         Ok(())
     })();
@@ -144,10 +215,25 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Moves an unparseable state file out of the way, under a name no earlier copy has.
 fn set_aside(path: &Path, why: &str) {
-    let aside = sibling(path, ".corrupt");
-    match fs::rename(path, &aside) {
-        Ok(()) => warn!(
+    let moved = target(path).and_then(|file| {
+        let stamp = time::OffsetDateTime::now_utc()
+            .format(time::macros::format_description!(
+                "[year][month][day]T[hour][minute][second]Z"
+            ))
+            .unwrap_or_default();
+        let aside = (1..)
+            .map(|n| match n {
+                1 => sibling(&file, &format!(".corrupt-{stamp}")),
+                n => sibling(&file, &format!(".corrupt-{stamp}-{n}")),
+            })
+            .find(|p| fs::symlink_metadata(p).is_err())
+            .unwrap_or_else(|| sibling(&file, ".corrupt"));
+        fs::rename(&file, &aside).map(|()| aside)
+    });
+    match moved {
+        Ok(aside) => warn!(
             path = %path.display(),
             moved_to = %aside.display(),
             "the state file {why}; it was set aside and the exporter starts with an empty inventory"
@@ -235,11 +321,101 @@ mod tests {
             fs::write(&path, &content).unwrap();
             assert!(load(&path).is_none(), "{content}");
             assert!(!path.exists());
-            assert_eq!(
-                fs::read_to_string(sibling(&path, ".corrupt")).unwrap(),
-                content
-            );
         }
+        // Each one kept under a name of its own: none overwrote an earlier one.
+        let mut kept: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        kept.sort();
+        assert_eq!(kept.len(), 3, "{kept:?}");
+        assert!(
+            kept.iter().all(|n| n.starts_with("state.json.corrupt-")),
+            "{kept:?}"
+        );
+        let contents: Vec<String> = kept
+            .iter()
+            .map(|n| fs::read_to_string(dir.join(n)).unwrap())
+            .collect();
+        assert!(contents.iter().any(|c| c == "[1, 2, 3]"));
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_path_that_cannot_hold_the_file_is_refused_with_the_reason_and_nothing_is_moved() {
+        let dir = temp_dir("refused");
+        let as_dir = dir.join("state.json");
+        fs::create_dir(&as_dir).unwrap();
+        let e = check(&as_dir).unwrap_err().to_string();
+        assert!(e.contains("directory"), "{e}");
+        assert!(load(&as_dir).is_none());
+        assert!(as_dir.is_dir(), "a directory is never set aside");
+
+        let orphan = dir.join("missing").join("state.json");
+        let e = check(&orphan).unwrap_err().to_string();
+        assert!(e.contains("does not exist"), "{e}");
+
+        // A path through a regular file cannot be opened, by root either.
+        let plain = dir.join("plain");
+        fs::write(&plain, "not a directory").unwrap();
+        let through = plain.join("state.json");
+        assert!(check(&through).is_err());
+        assert!(load(&through).is_none());
+        assert_eq!(fs::read_to_string(&plain).unwrap(), "not a directory");
+
+        #[cfg(unix)]
+        if !running_as_root() {
+            use std::os::unix::fs::PermissionsExt as _;
+            let locked = dir.join("locked.json");
+            save(&locked, &snapshot(), None).unwrap();
+            fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
+            assert!(check(&locked).is_err());
+            assert!(load(&locked).is_none());
+            assert!(
+                locked.exists(),
+                "a file that cannot be opened is not set aside"
+            );
+            fs::set_permissions(&locked, fs::Permissions::from_mode(0o600)).unwrap();
+        }
+
+        let fine = dir.join("fresh.json");
+        check(&fine).unwrap();
+        assert!(!fine.exists() && !sibling(&fine, ".tmp").exists());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Root opens files whatever their permissions.
+    #[cfg(unix)]
+    fn running_as_root() -> bool {
+        // SAFETY: geteuid only reads the process's effective user id.
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symbolic_link_is_followed_and_stays_a_link() {
+        let dir = temp_dir("link");
+        fs::create_dir(dir.join("data")).unwrap();
+        let link = dir.join("state.json");
+        std::os::unix::fs::symlink("data/real.json", &link).unwrap();
+        check(&link).unwrap();
+        save(&link, &snapshot(), None).unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(dir.join("data/real.json").is_file());
+        assert_eq!(load(&link).unwrap().snapshot, snapshot());
+        save(&link, &Snapshot::default(), None).unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(load(&link).unwrap().snapshot, Snapshot::default());
         fs::remove_dir_all(dir).unwrap();
     }
 

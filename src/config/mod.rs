@@ -305,7 +305,12 @@ impl Config {
             if ns.is_empty() {
                 continue;
             }
-            if ns.contains('/') || ns.chars().any(char::is_whitespace) {
+            if ns.contains('/')
+                || ns.chars().any(|c| c.is_whitespace() || c.is_control())
+                || ns == "."
+                || ns == ".."
+                || ns.len() > 255
+            {
                 return Err(config_error(
                     "--hub.namespace",
                     format!("{ns:?} is not a namespace name"),

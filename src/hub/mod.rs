@@ -9,20 +9,18 @@
 
 mod auth;
 mod headers;
+mod listing;
 mod observer;
 mod pace;
 mod request;
 mod secret;
 mod wire;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::Url;
-use serde::de::DeserializeOwned;
-use tracing::debug;
 
 use crate::error::{Error, Result};
 use crate::inventory::{RepositoryInfo, Tag};
@@ -32,7 +30,7 @@ pub(crate) use headers::EPOCH_THRESHOLD;
 pub(crate) use observer::{Endpoint, Observer, RateLimitHeader};
 use pace::Pacer;
 pub(crate) use secret::Secret;
-use wire::{Page, WireRepository, WireTag};
+use wire::{WireRepository, WireTag};
 
 /// Items per page; the Hub silently caps larger values at 100.
 const PAGE_SIZE: u32 = 100;
@@ -70,6 +68,30 @@ pub(crate) struct ListedRepository {
     pub(crate) name: String,
     /// Metadata.
     pub(crate) info: RepositoryInfo,
+}
+
+/// Longest name of a namespace or repository; the Hub's own limit is far shorter.
+const MAX_NAME_BYTES: usize = 255;
+
+/// Whether `name` can be a namespace or repository name, which goes into a URL path as one
+/// segment: not empty, not `.` or `..` (which a URL resolves to another path), no `/`, no
+/// control characters (which a URL drops, joining what was around them), at most 255 bytes.
+/// The Hub's own grammar is narrower (lowercase letters, digits and `._-`); this refuses only
+/// what could make a request go to another name than the one listed.
+pub(crate) fn check_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        Err("is empty")
+    } else if name == "." || name == ".." {
+        Err("is a relative path")
+    } else if name.contains('/') {
+        Err("holds a /")
+    } else if name.chars().any(char::is_control) {
+        Err("holds a control character")
+    } else if name.len() > MAX_NAME_BYTES {
+        Err("is longer than 255 bytes")
+    } else {
+        Ok(())
+    }
 }
 
 /// A client for one Hub, shared by all tasks of a refresh.
@@ -127,23 +149,32 @@ impl Client {
         Duration::from_nanos(self.waited.load(Ordering::Relaxed))
     }
 
-    /// Every repository of `namespace` visible to the credentials.
-    pub(crate) async fn list_repositories(&self, namespace: &str) -> Result<Vec<ListedRepository>> {
+    /// Every repository of `namespace` visible to the credentials. A repository whose name
+    /// the Hub could not have given (see [`check_name`]) comes as an error of its own, so that
+    /// it is never fetched under another name and the others are still read.
+    pub(crate) async fn list_repositories(
+        &self,
+        namespace: &str,
+    ) -> Result<Vec<Result<ListedRepository>>> {
         let url = self.url(&["v2", "namespaces", namespace, "repositories"]);
-        let items: Vec<WireRepository> = self.list_all(Endpoint::Repositories, url).await?;
-        let mut seen = HashSet::new();
+        let items: Vec<WireRepository> = self.list_all(Endpoint::Repositories, url.clone()).await?;
         Ok(items
             .into_iter()
-            .filter(|r| seen.insert(r.name.clone()))
-            .map(|r| ListedRepository {
-                info: r.info(),
-                name: r.name,
+            .map(|r| match check_name(&r.name) {
+                Ok(()) => Ok(ListedRepository {
+                    info: r.info(),
+                    name: r.name,
+                }),
+                Err(why) => Err(Error::Decode {
+                    url: url.to_string(),
+                    reason: format!("a repository named {:?} {why}; left out", r.name),
+                }),
             })
             .collect())
     }
 
-    /// Every tag of a repository, deduplicated by name; `None` when the repository answers
-    /// 404 on its first page (it is gone).
+    /// Every tag of a repository, each once; `None` when the repository answers 404 on its
+    /// first page (it is gone).
     pub(crate) async fn list_tags(
         &self,
         namespace: &str,
@@ -158,16 +189,7 @@ impl Client {
             "tags",
         ]);
         match self.list_all::<WireTag>(Endpoint::Tags, url.clone()).await {
-            Ok(items) => {
-                let mut seen = HashSet::new();
-                Ok(Some(
-                    items
-                        .into_iter()
-                        .filter(|t| seen.insert(t.name.clone()))
-                        .map(WireTag::into_tag)
-                        .collect(),
-                ))
-            }
+            Ok(items) => Ok(Some(items.into_iter().map(WireTag::into_tag).collect())),
             Err(Error::Status {
                 url: failed,
                 status: 404,
@@ -176,7 +198,8 @@ impl Client {
         }
     }
 
-    /// The base URL with path segments appended (each percent-encoded).
+    /// The base URL with path segments appended, each percent-encoded as one segment (names
+    /// that could not be one are refused before, by [`check_name`]).
     fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
@@ -185,49 +208,5 @@ impl Client {
         url.query_pairs_mut()
             .append_pair("page_size", &PAGE_SIZE.to_string());
         url
-    }
-
-    /// Follows `next` from `first` until it is null, refusing links to another origin and
-    /// links back to a page already read.
-    async fn list_all<T: DeserializeOwned>(
-        &self,
-        endpoint: Endpoint,
-        first: Url,
-    ) -> Result<Vec<T>> {
-        let mut url = first;
-        let mut visited = HashSet::new();
-        let mut items = Vec::new();
-        loop {
-            if !visited.insert(url.to_string()) {
-                return Err(Error::Protocol {
-                    url: url.to_string(),
-                    reason: "the next link points back to a page already read".into(),
-                });
-            }
-            let page: Page<T> = self.get_json(endpoint, &url).await?;
-            debug!(url = %url, items = page.results.len(), "page read");
-            items.extend(page.results);
-            match page.next.as_deref().map(str::trim) {
-                None | Some("") => return Ok(items),
-                Some(next) => url = self.follow(&url, next)?,
-            }
-        }
-    }
-
-    fn follow(&self, current: &Url, next: &str) -> Result<Url> {
-        let next_url = current.join(next).map_err(|e| Error::Protocol {
-            url: current.to_string(),
-            reason: format!("the next link is not a URL: {e}"),
-        })?;
-        if next_url.origin() != self.base.origin() {
-            return Err(Error::Protocol {
-                url: current.to_string(),
-                reason: format!(
-                    "the next link leads to another origin ({}), not followed",
-                    next_url.origin().ascii_serialization()
-                ),
-            });
-        }
-        Ok(next_url)
     }
 }

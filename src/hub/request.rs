@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use reqwest::{Method, StatusCode, Url};
-use serde::de::DeserializeOwned;
 use tracing::{debug, warn};
 
 use super::auth::Token;
@@ -40,12 +39,9 @@ pub(super) struct Response {
 }
 
 impl Client {
-    /// GET a JSON document with the session token, renewing it once after a 401.
-    pub(super) async fn get_json<T: DeserializeOwned>(
-        &self,
-        endpoint: Endpoint,
-        url: &Url,
-    ) -> Result<T> {
+    /// GET a document with the session token, renewing it once after a 401; the body of the
+    /// successful answer.
+    pub(super) async fn get(&self, endpoint: Endpoint, url: &Url) -> Result<Vec<u8>> {
         let mut renewed = false;
         loop {
             let token = self.token().await?;
@@ -53,12 +49,7 @@ impl Client {
                 .send(endpoint, Method::GET, url, token.as_ref(), None)
                 .await?;
             match response.status {
-                s if s.is_success() => {
-                    return serde_json::from_slice(&response.body).map_err(|e| Error::Decode {
-                        url: url.to_string(),
-                        reason: e.to_string(),
-                    });
-                }
+                s if s.is_success() => return Ok(response.body),
                 StatusCode::UNAUTHORIZED if token.is_some() && !renewed => {
                     debug!(url = %url, "401 with a session token; logging in again");
                     if let Some(refused) = &token {

@@ -1,9 +1,11 @@
 //! The Hub's JSON as it comes over the wire, and its conversion into inventory types.
 //!
-//! Every field the exporter does not strictly need is optional: the Hub sends `null` for
-//! digests, timestamps, variants and sizes, and has dropped fields without notice before. A
-//! result without a name fails the page (the caller keeps its previous data). The types are
-//! public for the property tests of their decoding; only the client uses them.
+//! The page envelope is read strictly, because it decides what is deleted: `count` and
+//! `results` must be there (a 200 without them, or with an error envelope such as
+//! `{"detail": ...}`, is not a page). Every field of an item that the exporter does not
+//! strictly need is optional: the Hub sends `null` for digests, timestamps, variants and
+//! sizes, and has dropped fields without notice before. A result without a name fails the
+//! page (the caller keeps its previous data).
 
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -11,22 +13,56 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::inventory::{Image, RepositoryInfo, Tag};
 
-/// One page of a listing.
+/// One page of a listing, as decoded before its envelope is checked.
 #[derive(Debug, Deserialize)]
-pub struct Page<T> {
-    /// Absolute URL of the next page, `null` on the last.
+struct RawPage<T> {
+    count: Option<u64>,
     #[serde(default)]
-    pub next: Option<String>,
+    next: Option<String>,
+    results: Option<Vec<T>>,
+    /// The Hub's error envelopes carry these; a page never does.
+    #[serde(default)]
+    detail: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    errors: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    message: Option<serde::de::IgnoredAny>,
+}
+
+/// One page of a listing.
+#[derive(Debug)]
+pub(crate) struct Page<T> {
+    /// Items in the whole listing, as the Hub counted them when it answered.
+    pub(crate) count: u64,
+    /// Absolute URL of the next page, `null` on the last.
+    pub(crate) next: Option<String>,
     /// The items of this page.
-    #[serde(default = "Vec::new")]
-    pub results: Vec<T>,
+    pub(crate) results: Vec<T>,
+}
+
+impl<T: serde::de::DeserializeOwned> Page<T> {
+    /// Decodes a page, refusing a body that is not one: no `count` or `results`, or an error
+    /// envelope.
+    pub(crate) fn decode(body: &[u8]) -> Result<Page<T>, String> {
+        let raw: RawPage<T> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        if raw.detail.is_some() || raw.errors.is_some() || raw.message.is_some() {
+            return Err("an error envelope, not a page".into());
+        }
+        let results = raw.results.ok_or("no results")?;
+        let count = raw.count.ok_or("no count")?;
+        Ok(Page {
+            count,
+            next: raw.next,
+            results,
+        })
+    }
 }
 
 /// A repository as listed.
 #[derive(Debug, Deserialize)]
-pub struct WireRepository {
+pub(crate) struct WireRepository {
     /// Name within the namespace.
-    pub name: String,
+    pub(crate) name: String,
     #[serde(default)]
     repository_type: Option<String>,
     #[serde(default)]
@@ -43,9 +79,9 @@ pub struct WireRepository {
 
 /// A tag as listed.
 #[derive(Debug, Deserialize)]
-pub struct WireTag {
+pub(crate) struct WireTag {
     /// Tag name.
-    pub name: String,
+    pub(crate) name: String,
     #[serde(default)]
     digest: Option<String>,
     #[serde(default)]
@@ -73,7 +109,7 @@ struct WireImage {
 }
 
 /// Unix seconds of an RFC 3339 time; `None` when absent or malformed.
-pub fn unix_time(value: Option<&str>) -> Option<f64> {
+pub(crate) fn unix_time(value: Option<&str>) -> Option<f64> {
     let t = OffsetDateTime::parse(value?, &Rfc3339).ok()?;
     // i128 nanoseconds to f64 seconds: exact to the microsecond for centuries around now.
     Some(t.unix_timestamp_nanos() as f64 / 1e9)
@@ -81,7 +117,7 @@ pub fn unix_time(value: Option<&str>) -> Option<f64> {
 
 impl WireRepository {
     /// The repository's metadata.
-    pub fn info(&self) -> RepositoryInfo {
+    pub(crate) fn info(&self) -> RepositoryInfo {
         RepositoryInfo {
             private: self.is_private.unwrap_or(false),
             repository_type: self.repository_type.clone().unwrap_or_default(),
@@ -95,7 +131,7 @@ impl WireRepository {
 
 impl WireTag {
     /// The tag, attestation manifests left out.
-    pub fn into_tag(self) -> Tag {
+    pub(crate) fn into_tag(self) -> Tag {
         let images = self
             .images
             .unwrap_or_default()
@@ -128,7 +164,7 @@ mod tests {
 
     #[test]
     fn the_recorded_hub_page_parses_with_its_escaped_next_link() {
-        let page: Page<WireTag> = serde_json::from_str(FIXTURE).unwrap();
+        let page: Page<WireTag> = Page::decode(FIXTURE.as_bytes()).unwrap();
         assert_eq!(
             page.next.as_deref(),
             Some("https://hub.docker.com/v2/repositories/ubuntu/tags/?page=2&page_size=1")
@@ -147,8 +183,8 @@ mod tests {
 
     #[test]
     fn nulls_and_missing_fields_are_tolerated() {
-        let page: Page<WireTag> = serde_json::from_str(
-            r#"{"count":1,"next":null,"results":[{"name":"x","digest":null,"full_size":null,
+        let page: Page<WireTag> = Page::decode(
+            br#"{"count":1,"next":null,"results":[{"name":"x","digest":null,"full_size":null,
             "tag_last_pulled":null,"images":[{"os":"linux","architecture":"amd64","variant":null,
             "digest":null,"size":null},{"os":"unknown","architecture":"unknown","size":10}]}]}"#,
         )
@@ -159,14 +195,38 @@ mod tests {
         assert_eq!(tag.images.len(), 1, "the attestation is left out");
         assert_eq!(tag.images[0].size, None);
         let repos: Page<WireRepository> =
-            serde_json::from_str(r#"{"results":[{"name":"api","last_updated":"garbage"}]}"#)
+            Page::decode(br#"{"count":1,"results":[{"name":"api","last_updated":"garbage"}]}"#)
                 .unwrap();
         assert_eq!(repos.results[0].info().last_updated, None);
     }
 
     #[test]
     fn a_result_without_a_name_fails_the_page() {
-        assert!(serde_json::from_str::<Page<WireTag>>(r#"{"results":[{"digest":"x"}]}"#).is_err());
+        assert!(Page::<WireTag>::decode(br#"{"count":1,"results":[{"digest":"x"}]}"#).is_err());
+    }
+
+    #[test]
+    fn a_200_that_is_not_a_page_is_refused_never_read_as_empty() {
+        for body in [
+            r#"{"count":5,"next":null}"#,
+            r#"{"detail":"maintenance"}"#,
+            r#"{}"#,
+            r#"{"count":0,"next":null,"results":null}"#,
+            r#"{"count":0,"results":{}}"#,
+            r#"{"next":null,"results":[]}"#,
+            r#"{"count":"many","results":[]}"#,
+            r#"{"count":0,"results":[],"detail":"Service unavailable"}"#,
+            r#"{"count":0,"results":[],"errors":[{"code":"UNAVAILABLE"}]}"#,
+            r#"[]"#,
+        ] {
+            assert!(Page::<WireTag>::decode(body.as_bytes()).is_err(), "{body}");
+            assert!(
+                Page::<WireRepository>::decode(body.as_bytes()).is_err(),
+                "{body}"
+            );
+        }
+        let empty = Page::<WireTag>::decode(br#"{"count":0,"next":null,"results":[]}"#).unwrap();
+        assert_eq!((empty.count, empty.results.len()), (0, 0));
     }
 }
 

@@ -56,6 +56,14 @@ impl Refresher {
             }
             let settled = by_namespace.entry(ns.clone()).or_default();
             for repo in repos {
+                let repo = match repo {
+                    Ok(repo) => repo,
+                    Err(e) => {
+                        debug!(hub_namespace = %ns, error = %e, "repository left out");
+                        reads.failures.push((ns.clone(), e));
+                        continue;
+                    }
+                };
                 let tags = if !self.options.repository_filter.matches(&repo.name) {
                     TagsRead::Skipped
                 } else if !full && unchanged(previous, ns, &repo) {

@@ -234,8 +234,17 @@ async fn a_corrupt_state_file_is_set_aside_and_the_exporter_runs() {
     .await;
     let m = process.metrics_after_refreshes(1.0).await;
     assert_eq!(value(&m, "dockerhub_up", &[]), Some(1.0));
+    let aside: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("state.json.corrupt-"))
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
     assert_eq!(
-        std::fs::read_to_string(dir.join("state.json.corrupt")).unwrap(),
+        std::fs::read_to_string(&aside[0]).unwrap(),
         "{\"version\":1,\"snapsh"
     );
     assert!(process.log().contains("set aside"), "{}", process.log());

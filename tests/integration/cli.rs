@@ -103,6 +103,73 @@ fn a_bad_value_exits_2_naming_the_flag() {
     }
 }
 
+#[test]
+fn a_state_file_place_that_cannot_hold_it_exits_2_with_the_reason() {
+    let dir = std::env::temp_dir().join(format!("dhx-state-place-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("a-directory")).unwrap();
+    for (path, says) in [
+        (dir.join("a-directory"), "directory"),
+        (dir.join("missing/state.json"), "does not exist"),
+    ] {
+        let out = std::process::Command::new(BIN)
+            .args([
+                "--hub.namespace",
+                "x",
+                "--state.file",
+                path.to_str().unwrap(),
+            ])
+            .env_clear()
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{path:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--state.file") && err.contains(says), "{err}");
+    }
+    assert!(dir.join("a-directory").is_dir(), "nothing was moved");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_file_that_cannot_be_written_later_is_logged_and_the_inventory_goes_on() {
+    let dir = std::env::temp_dir().join(format!("dhx-state-later-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("state.json");
+    let hub = fixtures::api_and_web();
+    let running = hub.start().await.unwrap();
+    let args = hub_args(
+        &running.url(),
+        "acme",
+        &[
+            "--refresh.interval",
+            "200ms",
+            "--state.file",
+            state.to_str().unwrap(),
+        ],
+    );
+    let process = Process::start(&args, &[]).await;
+    process.metrics_after_refreshes(1.0).await;
+    // The file's place becomes a directory while the exporter runs.
+    eventually(|| async { state.is_file().then_some(()) }).await;
+    std::fs::remove_file(&state).unwrap();
+    std::fs::create_dir(&state).unwrap();
+    let log_says = || process.log().contains("writing the state file failed");
+    eventually(|| async { log_says().then_some(()) }).await;
+    hub.push_tag("acme", "api", simhub::TagSpec::new("after"));
+    let m = eventually(|| async {
+        let (_, m) = get(&format!("{}/metrics", process.url)).await;
+        served_tags(&m, "acme", "api")
+            .contains(&"after".to_string())
+            .then_some(m)
+    })
+    .await;
+    assert_eq!(value(&m, "dockerhub_up", &[]), Some(1.0));
+    assert!(state.is_dir(), "the directory was left alone");
+    assert!(process.terminate().await.success());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_secret_and_tokens_appear_neither_in_trace_logs_nor_in_metrics_nor_in_help() {
     let secret = "dckr_pat_Sup3rS3cretValue";

@@ -104,6 +104,17 @@ async fn survives(faults: Vec<Fault>, kind: &str) {
         );
     }
     assert!(refreshes(&m) > failed_refreshes);
+    // Nothing changed at the Hub: nothing may have been counted as added or removed.
+    for family in [
+        "dockerhub_tags_added_total",
+        "dockerhub_tags_removed_total",
+        "dockerhub_tags_updated_total",
+        "dockerhub_repositories_added_total",
+        "dockerhub_repositories_removed_total",
+    ] {
+        let counted: f64 = series(&m, family).iter().map(|s| s.value).sum();
+        assert_eq!(counted, 0.0, "{label}: {family}");
+    }
     assert!(process.terminate().await.success());
 }
 
@@ -146,10 +157,36 @@ async fn broken_bodies_truncated_or_wrong_shaped_json_html_with_200_a_huge_body_
         "protocol",
     )
     .await;
+    // A 200 that is not a page is never read as an empty listing, on the tags or on the
+    // repository listing.
+    for body in [
+        r#"{"count":5,"next":null}"#,
+        r#"{"detail":"maintenance"}"#,
+        "{}",
+    ] {
+        let answer = || FaultKind::Answer(200, body.to_string());
+        survives(on("/repositories/web/tags", answer()), "decode").await;
+        survives(on("/namespaces/acme/repositories?", answer()), "decode").await;
+    }
     // Small on the wire, 64 MiB once inflated: the body limit counts what is inflated.
     survives(
         on("/repositories/db/tags", FaultKind::GzipBomb(64 << 20)),
         "protocol",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_that_never_add_up_keep_their_previous_data() {
+    // One tag served, 250 promised, no next page: the rest is not taken for deleted.
+    survives(
+        on("/repositories/api/tags", FaultKind::Count(250)),
+        "inconsistent",
+    )
+    .await;
+    survives(
+        on("/namespaces/acme/repositories?", FaultKind::Count(40)),
+        "inconsistent",
     )
     .await;
 }

@@ -10,6 +10,7 @@ mod client;
 mod dashboard;
 mod failures;
 mod faults;
+mod hostile;
 mod inventory;
 mod limits;
 #[cfg(target_os = "linux")]

@@ -286,14 +286,14 @@ fn page<T: std::fmt::Debug + Clone + 'static>(
     (
         results(item, wrong),
         optional(next_link(), wrong),
-        optional(size(), wrong),
+        required(size(), wrong),
         optional(next_link(), wrong),
         unknown_fields(),
     )
         .prop_map(move |(results, next, count, previous, unknown)| {
             let (results_field, results_ok, items) = match results {
-                Results::Missing => (Field::Missing, true, vec![]),
-                // `results: null` is not a list; only a missing `results` means none.
+                // A page without its results is not a page: nothing may be read as empty.
+                Results::Missing => (Field::Missing, false, vec![]),
                 Results::Null => (Field::Null, false, vec![]),
                 Results::Wrong(v) => (Field::Wrong(v), false, vec![]),
                 Results::List(items) => {
@@ -313,7 +313,7 @@ fn page<T: std::fmt::Debug + Clone + 'static>(
             );
             GeneratedPage {
                 json: object.json,
-                well_typed: !next.is_wrong() && results_ok,
+                well_typed: !next.is_wrong() && results_ok && count.right().is_some(),
                 next: next.right().and_then(Value::as_str).map(String::from),
                 items,
             }
@@ -344,7 +344,7 @@ proptest! {
     #[test]
     fn a_tags_page_of_any_shape_decodes_or_fails_without_panicking(page in any::<bool>().prop_flat_map(|wrong| page(wire_tag(wrong), tag_generated, wrong))) {
         let text = page.json.to_string();
-        let decoded = serde_json::from_slice::<Page<WireTag>>(text.as_bytes());
+        let decoded = Page::<WireTag>::decode(text.as_bytes());
         if page.well_typed {
             prop_assert!(decoded.is_ok(), "{}: {:?}", text, decoded.err());
         }
@@ -378,7 +378,7 @@ proptest! {
             .prop_flat_map(|wrong| page(wire_repository(wrong), repository_generated, wrong)),
     ) {
         let text = page.json.to_string();
-        let decoded = serde_json::from_slice::<Page<WireRepository>>(text.as_bytes());
+        let decoded = Page::<WireRepository>::decode(text.as_bytes());
         if page.well_typed {
             prop_assert!(decoded.is_ok(), "{}: {:?}", text, decoded.err());
         }
@@ -405,10 +405,10 @@ proptest! {
         bytes in prop::collection::vec(any::<u8>(), 0..64),
     ) {
         for input in [text.as_bytes(), &bytes] {
-            if let Ok(page) = serde_json::from_slice::<Page<WireTag>>(input) {
+            if let Ok(page) = Page::<WireTag>::decode(input) {
                 let _: Vec<Tag> = page.results.into_iter().map(WireTag::into_tag).collect();
             }
-            if let Ok(page) = serde_json::from_slice::<Page<WireRepository>>(input) {
+            if let Ok(page) = Page::<WireRepository>::decode(input) {
                 let _: Vec<RepositoryInfo> = page.results.iter().map(WireRepository::info).collect();
             }
         }
@@ -434,25 +434,27 @@ fn deeply_nested_json_is_refused_or_ignored_without_overflowing_the_stack() {
     // large as this test thread's (2 MiB).
     for depth in [200, 10_000] {
         let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-        let read = format!(r#"{{"results":[{{"name":"x","images":{nested}}}]}}"#);
-        assert!(serde_json::from_str::<Page<WireTag>>(&read).is_err());
+        let read = format!(r#"{{"count":1,"results":[{{"name":"x","images":{nested}}}]}}"#);
+        assert!(Page::<WireTag>::decode(read.as_bytes()).is_err());
         let ignored = [
-            format!(r#"{{"results":[{{"name":"x","creator":{nested}}}]}}"#),
-            format!(r#"{{"count":{nested},"results":[{{"name":"x"}}]}}"#),
+            format!(r#"{{"count":1,"results":[{{"name":"x","creator":{nested}}}]}}"#),
+            format!(r#"{{"count":1,"previous":{nested},"results":[{{"name":"x"}}]}}"#),
         ];
         for text in ignored.iter().chain([&read]) {
-            let page = serde_json::from_str::<Page<WireRepository>>(text).unwrap();
+            let page = Page::<WireRepository>::decode(text.as_bytes()).unwrap();
             assert_eq!(page.results[0].name, "x");
         }
         for text in &ignored {
-            let page = serde_json::from_str::<Page<WireTag>>(text).unwrap();
+            let page = Page::<WireTag>::decode(text.as_bytes()).unwrap();
             assert_eq!(page.results[0].name, "x");
         }
+        let deep_count = format!(r#"{{"count":{nested},"results":[]}}"#);
+        assert!(Page::<WireTag>::decode(deep_count.as_bytes()).is_err());
         let deep_tags = format!(
-            r#"{{"results":{}{}}}"#,
+            r#"{{"count":1,"results":{}{}}}"#,
             "[{\"name\":\"x\",\"images\":".repeat(depth),
             "]".repeat(depth)
         );
-        assert!(serde_json::from_str::<Page<WireTag>>(&deep_tags).is_err());
+        assert!(Page::<WireTag>::decode(deep_tags.as_bytes()).is_err());
     }
 }
