@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use tracing::{debug, error};
 
 use super::observer::Endpoint;
+use super::secret::quote;
 use super::{Client, Credentials, Secret};
 use crate::error::{Error, Result};
 
@@ -87,8 +88,8 @@ impl Session {
     }
 }
 
-/// The reason a login was refused, taken from the Hub's error body.
-fn refusal_reason(status: u16, body: &[u8]) -> String {
+/// The reason a login was refused, quoting the Hub's error body (the secret masked).
+fn refusal_reason(status: u16, body: &[u8], secret: Option<&Secret>) -> String {
     let detail = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| {
@@ -98,7 +99,10 @@ fn refusal_reason(status: u16, body: &[u8]) -> String {
         })
         .filter(|d| !d.is_empty());
     match detail {
-        Some(d) => format!("the Hub refused the credentials (HTTP {status}): {d}"),
+        Some(d) => format!(
+            "the Hub refused the credentials (HTTP {status}): {}",
+            quote(&d, secret)
+        ),
         None => format!("the Hub refused the credentials (HTTP {status})"),
     }
 }
@@ -167,7 +171,7 @@ impl Client {
                     session.legacy_login = true;
                 }
                 401 | 403 => {
-                    let reason = refusal_reason(status, &response.body);
+                    let reason = refusal_reason(status, &response.body, Some(&creds.secret));
                     error!(
                         username = %creds.username,
                         reason = %reason,
@@ -237,13 +241,24 @@ mod tests {
     }
 
     #[test]
-    fn the_refusal_reason_quotes_the_hub() {
-        let r = refusal_reason(401, br#"{"detail":"Incorrect authentication credentials"}"#);
+    fn the_refusal_reason_quotes_the_hub_without_the_secret() {
+        let r = refusal_reason(
+            401,
+            br#"{"detail":"Incorrect authentication credentials"}"#,
+            None,
+        );
         assert!(r.contains("Incorrect authentication credentials") && r.contains("401"));
         assert_eq!(
-            refusal_reason(403, b"<html>"),
+            refusal_reason(403, b"<html>", None),
             "the Hub refused the credentials (HTTP 403)"
         );
+        let secret = Secret::new("s3cr3t-pat");
+        let echoed = refusal_reason(
+            401,
+            br#"{"detail":"login failed for acme with password s3cr3t-pat"}"#,
+            Some(&secret),
+        );
+        assert!(!echoed.contains("s3cr3t-pat") && echoed.contains("**redacted**"), "{echoed}");
     }
 }
 

@@ -19,6 +19,7 @@ use tracing::debug;
 use super::observer::Endpoint;
 use super::request::MAX_BODY_BYTES;
 use super::wire::{Page, WireRepository, WireTag};
+use super::secret::quote;
 use super::{Client, PAGE_SIZE};
 use crate::error::{Error, Result};
 
@@ -100,7 +101,7 @@ impl Client {
             pages += 1;
             let page: Page<T> = Page::decode(&body).map_err(|reason| Error::Decode {
                 url: url.to_string(),
-                reason,
+                reason: quote(&reason, self.secret()),
             })?;
             drop(body);
             debug!(url = %url, items = page.results.len(), count = page.count, "page read");

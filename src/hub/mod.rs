@@ -30,6 +30,7 @@ pub(crate) use headers::EPOCH_THRESHOLD;
 pub(crate) use observer::{Endpoint, Observer, RateLimitHeader};
 use pace::Pacer;
 pub(crate) use secret::Secret;
+use secret::quote;
 use wire::{WireRepository, WireTag};
 
 /// Items per page; the Hub silently caps larger values at 100.
@@ -134,6 +135,11 @@ impl Client {
         })
     }
 
+    /// The secret sent to the Hub, to be masked in what the Hub says.
+    fn secret(&self) -> Option<&Secret> {
+        self.credentials.as_ref().map(|c| &c.secret)
+    }
+
     /// Starts a new refresh: a login refused during the previous one may be tried again.
     pub(crate) async fn begin_refresh(&self) {
         self.session.lock().await.refused = None;
@@ -167,7 +173,10 @@ impl Client {
                 }),
                 Err(why) => Err(Error::Decode {
                     url: url.to_string(),
-                    reason: format!("a repository named {:?} {why}; left out", r.name),
+                    reason: quote(
+                        &format!("a repository named {:?} {why}; left out", r.name),
+                        self.secret(),
+                    ),
                 }),
             })
             .collect())

@@ -1,5 +1,7 @@
 //! A value that must never be shown: the Hub password or token, and the session tokens the
 //! Hub hands out. Only [`Secret::expose`] gives the value, for the one place that sends it.
+//! Text that comes from the Hub is quoted through [`quote`], which masks the secret in case
+//! the Hub (or a proxy before it) echoes what it was sent.
 
 use std::fmt;
 
@@ -28,5 +30,44 @@ impl fmt::Debug for Secret {
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("**redacted**")
+    }
+}
+
+/// The most of a text from the Hub that is quoted in an error or a log line.
+const MAX_QUOTE_CHARS: usize = 200;
+
+/// `text` as it may be quoted in an error or a log line: `secret` masked wherever it occurs,
+/// and cut to [`MAX_QUOTE_CHARS`] characters (the cut marked `…`).
+pub(crate) fn quote(text: &str, secret: Option<&Secret>) -> String {
+    let masked = match secret.map(Secret::expose).filter(|s| !s.is_empty()) {
+        Some(s) => text.replace(s, "**redacted**"),
+        None => text.to_string(),
+    };
+    match masked.char_indices().nth(MAX_QUOTE_CHARS) {
+        Some((cut, _)) => format!("{}…", &masked[..cut]),
+        None => masked,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quote_masks_the_secret_and_stays_short() {
+        let secret = Secret::new("hunter2");
+        assert_eq!(
+            quote("wrong password hunter2 for acme (hunter2)", Some(&secret)),
+            "wrong password **redacted** for acme (**redacted**)"
+        );
+        assert_eq!(quote("no secret here", None), "no secret here");
+        let long = format!("{}hunter2", "é".repeat(500));
+        let quoted = quote(&long, Some(&secret));
+        assert_eq!(quoted.chars().count(), MAX_QUOTE_CHARS + 1);
+        assert!(quoted.ends_with('…') && !quoted.contains("hunter2"));
+        // A secret cut in half by the limit does not show either: it is masked first.
+        let edge = format!("{}hunter2", "x".repeat(MAX_QUOTE_CHARS - 3));
+        assert!(!quote(&edge, Some(&secret)).contains("hunt"));
+        assert_eq!(format!("{secret} {secret:?}"), "**redacted** **redacted**");
     }
 }

@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use simhub::{Repo, SimHub};
+use simhub::{Fault, FaultKind, Repo, SimHub};
 
 use crate::support::*;
 
@@ -168,6 +168,37 @@ async fn a_state_file_that_cannot_be_written_later_is_logged_and_the_inventory_g
     assert!(state.is_dir(), "the directory was left alone");
     assert!(process.terminate().await.success());
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_that_echoes_the_secret_does_not_put_it_in_the_log() {
+    let secret = "dckr_pat_Ech0edBackValue";
+    let hub = SimHub::new();
+    hub.add_repo("acme", Repo::new("api").with_tags(1));
+    let echo = format!(
+        r#"{{"detail":"invalid credentials: identifier=acme-bot secret={secret} {}"}}"#,
+        "padding ".repeat(100)
+    );
+    hub.add_fault(Fault::new("/v2/auth/token", FaultKind::Answer(401, echo)));
+    let running = hub.start().await.unwrap();
+    let process = Process::start(
+        &hub_args(&running.url(), "acme", &["--hub.username", "acme-bot"]),
+        &[("DOCKERHUB_PASSWORD", secret)],
+    )
+    .await;
+    process.metrics_after_refreshes(1.0).await;
+    let line = eventually(|| async {
+        process
+            .log()
+            .lines()
+            .find(|l| l.contains("authentication failed"))
+            .map(str::to_string)
+    })
+    .await;
+    assert!(line.contains("**redacted**"), "{line}");
+    assert!(line.len() < 600, "the Hub's text is cut short: {line}");
+    assert!(!process.log().contains(secret), "{}", process.log());
+    assert!(process.terminate().await.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
