@@ -33,9 +33,12 @@ use tracing::{info, warn};
 /// How often the file and the files it names are checked for changes.
 const RELOAD_EVERY: Duration = Duration::from_secs(2);
 
-/// A bcrypt hash of nothing anyone sends, checked for unknown users so that their refusal
-/// takes as long as a wrong password's.
-const DUMMY_HASH: &str = "$2b$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy";
+/// The salt of the hash checked for unknown users: any fixed value does, the hash matches no
+/// password anyone sends.
+const DUMMY_SALT: [u8; 16] = *b"dockerhub_export";
+
+/// The costs bcrypt defines (the logarithm of its rounds).
+const BCRYPT_COSTS: std::ops::RangeInclusive<u32> = 4..=31;
 
 /// How many successful logins are remembered at most; beyond, the memory starts afresh. A
 /// handful of scrapers log in with a handful of credentials, so this is never reached in use.
@@ -119,6 +122,8 @@ pub(crate) struct WebConfig {
     users: BTreeMap<String, String>,
     /// Whether `/healthz` and `/readyz` are served without authentication.
     pub(crate) open_health_endpoints: bool,
+    /// A hash of the highest cost among the users', checked for unknown users.
+    dummy: String,
     /// Users and SHA-256 digests of passwords that bcrypt accepted under this configuration,
     /// so that a scraper's every request does not cost tens of milliseconds of CPU. Only
     /// successes are kept: a wrong password is checked by bcrypt every time.
@@ -147,13 +152,32 @@ impl WebConfig {
             reason,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
+        let mut cost = None;
         for (user, hash) in &raw.basic_auth_users {
-            // A malformed hash fails verification with an error rather than `false`.
-            bcrypt::verify("", hash).map_err(|e| Error::Hash {
-                user: user.clone(),
-                reason: e.to_string(),
-            })?;
+            let parts: bcrypt::HashParts =
+                hash.parse().map_err(|e: bcrypt::BcryptError| Error::Hash {
+                    user: user.clone(),
+                    reason: e.to_string(),
+                })?;
+            if !BCRYPT_COSTS.contains(&parts.get_cost()) {
+                return Err(Error::Hash {
+                    user: user.clone(),
+                    reason: format!("cost {} is not a bcrypt cost", parts.get_cost()),
+                });
+            }
+            cost = cost.max(Some(parts.get_cost()));
         }
+        // Unknown users are checked against a hash of the highest cost configured, so that
+        // they take as long to refuse as a wrong password of the slowest user.
+        let dummy = match cost {
+            Some(cost) => bcrypt::hash_with_salt("", cost, DUMMY_SALT)
+                .map(|h| h.format_for_version(bcrypt::Version::TwoB))
+                .map_err(|e| Error::Hash {
+                    user: String::new(),
+                    reason: e.to_string(),
+                })?,
+            None => String::new(),
+        };
         let tls = raw
             .tls_server_config
             .map(|t| tls_config(&t, base).map(Arc::new))
@@ -162,6 +186,7 @@ impl WebConfig {
             tls,
             users: raw.basic_auth_users,
             open_health_endpoints: raw.open_health_endpoints,
+            dummy,
             remembered: Mutex::default(),
         })
     }
@@ -183,12 +208,13 @@ impl WebConfig {
 
     /// Checks a `user:password` pair against the configured users and remembers it when
     /// bcrypt accepts it. Runs bcrypt (tens of milliseconds): call it off the async runtime.
-    /// Unknown users are checked against a dummy hash so that they take as long to refuse as
-    /// a wrong password.
+    /// Unknown users are checked against a dummy hash of the highest cost configured, so that
+    /// they take as long to refuse as a wrong password (of the slowest user, where costs
+    /// differ).
     pub(crate) fn check(&self, user: &str, password: &str) -> bool {
         let (hash, known) = match self.users.get(user) {
             Some(h) => (h.as_str(), true),
-            None => (DUMMY_HASH, false),
+            None => (self.dummy.as_str(), false),
         };
         let accepted = bcrypt::verify(password, hash).unwrap_or(false) && known;
         if accepted {
@@ -450,6 +476,24 @@ mod tests {
         // A reloaded configuration (a new hash, perhaps) starts with nothing remembered.
         let reloaded = WebConfig::load(&path).unwrap();
         assert!(!reloaded.is_remembered("prom", "s3cret"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn unknown_users_are_checked_against_a_hash_of_the_highest_cost_configured() {
+        let dir = temp_dir("dummy");
+        let cheap = bcrypt::hash("a", 4).unwrap();
+        let dearer = bcrypt::hash("b", 6).unwrap();
+        let path = write(
+            &dir,
+            "web.yml",
+            &format!("basic_auth_users:\n  cheap: {cheap}\n  dearer: {dearer}\n"),
+        );
+        let c = WebConfig::load(&path).unwrap();
+        let dummy: bcrypt::HashParts = c.dummy.parse().unwrap();
+        assert_eq!(dummy.get_cost(), 6);
+        assert!(!c.check("nobody", ""), "the dummy hash admits no one");
+        assert!(c.check("dearer", "b") && c.check("cheap", "a"));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
