@@ -81,6 +81,11 @@ struct Bench {
     /// repositories after the first refresh and count the requests of a later one.
     #[arg(long)]
     incremental: Option<usize>,
+    /// Instead of the full benchmark: with basic authentication (bcrypt cost 10), measure
+    /// scrapes with the right password idle and while this many clients send wrong passwords
+    /// as fast as they are answered.
+    #[arg(long)]
+    auth_flood: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -327,6 +332,10 @@ async fn run(b: Bench) {
         incremental(&b, &hub, &hub_url, changed, minimum).await;
         return;
     }
+    if let Some(attackers) = b.auth_flood {
+        auth_flood(&b, &hub_url, attackers).await;
+        return;
+    }
 
     let state = std::env::temp_dir().join(format!("dockerhub-bench-{}.json", std::process::id()));
     let state_arg = state.to_str().expect("UTF-8 path").to_string();
@@ -446,4 +455,94 @@ async fn incremental(b: &Bench, hub: &SimHub, hub_url: &str, changed: usize, min
         "                      ({changed} repositories changed between the full walk and these two)"
     );
     exporter.stop();
+}
+
+/// Scrapes with the right password, idle and while `attackers` clients send wrong ones.
+async fn auth_flood(b: &Bench, hub_url: &str, attackers: usize) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let config =
+        std::env::temp_dir().join(format!("dockerhub-bench-web-{}.yml", std::process::id()));
+    let hash = bcrypt::hash("right horse", 10).expect("a hash");
+    std::fs::write(
+        &config,
+        format!("basic_auth_users:\n  prometheus: {hash}\n"),
+    )
+    .expect("the web configuration is written");
+    let exporter = Exporter::start(
+        hub_url,
+        b,
+        &[
+            "--refresh.interval",
+            "24h",
+            "--web.config.file",
+            config.to_str().expect("UTF-8"),
+        ],
+    );
+    exporter.wait_for("refresh finished");
+    let client = reqwest::Client::new();
+    let url = exporter.url.clone();
+    let measure = || async {
+        let mut times = Vec::with_capacity(b.scrapes);
+        let mut refused = 0;
+        for _ in 0..b.scrapes {
+            let started = Instant::now();
+            let answer = client
+                .get(&url)
+                .header("Accept-Encoding", "gzip")
+                .basic_auth("prometheus", Some("right horse"))
+                .send()
+                .await
+                .expect("scrape");
+            if answer.status() != 200 {
+                refused += 1;
+            }
+            answer.bytes().await.expect("body");
+            times.push(started.elapsed());
+        }
+        let (p50, p99) = percentiles(times);
+        (p50, p99, refused)
+    };
+    let (p50, p99, refused) = measure().await;
+    println!(
+        "scrape idle           gzip p50 {p50:.1} ms p99 {p99:.1} ms ({refused} of {} not 200)",
+        b.scrapes
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let wrong = Arc::new(AtomicUsize::new(0));
+    let mut flood = tokio::task::JoinSet::new();
+    for attacker in 0..attackers {
+        let (stop, wrong, url) = (Arc::clone(&stop), Arc::clone(&wrong), url.clone());
+        flood.spawn(async move {
+            let client = reqwest::Client::new();
+            let password = format!("guess {attacker}");
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(answer) = client
+                    .get(&url)
+                    .basic_auth("prometheus", Some(&password))
+                    .send()
+                    .await
+                {
+                    let _ = answer.bytes().await;
+                }
+                wrong.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    // Every attacker waits on bcrypt before the measurement starts.
+    while wrong.load(Ordering::Relaxed) < attackers {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = Instant::now();
+    let before = wrong.load(Ordering::Relaxed);
+    let (p50, p99, refused) = measure().await;
+    let rate = (wrong.load(Ordering::Relaxed) - before) as f64 / started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    while flood.join_next().await.is_some() {}
+    println!(
+        "scrape in flood       gzip p50 {p50:.1} ms p99 {p99:.1} ms ({refused} of {} not 200); {attackers} clients, {rate:.0} wrong passwords refused a second",
+        b.scrapes
+    );
+    exporter.stop();
+    let _ = std::fs::remove_file(config);
 }

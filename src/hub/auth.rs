@@ -258,7 +258,10 @@ mod tests {
             br#"{"detail":"login failed for acme with password s3cr3t-pat"}"#,
             Some(&secret),
         );
-        assert!(!echoed.contains("s3cr3t-pat") && echoed.contains("**redacted**"), "{echoed}");
+        assert!(
+            !echoed.contains("s3cr3t-pat") && echoed.contains("**redacted**"),
+            "{echoed}"
+        );
     }
 }
 

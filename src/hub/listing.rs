@@ -18,8 +18,8 @@ use tracing::debug;
 
 use super::observer::Endpoint;
 use super::request::MAX_BODY_BYTES;
-use super::wire::{Page, WireRepository, WireTag};
 use super::secret::quote;
+use super::wire::{Page, WireRepository, WireTag};
 use super::{Client, PAGE_SIZE};
 use crate::error::{Error, Result};
 

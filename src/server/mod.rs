@@ -180,13 +180,6 @@ async fn serve_connection<S>(
 
 /// Routes one request and builds its response; HEAD gets the GET headers without the body.
 async fn respond(state: &State, request: &Request<Incoming>) -> Response<Chunks> {
-    // Held until the response is built; sending it does not count.
-    let Ok(_slot) = state.in_flight.try_acquire() else {
-        return text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many requests at once; try again\n",
-        );
-    };
     if has_body(request) {
         return text(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -196,7 +189,9 @@ async fn respond(state: &State, request: &Request<Incoming>) -> Response<Chunks>
     let path = request.uri().path();
     let web = state.web.current();
     let open = web.open_health_endpoints && matches!(path, "/healthz" | "/readyz");
-    if web.requires_auth() && !open && !authorized(&web, request.headers()).await {
+    // Authentication comes before a slot is taken: a client whose password bcrypt must check
+    // waits for its turn without keeping anyone else's request out.
+    if web.requires_auth() && !open && !authorized(&state.web, &web, request.headers()).await {
         let mut response = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
         response.headers_mut().insert(
             hyper::header::WWW_AUTHENTICATE,
@@ -204,6 +199,13 @@ async fn respond(state: &State, request: &Request<Incoming>) -> Response<Chunks>
         );
         return response;
     }
+    // Held until the response is built; sending it does not count.
+    let Ok(_slot) = state.in_flight.try_acquire() else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many requests at once; try again\n",
+        );
+    };
     let is_metrics = path == state.telemetry_path;
     let response = if !is_metrics && !matches!(path, "/" | "/healthz" | "/readyz") {
         text(StatusCode::NOT_FOUND, "not found\n")
@@ -235,8 +237,12 @@ async fn respond(state: &State, request: &Request<Incoming>) -> Response<Chunks>
     Response::from_parts(parts, body)
 }
 
-/// Whether the request carries basic credentials of a configured user.
-async fn authorized(web: &Arc<webconfig::WebConfig>, headers: &HeaderMap) -> bool {
+/// Whether the request carries basic credentials that `web` admits.
+async fn authorized(
+    watched: &webconfig::Watched,
+    web: &Arc<webconfig::WebConfig>,
+    headers: &HeaderMap,
+) -> bool {
     use base64::Engine as _;
     let Some(credentials) = headers
         .get(hyper::header::AUTHORIZATION)
@@ -254,14 +260,7 @@ async fn authorized(web: &Arc<webconfig::WebConfig>, headers: &HeaderMap) -> boo
     let Some((user, password)) = credentials.split_once(':') else {
         return false;
     };
-    if web.is_remembered(user, password) {
-        return true;
-    }
-    let (web, user, password) = (Arc::clone(web), user.to_string(), password.to_string());
-    // bcrypt takes tens of milliseconds by design: keep it off the runtime's threads.
-    tokio::task::spawn_blocking(move || web.check(&user, &password))
-        .await
-        .unwrap_or(false)
+    watched.admits(web, user, password).await
 }
 
 /// Whether the request announces a body (a non-zero length, or chunks), which is refused

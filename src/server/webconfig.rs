@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use serde::Deserialize;
+use tokio::sync::Semaphore;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject as _;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -330,6 +331,14 @@ fn tls_config(t: &RawTls, base: &Path) -> Result<rustls::ServerConfig, Error> {
 pub(crate) struct Watched {
     path: PathBuf,
     current: Arc<RwLock<Arc<WebConfig>>>,
+    /// Passwords checked by bcrypt at once at most: half the processors, so that a flood of
+    /// wrong passwords leaves the others to serve scrapes.
+    checks: Arc<Semaphore>,
+}
+
+/// Passwords checked by bcrypt at once at most, see [`Watched::admits`].
+fn bcrypt_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2))
 }
 
 impl Watched {
@@ -339,6 +348,7 @@ impl Watched {
         Ok(Watched {
             path: path.to_path_buf(),
             current: Arc::new(RwLock::new(Arc::new(config))),
+            checks: Arc::new(Semaphore::new(bcrypt_threads())),
         })
     }
 
@@ -347,7 +357,26 @@ impl Watched {
         Watched {
             path: PathBuf::new(),
             current: Arc::new(RwLock::new(Arc::new(WebConfig::default()))),
+            checks: Arc::new(Semaphore::new(bcrypt_threads())),
         }
+    }
+
+    /// Whether `config` (the configuration in force when the request came) admits the user
+    /// and password. A password remembered as accepted answers at once; any other waits its
+    /// turn for one of the few bcrypt threads, first come first served, and never holds
+    /// anything else while it waits.
+    pub(crate) async fn admits(&self, config: &Arc<WebConfig>, user: &str, password: &str) -> bool {
+        if config.is_remembered(user, password) {
+            return true;
+        }
+        let Ok(_turn) = self.checks.acquire().await else {
+            return false;
+        };
+        let (config, user, password) = (Arc::clone(config), user.to_string(), password.to_string());
+        // bcrypt takes tens of milliseconds by design: keep it off the runtime's threads.
+        tokio::task::spawn_blocking(move || config.check(&user, &password))
+            .await
+            .unwrap_or(false)
     }
 
     /// The configuration in force now.

@@ -118,6 +118,71 @@ async fn basic_auth_guards_every_endpoint_and_follows_the_file_when_it_changes()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_sending_wrong_passwords_never_keep_prometheus_out() {
+    let (_hub, hub_url) = hub().await;
+    let dir = temp_dir("flood");
+    // Cost 10, as `htpasswd -nBC 10` makes: each wrong password costs bcrypt tens of ms.
+    let config = write(
+        &dir,
+        "web.yml",
+        &format!(
+            "basic_auth_users:\n  prometheus: {}\n",
+            bcrypt::hash("right horse", 10).unwrap()
+        ),
+    );
+    let process = Process::start(
+        &hub_args(
+            &hub_url,
+            "acme",
+            &[
+                "--web.config.file",
+                config.to_str().unwrap(),
+                "--web.max-requests",
+                "5",
+            ],
+        ),
+        &[],
+    )
+    .await;
+    let metrics = format!("{}/metrics", process.url);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut flood = tokio::task::JoinSet::new();
+    for attacker in 0..10 {
+        let (stop, refused, metrics) = (stop.clone(), refused.clone(), metrics.clone());
+        flood.spawn(async move {
+            let client = reqwest::Client::new();
+            let wrong = format!("guess {attacker}");
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let answer = status(&client, &metrics, Some(("prometheus", &wrong))).await;
+                assert_ne!(answer, Some(200), "a wrong password is never admitted");
+                refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+    }
+    // The flood is under way: every attacker has been refused at least twice over.
+    eventually(|| async {
+        (refused.load(std::sync::atomic::Ordering::Relaxed) >= 20).then_some(())
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let mut answers = Vec::new();
+    for _ in 0..30 {
+        answers.push(status(&client, &metrics, Some(("prometheus", "right horse"))).await);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    while let Some(attacker) = flood.join_next().await {
+        attacker.unwrap();
+    }
+    assert!(
+        answers.iter().all(|a| *a == Some(200)),
+        "every scrape with the right password is served during the flood: {answers:?}"
+    );
+    assert!(process.terminate().await.success());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_tls_only_https_is_served_and_client_certificates_can_be_required() {
     let (_hub, hub_url) = hub().await;
     let dir = temp_dir("tls");
