@@ -8,6 +8,7 @@
 //!     --latency 50ms --quota 100000 --concurrency 4
 //! cargo run --release --example bench -- --repos 1000 --tags 100 --seed-style
 //! cargo run --release --example bench -- --repos 1000 --tags 10 --incremental 10
+//! cargo run --release --example bench -- --repos 1 --tags 1 --crowded-tag 50000
 //! ```
 //!
 //! The exporter runs as a child process (this program started again with `child` as its first
@@ -86,6 +87,10 @@ struct Bench {
     /// as fast as they are answered.
     #[arg(long)]
     auth_flood: Option<usize>,
+    /// Adds a repository `crowded` with one tag of this many platform images, each of its own
+    /// platform, to measure rendering a tag with very many images.
+    #[arg(long)]
+    crowded_tag: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -136,6 +141,12 @@ fn build_hub(b: &Bench) -> SimHub {
             repo = repo.with_tag(tag);
         }
         hub.add_repo("bench", repo);
+    }
+    if let Some(images) = b.crowded_tag {
+        let tag = (0..images).fold(TagSpec::new("crowded"), |tag, i| {
+            tag.platform("linux", &format!("arch{i}"), None)
+        });
+        hub.add_repo("bench", Repo::new("crowded").with_tag(tag));
     }
     hub.set_latency(b.latency);
     hub
@@ -308,7 +319,9 @@ async fn run(b: Bench) {
     let running = hub.start().await.expect("the simulated Hub starts");
     let hub_url = running.url();
     let tags = b.repos * b.tags;
-    let minimum = b.repos.div_ceil(100) + b.repos * b.tags.div_ceil(100).max(1);
+    let crowded = b.crowded_tag.is_some() as usize;
+    let minimum =
+        (b.repos + crowded).div_ceil(100) + b.repos * b.tags.div_ceil(100).max(1) + crowded;
     let (concurrency, burst) = if b.seed_style {
         (1, 1)
     } else {

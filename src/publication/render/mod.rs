@@ -272,15 +272,7 @@ fn render_image_families(out: &mut Exposition, selected: &[Selected<'_>]) {
         "Always 1, one series per platform image of a tag; labelled with its platform (variant empty when none) and digest",
     );
     for &(namespace, repo, tag) in selected {
-        let images = &tag.images;
-        for (i, image) in images.iter().enumerate() {
-            if image.is_attestation()
-                || earlier_match(images, i, |a, b| {
-                    same_platform(a, b) && a.digest == b.digest
-                })
-            {
-                continue;
-            }
+        first_of_each(&tag.images, platform_and_digest, |image| {
             out.series(
                 "dockerhub_image_info",
                 &[
@@ -294,7 +286,7 @@ fn render_image_families(out: &mut Exposition, selected: &[Selected<'_>]) {
                 ],
                 Value::Int(1),
             );
-        }
+        });
     }
 
     out.family(
@@ -303,16 +295,9 @@ fn render_image_families(out: &mut Exposition, selected: &[Selected<'_>]) {
         "Compressed size of the platform image in bytes, the first one listed when a tag lists several images of one platform",
     );
     for &(namespace, repo, tag) in selected {
-        let images = &tag.images;
-        for (i, image) in images.iter().enumerate() {
-            let Some(size) = image.size else { continue };
-            // Only images that have a size compete for a platform's series, so a platform
-            // whose first image lacks one still gets the size of the next.
-            if image.is_attestation()
-                || earlier_match(images, i, |a, b| a.size.is_some() && same_platform(a, b))
-            {
-                continue;
-            }
+        // Only images that have a size compete for a platform's series, so a platform whose
+        // first image lacks one still gets the size of the next.
+        first_of_each(&tag.images, sized_platform, |image| {
             out.series(
                 "dockerhub_image_size_bytes",
                 &[
@@ -323,9 +308,9 @@ fn render_image_families(out: &mut Exposition, selected: &[Selected<'_>]) {
                     ("architecture", &image.architecture),
                     ("variant", &image.variant),
                 ],
-                Value::Int(size),
+                Value::Int(image.size.unwrap_or_default()),
             );
-        }
+        });
     }
 }
 
@@ -383,18 +368,51 @@ fn tag_labels<'a>(
     ]
 }
 
-fn same_platform(a: &Image, b: &Image) -> bool {
-    a.os == b.os && a.architecture == b.architecture && a.variant == b.variant
+/// An image's platform: operating system, architecture and variant.
+fn platform(image: &Image) -> (&str, &str, &str) {
+    (&image.os, &image.architecture, &image.variant)
 }
 
-/// Whether a platform image listed before `images[i]` already stands for it under `same`.
-///
-/// Quadratic in the images of one tag, which the Hub lists a handful at a time; cheaper
-/// there than building a set for every tag.
-fn earlier_match(images: &[Image], i: usize, same: impl Fn(&Image, &Image) -> bool) -> bool {
-    images[..i]
+/// The key of `dockerhub_image_info`: one series per platform and digest.
+fn platform_and_digest(image: &Image) -> Option<((&str, &str, &str), &str)> {
+    Some((platform(image), &image.digest))
+}
+
+/// The key of `dockerhub_image_size_bytes`: one series per platform, among images with a size.
+fn sized_platform(image: &Image) -> Option<(&str, &str, &str)> {
+    image.size.map(|_| platform(image))
+}
+
+/// Tags with at most this many images are searched for an earlier match image by image, which
+/// is cheaper than a set for the handful of platforms a tag usually has.
+const SCANNED_UP_TO: usize = 16;
+
+/// Calls `each` with the first platform image (attestations are not platforms) of each `key`
+/// in listing order; images whose key is `None` are passed over. Linear in the images of the
+/// tag, however many there are.
+fn first_of_each<'a, K: Eq + std::hash::Hash>(
+    images: &'a [Image],
+    key: impl Fn(&'a Image) -> Option<K>,
+    mut each: impl FnMut(&'a Image),
+) {
+    let keyed = images
         .iter()
-        .any(|earlier| !earlier.is_attestation() && same(earlier, &images[i]))
+        .filter(|i| !i.is_attestation())
+        .filter_map(|i| key(i).map(|k| (k, i)));
+    if images.len() <= SCANNED_UP_TO {
+        for (n, (k, image)) in keyed.clone().enumerate() {
+            if !keyed.clone().take(n).any(|(earlier, _)| earlier == k) {
+                each(image);
+            }
+        }
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(images.len());
+        for (k, image) in keyed {
+            if seen.insert(k) {
+                each(image);
+            }
+        }
+    }
 }
 
 /// The `# TYPE` of a family.

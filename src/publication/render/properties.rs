@@ -49,13 +49,19 @@ fn any_image() -> impl Strategy<Value = Image> {
         prop_oneof![Just(String::new()), label_text()],
         proptest::option::of(edgy_u64()),
     )
-        .prop_map(|(os, architecture, variant, digest, size)| Image {
-            os,
-            architecture,
-            variant,
-            digest,
-            size,
-        })
+        .prop_map(image_of)
+}
+
+fn image_of(
+    (os, architecture, variant, digest, size): (String, String, String, String, Option<u64>),
+) -> Image {
+    Image {
+        os,
+        architecture,
+        variant,
+        digest,
+        size,
+    }
 }
 
 /// A tag without its name.
@@ -261,5 +267,72 @@ proptest! {
             let repository = &ns.repositories[label(s, "repository").unwrap()];
             prop_assert_eq!(&s.raw_value, &repository.info.pull_count.to_string());
         }
+    }
+}
+
+/// Images drawn from a few platforms and digests, so that lists repeat them often.
+fn crowded_image() -> impl Strategy<Value = Image> {
+    let pick =
+        |values: &'static [&'static str]| prop::sample::select(values).prop_map(String::from);
+    (
+        pick(&["linux", "windows", "unknown"]),
+        pick(&["amd64", "arm64", "unknown"]),
+        pick(&["", "v8"]),
+        pick(&["sha256:a", "sha256:b"]),
+        proptest::option::of(0u64..3),
+    )
+        .prop_map(image_of)
+}
+
+/// What [`super::first_of_each`] must choose, written the obvious quadratic way.
+fn first_of_each_by_comparison<'a, K: PartialEq>(
+    images: &'a [Image],
+    key: impl Fn(&'a Image) -> Option<K>,
+) -> Vec<usize> {
+    (0..images.len())
+        .filter(|&i| {
+            let Some(k) = key(&images[i]).filter(|_| !images[i].is_attestation()) else {
+                return false;
+            };
+            !images[..i]
+                .iter()
+                .any(|e| !e.is_attestation() && key(e).as_ref() == Some(&k))
+        })
+        .collect()
+}
+
+fn chosen<'a, K: Eq + std::hash::Hash>(
+    images: &'a [Image],
+    key: impl Fn(&'a Image) -> Option<K>,
+) -> Vec<usize> {
+    let mut got = Vec::new();
+    super::first_of_each(images, key, |image| {
+        got.push(
+            images
+                .iter()
+                .position(|i| std::ptr::eq(i, image))
+                .expect("an image of the list"),
+        );
+    });
+    got
+}
+
+proptest! {
+    #![proptest_config(cases(512))]
+
+    /// Below and above the length where the search switches from scanning to a set, the
+    /// images chosen for a series are the first of each platform (and digest), in order.
+    #[test]
+    fn first_of_each_chooses_as_comparing_with_every_earlier_image_would(
+        images in prop::collection::vec(crowded_image(), 0..40),
+    ) {
+        prop_assert_eq!(
+            chosen(&images, super::platform_and_digest),
+            first_of_each_by_comparison(&images, super::platform_and_digest)
+        );
+        prop_assert_eq!(
+            chosen(&images, super::sized_platform),
+            first_of_each_by_comparison(&images, super::sized_platform)
+        );
     }
 }

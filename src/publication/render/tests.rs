@@ -357,3 +357,48 @@ dockerhub_repositories_removed_total{hub_namespace="acme"} 1
     let got = String::from_utf8(render_changes(&counters)).unwrap();
     assert_eq!(got, expected);
 }
+
+#[test]
+fn a_tag_with_a_hundred_thousand_platform_images_gets_one_series_for_each() {
+    let distinct = 100_000;
+    let mut crowded = tag("crowded", "");
+    let numbered = |i: u64, size: u64| {
+        image(
+            "linux",
+            &format!("arch{i}"),
+            "",
+            &format!("sha256:{i:064x}"),
+        )
+        .sized(size)
+    };
+    // Every image is listed twice, the second time with another size: the repeat adds no
+    // info series (same platform and digest) and no size series (its platform has one).
+    crowded.images = (0..distinct)
+        .map(|i| numbered(i, i))
+        .chain((0..distinct).map(|i| numbered(i, 0)))
+        .collect();
+    let s = snapshot(vec![(
+        "acme",
+        vec![repository("many", Some(vec![crowded]))],
+    )]);
+    let text = text(&s);
+
+    let info: Vec<&str> = samples(&text)
+        .into_iter()
+        .filter(|l| l.starts_with("dockerhub_image_info{"))
+        .collect();
+    assert_eq!(info.len(), distinct as usize);
+    let sizes: Vec<&str> = samples(&text)
+        .into_iter()
+        .filter(|l| l.starts_with("dockerhub_image_size_bytes{"))
+        .collect();
+    assert_eq!(sizes.len(), distinct as usize);
+    // The first listed image of each platform gives the size, in listing order.
+    for (i, line) in sizes.iter().enumerate().step_by(9_973) {
+        assert!(
+            line.contains(&format!("architecture=\"arch{i}\"")),
+            "{line}"
+        );
+        assert!(line.ends_with(&format!(" {i}")), "{line}");
+    }
+}
