@@ -10,6 +10,7 @@
 mod auth;
 mod headers;
 mod listing;
+mod names;
 mod observer;
 mod pace;
 mod request;
@@ -27,6 +28,7 @@ use crate::inventory::{RepositoryInfo, Tag};
 use auth::Session;
 #[cfg(test)]
 pub(crate) use headers::EPOCH_THRESHOLD;
+use names::check_name;
 pub(crate) use observer::{Endpoint, Observer, RateLimitHeader};
 use pace::Pacer;
 pub(crate) use secret::Secret;
@@ -69,30 +71,6 @@ pub(crate) struct ListedRepository {
     pub(crate) name: String,
     /// Metadata.
     pub(crate) info: RepositoryInfo,
-}
-
-/// Longest name of a namespace or repository; the Hub's own limit is far shorter.
-const MAX_NAME_BYTES: usize = 255;
-
-/// Whether `name` can be a namespace or repository name, which goes into a URL path as one
-/// segment: not empty, not `.` or `..` (which a URL resolves to another path), no `/`, no
-/// control characters (which a URL drops, joining what was around them), at most 255 bytes.
-/// The Hub's own grammar is narrower (lowercase letters, digits and `._-`); this refuses only
-/// what could make a request go to another name than the one listed.
-pub(crate) fn check_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() {
-        Err("is empty")
-    } else if name == "." || name == ".." {
-        Err("is a relative path")
-    } else if name.contains('/') {
-        Err("holds a /")
-    } else if name.chars().any(char::is_control) {
-        Err("holds a control character")
-    } else if name.len() > MAX_NAME_BYTES {
-        Err("is longer than 255 bytes")
-    } else {
-        Ok(())
-    }
 }
 
 /// A client for one Hub, shared by all tasks of a refresh.
@@ -156,7 +134,7 @@ impl Client {
     }
 
     /// Every repository of `namespace` visible to the credentials. A repository whose name
-    /// the Hub could not have given (see [`check_name`]) comes as an error of its own, so that
+    /// the Hub could not have given (see [`names::check_name`]) comes as an error of its own, so that
     /// it is never fetched under another name and the others are still read.
     pub(crate) async fn list_repositories(
         &self,
@@ -207,13 +185,9 @@ impl Client {
         }
     }
 
-    /// The base URL with path segments appended, each percent-encoded as one segment (names
-    /// that could not be one are refused before, by [`check_name`]).
+    /// The base URL with path segments appended, each one segment (see [`names::endpoint`]).
     fn url(&self, segments: &[&str]) -> Url {
-        let mut url = self.base.clone();
-        if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().extend(segments);
-        }
+        let mut url = names::endpoint(&self.base, segments);
         url.query_pairs_mut()
             .append_pair("page_size", &PAGE_SIZE.to_string());
         url
