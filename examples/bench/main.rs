@@ -91,6 +91,11 @@ struct Bench {
     /// platform, to measure rendering a tag with very many images.
     #[arg(long)]
     crowded_tag: Option<usize>,
+    /// Instead of the full benchmark: after the first refresh, every tag listing becomes a
+    /// listing without end whose pages hold one tag with a digest of this many bytes (0: empty
+    /// pages) and claim a billion tags; prints pages asked for and peak RSS over 5 refreshes.
+    #[arg(long)]
+    endless_pages: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -345,6 +350,10 @@ async fn run(b: Bench) {
         incremental(&b, &hub, &hub_url, changed, minimum).await;
         return;
     }
+    if let Some(fat) = b.endless_pages {
+        endless(&b, &hub, &hub_url, fat).await;
+        return;
+    }
     if let Some(attackers) = b.auth_flood {
         auth_flood(&b, &hub_url, attackers).await;
         return;
@@ -467,6 +476,43 @@ async fn incremental(b: &Bench, hub: &SimHub, hub_url: &str, changed: usize, min
     println!(
         "                      ({changed} repositories changed between the full walk and these two)"
     );
+    exporter.stop();
+}
+
+/// A Hub whose tag listings never end: the pages each refresh asks for, and peak memory.
+async fn endless(b: &Bench, hub: &SimHub, hub_url: &str, fat: usize) {
+    use simhub::{Fault, FaultKind};
+    let exporter = Exporter::start(hub_url, b, &["--refresh.interval", "1s"]);
+    let first = exporter.wait_for("refresh finished");
+    let normal_rss = exporter.peak_rss_mib();
+    println!(
+        "first refresh         {}, {} requests, peak RSS {normal_rss:.0} MiB",
+        first["result"], first["requests"]
+    );
+    // Lets the refresh running now end before the listings turn endless.
+    exporter.wait_for("refresh finished");
+    hub.add_fault(
+        Fault::new(
+            "/tags",
+            FaultKind::Endless {
+                count: 1_000_000_000,
+                items: usize::from(fat > 0),
+                fat,
+            },
+        )
+        .times(u32::MAX),
+    );
+    for n in 1..=5 {
+        let done = exporter.wait_for("refresh finished");
+        println!(
+            "endless refresh {n}     {}, {} requests ({} tag listings), {:.2} s, peak RSS {:.0} MiB",
+            done["result"],
+            done["requests"],
+            b.repos,
+            secs(&done, "duration_seconds"),
+            exporter.peak_rss_mib()
+        );
+    }
     exporter.stop();
 }
 

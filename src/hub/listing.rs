@@ -31,7 +31,8 @@ pub(super) const READS: u32 = 3;
 pub(super) const PAGE_SLACK: u64 = 2;
 
 /// Bytes (inflated) one read of a listing may take in all: eight times the limit of one body,
-/// about 100,000 tags of two platform images each.
+/// about 100,000 tags of two platform images each. At most `--hub.concurrency` listings are
+/// read at once, which bounds what all of them hold together.
 pub(crate) const LISTING_BYTES: usize = 8 * MAX_BODY_BYTES;
 
 /// An item of a listing, told apart from the others by its name.
@@ -62,8 +63,10 @@ enum Read<T> {
 
 impl Client {
     /// Every item of the listing that starts at `first`, each once, read again while the
-    /// pages do not add up.
+    /// pages do not add up. Waits for a listing permit first and holds it to the end.
     pub(super) async fn list_all<T: Item>(&self, endpoint: Endpoint, first: Url) -> Result<Vec<T>> {
+        // The semaphore is never closed; without a permit the listing would still be bounded.
+        let _permit = self.listings.acquire().await.ok();
         let mut why = String::new();
         for read in 1..=READS {
             match self.read_listing(endpoint, &first).await? {

@@ -80,6 +80,10 @@ pub(crate) struct Client {
     credentials: Option<Credentials>,
     session: tokio::sync::Mutex<Session>,
     pacer: Pacer,
+    /// One permit per listing being read: no more listings are read at once than requests may
+    /// be in flight, so the pages held while listings are read stay within
+    /// `concurrency` × [`listing::LISTING_BYTES`], however many are waiting.
+    listings: tokio::sync::Semaphore,
     timeout: Duration,
     observer: Arc<dyn Observer>,
     /// Requests sent since start, answered or not.
@@ -103,6 +107,7 @@ impl Client {
         Ok(Client {
             http,
             pacer: Pacer::new(options.rate_limit, options.burst, options.concurrency),
+            listings: tokio::sync::Semaphore::new(options.concurrency.max(1)),
             base: options.base,
             credentials: options.credentials,
             session: tokio::sync::Mutex::new(Session::default()),

@@ -81,7 +81,7 @@ impl Refresher {
             }
         }
 
-        // Every tag listing is started at once; the client's pacer decides how many run.
+        // Every tag listing is started at once; the client decides how many are read at once.
         let total = to_list.len();
         let mut tasks = JoinSet::new();
         for (ns, repo) in to_list.iter().cloned() {

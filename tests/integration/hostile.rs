@@ -180,3 +180,46 @@ async fn a_name_that_is_not_a_name_is_left_out_and_never_read_as_another() {
         "each name left out is counted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_more_listings_are_read_at_once_than_the_concurrency_allows() {
+    // Each listing holds its pages until it ends, so the listings read at once bound memory.
+    let hub = SimHub::new();
+    let names: Vec<String> = (0..6).map(|i| format!("repo-{i}")).collect();
+    for name in &names {
+        hub.add_repo("acme", Repo::new(name).with_tags(250));
+    }
+    hub.set_latency(std::time::Duration::from_millis(5));
+    let running = hub.start().await.unwrap();
+    let exporter = Exporter::start(
+        &hub_args(&running.url(), "acme", &["--hub.concurrency", "2"]),
+        None,
+    )
+    .await;
+    let m = exporter.wait_for_refreshes(1).await;
+    exporter.stop().await;
+    for name in &names {
+        assert_eq!(served_tags(&m, "acme", name).len(), 250, "{name}");
+    }
+
+    // A listing is open from its first page request to its last.
+    let order: Vec<String> = hub
+        .requests()
+        .iter()
+        .filter_map(|r| r.path.strip_suffix("/tags").map(str::to_string))
+        .collect();
+    let spans: Vec<(usize, usize)> = names
+        .iter()
+        .map(|name| {
+            let path = format!("/v2/namespaces/acme/repositories/{name}");
+            let first = order.iter().position(|p| *p == path).expect("listed");
+            let last = order.iter().rposition(|p| *p == path).expect("listed");
+            assert_eq!(order.iter().filter(|p| **p == path).count(), 3, "{name}");
+            (first, last)
+        })
+        .collect();
+    let most_open = (0..order.len())
+        .map(|i| spans.iter().filter(|(a, b)| (*a..=*b).contains(&i)).count())
+        .max();
+    assert_eq!(most_open, Some(2), "{order:?}");
+}
