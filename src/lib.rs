@@ -21,10 +21,13 @@
 //! - `server`: the HTTP endpoints, their TLS and authentication.
 //!
 //! Beside the flow: `telemetry` (the exporter's own series, fed by the client and the
-//! refresh through their observer traits), [`logging`], `shutdown` and [`Error`].
+//! refresh through their observer traits), [`logging`], [`version`], `shutdown` and [`Error`];
+//! [`healthcheck`] is a client of the server, for container health checks.
 
 pub mod config;
+pub mod healthcheck;
 pub mod logging;
+pub mod version;
 
 mod changes;
 mod error;

@@ -63,11 +63,20 @@ pub enum LogLevel {
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "dockerhub_exporter",
-    version,
+    disable_version_flag = true,
+    args_conflicts_with_subcommands = true,
     about = "Prometheus exporter for a Docker Hub inventory: every repository, tag and platform image of the given namespaces, read within the Hub's rate limits and served from memory.",
     after_help = "The secret (password, personal access token or organization access token) is read from --hub.password-file or from the environment variable DOCKERHUB_PASSWORD; it is never taken on the command line."
 )]
 pub struct Args {
+    /// Print the version, the commit, the compiler and the target, and exit.
+    #[arg(long = "version", short = 'V')]
+    pub version: bool,
+
+    /// Instead of running the exporter: a subcommand.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Base URL of the Docker Hub API.
     #[arg(long = "hub.url", env = "DOCKERHUB_URL", default_value = DEFAULT_HUB_URL, hide_env_values = true)]
     pub hub_url: String,
@@ -177,6 +186,43 @@ pub struct Args {
     /// Output format of log messages.
     #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt)]
     pub log_format: LogFormat,
+}
+
+/// The subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Exit 0 when the exporter at --web.listen-address answers /healthz with 200, 1 when it
+    /// does not (for a container's HEALTHCHECK: no shell or curl needed). Honours the web
+    /// configuration file: HTTPS when it sets up TLS (the certificate is not verified: this is
+    /// the exporter's own; with client_auth_type RequireAndVerifyClientCert the server's own
+    /// certificate and key are presented), basic authentication with --healthcheck.username
+    /// and --healthcheck.password-file unless open_health_endpoints is true.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// The arguments of `dockerhub_exporter healthcheck`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HealthcheckArgs {
+    /// Address the exporter listens on; an address on every interface (`:9721`, `0.0.0.0`,
+    /// `[::]`) is checked on the loopback.
+    #[arg(long = "web.listen-address", default_value = ":9721")]
+    pub listen_address: String,
+
+    /// The exporter's web configuration file.
+    #[arg(long = "web.config.file")]
+    pub web_config_file: Option<PathBuf>,
+
+    /// User for basic authentication.
+    #[arg(long = "healthcheck.username", requires = "password_file")]
+    pub username: Option<String>,
+
+    /// File holding that user's password.
+    #[arg(long = "healthcheck.password-file", requires = "username")]
+    pub password_file: Option<PathBuf>,
+
+    /// How long to wait for the answer.
+    #[arg(long = "healthcheck.timeout", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 /// Credentials for logging in to the Hub; `Debug` prints the secret as `**redacted**`.
@@ -424,7 +470,7 @@ fn readable_by_others(_: &std::path::Path) -> bool {
 }
 
 /// Parses a listen address; a missing host (`:9721`) means every interface.
-fn parse_listen_address(raw: &str) -> Result<Vec<SocketAddr>, String> {
+pub fn parse_listen_address(raw: &str) -> Result<Vec<SocketAddr>, String> {
     if let Some(port) = raw.strip_prefix(':') {
         let port: u16 = port
             .parse()

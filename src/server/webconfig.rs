@@ -123,6 +123,9 @@ pub(crate) struct WebConfig {
     users: BTreeMap<String, String>,
     /// Whether `/healthz` and `/readyz` are served without authentication.
     pub(crate) open_health_endpoints: bool,
+    /// The server's certificate chain and key (PEM), kept when clients must present a
+    /// certificate, so that the health check can present the server's own.
+    own_identity: Option<Vec<u8>>,
     /// A hash of the highest cost among the users', checked for unknown users.
     dummy: String,
     /// Users and SHA-256 digests of passwords that bcrypt accepted under this configuration,
@@ -181,15 +184,42 @@ impl WebConfig {
         };
         let tls = raw
             .tls_server_config
-            .map(|t| tls_config(&t, base).map(Arc::new))
+            .as_ref()
+            .map(|t| tls_config(t, base).map(Arc::new))
+            .transpose()?;
+        let own_identity = raw
+            .tls_server_config
+            .as_ref()
+            .filter(|t| t.client_auth_type.as_deref() == Some("RequireAndVerifyClientCert"))
+            .map(|t| {
+                let read = |field: &'static str, p: &Path| {
+                    let path = resolve(base, p);
+                    std::fs::read(&path).map_err(|e| Error::TlsFile {
+                        field,
+                        path,
+                        reason: e.to_string(),
+                    })
+                };
+                let mut pem = read("cert_file", &t.cert_file)?;
+                pem.push(b'\n');
+                pem.extend(read("key_file", &t.key_file)?);
+                Ok::<_, Error>(pem)
+            })
             .transpose()?;
         Ok(WebConfig {
             tls,
+            own_identity,
             users: raw.basic_auth_users,
             open_health_endpoints: raw.open_health_endpoints,
             dummy,
             remembered: Mutex::default(),
         })
+    }
+
+    /// The server's own certificate chain and key (PEM) when clients must present a
+    /// certificate; what the health check presents.
+    pub(crate) fn own_identity_pem(&self) -> Option<&[u8]> {
+        self.own_identity.as_deref()
     }
 
     /// Whether requests must authenticate.

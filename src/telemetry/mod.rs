@@ -20,6 +20,7 @@ use crate::error::ErrorKind;
 use crate::hub::{self, Endpoint, RateLimitHeader};
 use crate::publication::{RefreshResult, RefreshStatus, unix_seconds};
 use crate::refresh;
+use crate::version;
 
 /// The exporter's own series, in a registry it owns.
 #[derive(Debug)]
@@ -150,14 +151,19 @@ impl Telemetry {
             IntGaugeVec::new(
                 Opts::new(
                     "dockerhub_exporter_build_info",
-                    "Always 1; labelled with the version of dockerhub_exporter.",
+                    "Always 1; labelled with the version of dockerhub_exporter, the commit it was built from, the compiler and the target.",
                 ),
-                &["version"],
+                &["version", "revision", "rustc_version", "target"],
             )
             .expect("valid metric"),
         );
         build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .with_label_values(&[
+                version::VERSION,
+                version::REVISION,
+                version::RUSTC_VERSION,
+                version::TARGET,
+            ])
             .set(1);
         // The registry is made once, as the exporter starts, inside its runtime.
         registry

@@ -68,7 +68,64 @@ fn version_prints_the_version() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = format!(
+        "dockerhub_exporter, version {} (revision: ",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(text.starts_with(&first), "{text}");
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    assert!(field("rustc version:").starts_with("rustc 1."), "{text}");
+    let platform = field("platform:");
+    assert!(
+        platform.contains("linux") || platform.contains("darwin"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn build_info_carries_what_version_prints() {
+    let out = std::process::Command::new(BIN)
+        .arg("--version")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let revision = text
+        .split("(revision: ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap()
+        .to_string();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap()
+    };
+    let hub = simhub::SimHub::new();
+    let running = hub.start().await.unwrap();
+    let process = Process::start(&hub_args(&running.url(), "acme", &[]), &[]).await;
+    let (_, m) = get(&format!("{}/metrics", process.url)).await;
+    assert_eq!(
+        value(
+            &m,
+            "dockerhub_exporter_build_info",
+            &[
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("revision", &revision),
+                ("rustc_version", &field("rustc version:")),
+                ("target", &field("platform:")),
+            ]
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    assert!(process.terminate().await.success());
 }
 
 #[test]

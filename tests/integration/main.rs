@@ -10,6 +10,7 @@ mod client;
 mod dashboard;
 mod failures;
 mod faults;
+mod healthcheck;
 mod hostile;
 mod inventory;
 mod limits;
