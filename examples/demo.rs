@@ -48,10 +48,10 @@ async fn main() -> anyhow::Result<()> {
         Ok(l) => l,
         Err(e) => {
             eprintln!("{listen} is not free ({e}); using a free port instead");
-            tokio::net::TcpListener::bind("127.0.0.1:0").await?
+            tokio::net::TcpListener::bind("127.0.0.1:0").await?.into()
         }
     };
-    let address = listener.local_addr()?;
+    let address = listener.local_addrs()?[0];
     println!();
     println!("  simulated Docker Hub:  {}", running.url());
     println!("  exporter:              http://{address}/");

@@ -44,11 +44,11 @@ mod testing;
 
 pub use config::{Config, ConfigError};
 pub use error::{Error, ErrorKind, Result};
+pub use server::Listeners;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use crate::inventory::NameFilter;
@@ -80,27 +80,30 @@ impl Exporter {
         Ok(Exporter { config, web })
     }
 
-    /// Binds the configured listen address (for `:PORT`, every interface: IPv6 and IPv4 if
-    /// the system allows both on one socket, else IPv4).
-    pub async fn bind(&self) -> Result<TcpListener> {
-        let mut last = None;
-        for address in &self.config.listen {
-            match TcpListener::bind(address).await {
-                Ok(l) => return Ok(l),
-                Err(e) => last = Some(e),
-            }
+    /// Binds the configured listen addresses (for `:PORT`, every interface: IPv6 and IPv4 if
+    /// the system allows both on one socket, else IPv4), or takes over the sockets systemd
+    /// passed with `--web.systemd-socket`.
+    pub async fn bind(&self) -> Result<Listeners> {
+        if self.config.systemd_socket {
+            Listeners::from_systemd().map_err(|source| Error::Io {
+                context: "taking the sockets systemd passed (--web.systemd-socket)".into(),
+                source,
+            })
+        } else {
+            Listeners::bind(&self.config.listen)
+                .await
+                .map_err(|source| Error::Io {
+                    context: "binding --web.listen-address".into(),
+                    source,
+                })
         }
-        Err(Error::Io {
-            context: format!("cannot listen on {}", self.config.listen_address),
-            source: last.unwrap_or_else(|| std::io::ErrorKind::AddrNotAvailable.into()),
-        })
     }
 
-    /// Runs the exporter on an already-bound listener until `shutdown` completes: the refresh
+    /// Runs the exporter on already-bound listeners until `shutdown` completes: the refresh
     /// loop in the background and the HTTP server in front of it.
     pub async fn run(
         self,
-        listener: TcpListener,
+        listeners: impl Into<Listeners>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<()> {
         let Exporter { config, web } = self;
@@ -123,13 +126,16 @@ impl Exporter {
             header_read_timeout: server::HEADER_READ_TIMEOUT,
         };
         let web_watch = tokio::spawn(web.watch());
-        let address = listener.local_addr().map_err(|e| Error::Io {
+        let listeners = listeners.into();
+        let addresses = listeners.local_addrs().map_err(|e| Error::Io {
             context: "reading the listen address".into(),
             source: e,
         })?;
-        let mut server_task = tokio::spawn(server::run(listener, state, stopped.wait()));
+        let mut server_task = tokio::spawn(server::run(listeners, state, stopped.wait()));
+        let listed: Vec<String> = addresses.iter().map(ToString::to_string).collect();
         info!(
-            address = %address,
+            address = %listed.first().map_or("", String::as_str),
+            addresses = %listed.join(","),
             hub = %config.hub_url,
             namespaces = %config.namespaces.join(","),
             authenticated = config.credentials.is_some(),

@@ -162,9 +162,15 @@ pub struct Args {
     #[arg(long = "metrics.max-tags-per-repository", value_name = "N")]
     pub max_tags_per_repository: Option<usize>,
 
-    /// Address to listen on for the web interface and telemetry (`:9721` means every interface).
+    /// Address to listen on for the web interface and telemetry (`:9721` means every
+    /// interface); repeat it to listen on several addresses at once.
     #[arg(long = "web.listen-address", default_value = ":9721")]
-    pub listen_address: String,
+    pub listen_address: Vec<String>,
+
+    /// Listen on the sockets systemd passes (socket activation) instead of
+    /// --web.listen-address.
+    #[arg(long = "web.systemd-socket")]
+    pub systemd_socket: bool,
 
     /// Web configuration file (exporter-toolkit format): TLS, client certificates and basic
     /// authentication for this exporter's endpoints; re-read when it changes.
@@ -203,8 +209,8 @@ pub enum Command {
 /// The arguments of `dockerhub_exporter healthcheck`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct HealthcheckArgs {
-    /// Address the exporter listens on; an address on every interface (`:9721`, `0.0.0.0`,
-    /// `[::]`) is checked on the loopback.
+    /// Address the exporter listens on (the first, when it listens on several); an address
+    /// on every interface (`:9721`, `0.0.0.0`, `[::]`) is checked on the loopback.
     #[arg(long = "web.listen-address", default_value = ":9721")]
     pub listen_address: String,
 
@@ -287,10 +293,11 @@ pub struct Config {
     pub max_tags_per_repository: Option<usize>,
     /// Where the inventory is kept across restarts, if anywhere.
     pub state_file: Option<PathBuf>,
-    /// Where to listen, as given (`:9721`, `127.0.0.1:9721`, `[::1]:9721`).
-    pub listen_address: String,
-    /// The same, as addresses to try in order.
-    pub listen: Vec<SocketAddr>,
+    /// Where to listen: each address as given (`:9721`, `127.0.0.1:9721`, `[::1]:9721`) with
+    /// the socket addresses it stands for, of which the first the system allows is bound.
+    pub listen: Vec<(String, Vec<SocketAddr>)>,
+    /// Listen on the sockets systemd passes instead.
+    pub systemd_socket: bool,
     /// Path of the metrics endpoint.
     pub telemetry_path: String,
     /// Requests served at once at most.
@@ -391,7 +398,11 @@ impl Config {
         if args.refresh_interval.is_zero() {
             return Err(config_error("--refresh.interval", "must be more than 0"));
         }
-        let listen = parse_listen_address(&args.listen_address)
+        let listen = args
+            .listen_address
+            .iter()
+            .map(|a| Ok((a.clone(), parse_listen_address(a)?)))
+            .collect::<Result<Vec<_>, String>>()
             .map_err(|m| config_error("--web.listen-address", m))?;
         Ok(Config {
             hub_url,
@@ -411,8 +422,8 @@ impl Config {
             filter_tag_exclude: args.filter_tag_exclude,
             series_level: args.series_level,
             max_tags_per_repository: args.max_tags_per_repository,
-            listen_address: args.listen_address,
             listen,
+            systemd_socket: args.systemd_socket,
             telemetry_path: args.telemetry_path,
             max_requests: args.max_requests as usize,
             web_config_file: args.web_config_file,

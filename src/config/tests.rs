@@ -117,7 +117,29 @@ fn listen_addresses_without_host_mean_every_interface() {
         None,
     )
     .unwrap();
-    assert_eq!(c.listen, ["[::1]:9721".parse().unwrap()]);
+    assert_eq!(
+        c.listen,
+        [(
+            "[::1]:9721".to_string(),
+            vec!["[::1]:9721".parse().unwrap()]
+        )]
+    );
+    let both = Config::from_args(
+        args(&[
+            "--hub.namespace",
+            "a",
+            "--web.listen-address",
+            "127.0.0.1:1",
+            "--web.listen-address",
+            ":2",
+        ])
+        .unwrap(),
+        None,
+    )
+    .unwrap();
+    let given: Vec<&str> = both.listen.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(given, ["127.0.0.1:1", ":2"]);
+    assert_eq!(both.listen[1].1.len(), 2);
     assert!(parse_listen_address("127.0.0.1:0").is_ok());
     assert!(parse_listen_address("localhost").is_err());
 }

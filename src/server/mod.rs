@@ -7,7 +7,10 @@
 //! request so that no lock is held while a response is built or sent. It never calls the Hub
 //! and never renders series itself: a scrape's body comes from [`crate::publication::scrape`].
 
+mod listeners;
 pub(crate) mod webconfig;
+
+pub use listeners::Listeners;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -27,7 +30,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
@@ -65,10 +68,10 @@ pub(crate) struct State {
     pub(crate) header_read_timeout: Duration,
 }
 
-/// Serves HTTP on `listener` until `shutdown` completes, then gives open connections
+/// Serves HTTP on `listeners` until `shutdown` completes, then gives open connections
 /// [`shutdown::GRACE`] to finish and returns.
 pub(crate) async fn run(
-    listener: TcpListener,
+    listeners: Listeners,
     state: State,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
@@ -86,7 +89,7 @@ pub(crate) async fn run(
                 }
                 continue;
             }
-            accepted = listener.accept() => accepted,
+            accepted = listeners.accept() => accepted,
         };
         match accepted {
             Ok((stream, peer)) => {
@@ -112,7 +115,7 @@ pub(crate) async fn run(
             }
         }
     }
-    drop(listener);
+    drop(listeners);
     stop.fire();
     let drained = tokio::time::timeout(shutdown::GRACE, async {
         while connections.join_next().await.is_some() {}

@@ -31,7 +31,9 @@ struct Running {
 }
 
 async fn start(namespaces: &[&str]) -> Running {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let address = listener.local_addr().expect("local address");
     let (publish, published) = watch::channel(Arc::new(Published::empty()));
     let state = State {
@@ -45,7 +47,7 @@ async fn start(namespaces: &[&str]) -> Running {
     };
     let in_flight = Arc::clone(&state.in_flight);
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(run(listener, state, async move {
+    let task = tokio::spawn(run(Listeners::from(listener), state, async move {
         let _ = stopped.await;
     }));
     Running {

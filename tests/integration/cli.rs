@@ -480,3 +480,66 @@ async fn every_family_served_is_documented_in_the_readme() {
     );
     assert!(process.terminate().await.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_listen_address_given_is_served() {
+    let hub = simhub::SimHub::new();
+    hub.add_repo("acme", simhub::Repo::new("api").with_tags(3));
+    let running = hub.start().await.unwrap();
+    let process = Process::start(
+        &hub_args(
+            &running.url(),
+            "acme",
+            &[
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--web.listen-address",
+                "127.0.0.2:0",
+            ],
+        ),
+        &[],
+    )
+    .await;
+    let log = process.log();
+    let addresses: Vec<String> = log
+        .split("addresses=")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .expect("the addresses in the start line")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    assert_eq!(addresses.len(), 2, "{log}");
+    assert!(addresses[0].starts_with("127.0.0.1:"), "{log}");
+    assert!(addresses[1].starts_with("127.0.0.2:"), "{log}");
+    for address in &addresses {
+        let m = eventually(|| async {
+            let (_, m) = get(&format!("http://{address}/metrics")).await;
+            value(&m, "dockerhub_repository_tags", &[("repository", "api")]).map(|_| m)
+        })
+        .await;
+        assert_eq!(
+            value(&m, "dockerhub_repository_tags", &[("repository", "api")]),
+            Some(3.0)
+        );
+    }
+    assert!(process.terminate().await.success());
+
+    // An address that cannot be bound is named, and nothing is served.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().to_string();
+    let out = std::process::Command::new(BIN)
+        .args(["--hub.url", &running.url(), "--hub.namespace", "acme"])
+        .args([
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--web.listen-address",
+            &busy,
+        ])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains(&format!("cannot listen on {busy}")), "{said}");
+}

@@ -18,4 +18,5 @@ mod limits;
 mod resources;
 mod scale;
 mod support;
+mod systemd;
 mod webconfig;

@@ -29,7 +29,7 @@ impl Exporter {
         let exporter = dockerhub_exporter::Exporter::new(config)
             .expect("test configuration names usable files");
         let listener = exporter.bind().await.expect("a free port");
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let url = format!("http://{}", listener.local_addrs().unwrap()[0]);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(exporter.run(listener, async move {
             let _ = stopped.await;
