@@ -91,6 +91,9 @@ struct Bench {
     /// platform, to measure rendering a tag with very many images.
     #[arg(long)]
     crowded_tag: Option<usize>,
+    /// Scrapes ask for OpenMetrics first, with the `Accept` header Prometheus sends.
+    #[arg(long)]
+    openmetrics: bool,
     /// Instead of the full benchmark: after the first refresh, every tag listing becomes a
     /// listing without end whose pages hold one tag with a digest of this many bytes (0: empty
     /// pages) and claim a billion tags; prints pages asked for and peak RSS over 5 refreshes.
@@ -291,6 +294,23 @@ async fn scrape(client: &reqwest::Client, url: &str, gzip: bool) -> (Duration, u
     (started.elapsed(), size)
 }
 
+/// The client that scrapes the exporter: as Prometheus asks, with `--openmetrics`.
+fn scraper(b: &Bench) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if b.openmetrics {
+        headers.insert(
+            reqwest::header::ACCEPT,
+            reqwest::header::HeaderValue::from_static(
+                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+            ),
+        );
+    }
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("a client")
+}
+
 /// p50 and p99 of `times`, in milliseconds.
 fn percentiles(mut times: Vec<Duration>) -> (f64, f64) {
     times.sort();
@@ -398,7 +418,7 @@ async fn run(b: Bench) {
         done["exposition_bytes"].as_f64().unwrap_or(0.0) / 1e6
     );
 
-    let client = reqwest::Client::new();
+    let client = scraper(&b);
     let first_gzip = scrape(&client, &exporter.url, true).await.0;
     let (p50, p99, plain) = scrapes(&client, &exporter.url, b.scrapes, false).await;
     let (gp50, gp99, gzipped) = scrapes(&client, &exporter.url, b.scrapes, true).await;

@@ -17,10 +17,15 @@ use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 /// The gzip header of RFC 1952: deflate, no flags, no time, no extra flags, unknown OS.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
-/// Text deflated once, to end a gzip stream whose start is compressed later.
+/// The last block of every stream: an empty block with fixed codes, marked final.
+const FINAL_BLOCK: [u8; 2] = [0x03, 0x00];
+
+/// Text deflated once, to go after a gzip stream's start that is compressed later. Parts
+/// deflated apart are joined in one stream: each ends on a byte boundary without a final
+/// block, and [`gzip`] ends the stream with [`FINAL_BLOCK`].
 #[derive(Debug, Default)]
 pub(super) struct Deflated {
-    /// Raw deflate data, ending with a final block.
+    /// Raw deflate data ending with a sync flush; empty for empty text.
     data: Bytes,
     crc: Crc,
 }
@@ -29,10 +34,16 @@ impl Deflated {
     /// Deflates `text` at the fast level: the exposition is repetitive enough that it still
     /// shrinks about sevenfold.
     pub(super) fn new(text: &[u8]) -> io::Result<Self> {
-        let mut data = Vec::with_capacity(text.len() / 6 + 64);
-        deflate(text, &mut data, FlushCompress::Finish)?;
-        data.shrink_to_fit();
         let mut crc = Crc::new();
+        if text.is_empty() {
+            return Ok(Deflated {
+                data: Bytes::new(),
+                crc,
+            });
+        }
+        let mut data = Vec::with_capacity(text.len() / 6 + 64);
+        deflate(text, &mut data, FlushCompress::Sync)?;
+        data.shrink_to_fit();
         crc.update(text);
         Ok(Deflated {
             data: data.into(),
@@ -41,18 +52,30 @@ impl Deflated {
     }
 }
 
-/// One gzip member holding `head` then the text of `tail`, as three buffers to send in order.
-pub(super) fn gzip(head: &[u8], tail: &Deflated) -> io::Result<[Bytes; 3]> {
+/// One gzip member holding `head`, then the text of each of `tail` in order, as buffers to
+/// send in order; only `head` is compressed here.
+pub(super) fn gzip<'a>(
+    head: &[u8],
+    tail: impl IntoIterator<Item = &'a Deflated>,
+) -> io::Result<Vec<Bytes>> {
     let mut start = Vec::with_capacity(HEADER.len() + head.len() / 3 + 64);
     start.extend_from_slice(&HEADER);
     deflate(head, &mut start, FlushCompress::Sync)?;
     let mut crc = Crc::new();
     crc.update(head);
-    crc.combine(&tail.crc);
-    let mut trailer = Vec::with_capacity(8);
-    trailer.extend_from_slice(&crc.sum().to_le_bytes());
-    trailer.extend_from_slice(&crc.amount().to_le_bytes());
-    Ok([start.into(), tail.data.clone(), trailer.into()])
+    let mut parts = vec![Bytes::from(start)];
+    for part in tail {
+        crc.combine(&part.crc);
+        if !part.data.is_empty() {
+            parts.push(part.data.clone());
+        }
+    }
+    let mut end = Vec::with_capacity(FINAL_BLOCK.len() + 8);
+    end.extend_from_slice(&FINAL_BLOCK);
+    end.extend_from_slice(&crc.sum().to_le_bytes());
+    end.extend_from_slice(&crc.amount().to_le_bytes());
+    parts.push(end.into());
+    Ok(parts)
 }
 
 /// Appends the raw deflate data of `input` to `out`, ending with `flush`.
@@ -98,7 +121,7 @@ mod tests {
             .collect();
         let tail = Deflated::new(&tail_text).unwrap();
         for head in [&b""[..], b"# HELP x y\nx 1\n", &tail_text[..70_000]] {
-            let parts = gzip(head, &tail).unwrap();
+            let parts = gzip(head, [&tail]).unwrap();
             let mut expected = head.to_vec();
             expected.extend_from_slice(&tail_text);
             assert_eq!(gunzip_single_member(&parts), expected);
@@ -107,7 +130,21 @@ mod tests {
 
     #[test]
     fn an_empty_tail_works_too() {
-        let parts = gzip(b"up 1\n", &Deflated::new(b"").unwrap()).unwrap();
+        let parts = gzip(b"up 1\n", [&Deflated::new(b"").unwrap()]).unwrap();
         assert_eq!(gunzip_single_member(&parts), b"up 1\n");
+        let parts = gzip(b"", []).unwrap();
+        assert_eq!(gunzip_single_member(&parts), b"");
+    }
+
+    #[test]
+    fn parts_deflated_apart_join_in_one_member() {
+        let texts: [&[u8]; 4] = [b"# HELP a x\n", b"", b"a{b=\"c\"} 1\n", &[b'x'; 100_000]];
+        let parts: Vec<Deflated> = texts.iter().map(|t| Deflated::new(t).unwrap()).collect();
+        let body = gzip(b"own 1\n", parts.iter().rev()).unwrap();
+        let mut expected = b"own 1\n".to_vec();
+        for t in texts.iter().rev() {
+            expected.extend_from_slice(t);
+        }
+        assert_eq!(gunzip_single_member(&body), expected);
     }
 }

@@ -9,9 +9,13 @@
 //! that keeps the two consistent. This module neither calls the Hub nor owns the exporter's
 //! own series (see `telemetry`); it never serves HTTP itself.
 
+mod format;
 mod gzip;
 pub(crate) mod render;
 
+pub(crate) use format::Format;
+
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -73,8 +77,12 @@ pub(crate) struct Published {
     pub(crate) last_success: Option<SystemTime>,
     /// The inventory families and the change counters in the text exposition format.
     exposition: Bytes,
+    /// The families' header lines in OpenMetrics, one after another.
+    openmetrics_headers: Bytes,
+    /// Where each family's header lines are in `exposition` and in `openmetrics_headers`.
+    headers: Vec<(Range<usize>, Range<usize>)>,
     /// The same, deflated once, to end the gzip stream of every scrape that asks for gzip.
-    deflated: gzip::Deflated,
+    deflated: DeflatedExposition,
     /// Whether a refresh of this process has finished fully or in part (`/readyz`).
     pub(crate) ready: bool,
 }
@@ -99,18 +107,24 @@ impl Published {
         changes: &Counters,
         options: &render::Options,
     ) -> Self {
-        let mut text = render::render_inventory(&snapshot, options);
-        text.extend_from_slice(&render::render_changes(changes));
+        let mut rendered = render::render_inventory(&snapshot, options);
+        rendered.append(render::render_changes(changes));
+        let render::Rendered {
+            mut text,
+            openmetrics,
+            headers,
+        } = rendered;
         // The buffer lives as long as its publication; give back what growing over-reserved.
         text.shrink_to_fit();
-        // Compressed once here rather than at every scrape. Compressing into a Vec cannot
-        // fail; should it, scrapes that ask for gzip get the exporter's series only.
-        let deflated = gzip::Deflated::new(&text).unwrap_or_default();
+        // Compressed once here rather than at every scrape.
+        let deflated = DeflatedExposition::new(&text, &openmetrics, &headers);
         Published {
             snapshot,
             last_refresh,
             last_success,
             exposition: text.into(),
+            openmetrics_headers: openmetrics.into(),
+            headers,
             deflated,
             ready: last_refresh.is_some_and(|r| r.result != RefreshResult::Failure),
         }
@@ -119,6 +133,79 @@ impl Published {
     /// Size of the inventory's exposition in bytes, uncompressed.
     pub(crate) fn exposition_len(&self) -> usize {
         self.exposition.len()
+    }
+
+    /// The exposition in `format` as buffers to send in order, sharing this publication's.
+    fn parts(&self, format: Format) -> Vec<Bytes> {
+        match format {
+            Format::Text => vec![self.exposition.clone()],
+            Format::OpenMetrics => {
+                let mut parts = Vec::with_capacity(self.headers.len() * 2 + 1);
+                let mut at = 0;
+                for (text, openmetrics) in &self.headers {
+                    parts.push(self.exposition.slice(at..text.start));
+                    parts.push(self.openmetrics_headers.slice(openmetrics.clone()));
+                    at = text.end;
+                }
+                parts.push(self.exposition.slice(at..));
+                parts
+            }
+        }
+    }
+}
+
+/// The exposition deflated once, in parts that a scrape joins: the text between the
+/// families' header lines, and the header lines in either format.
+#[derive(Debug, Default)]
+struct DeflatedExposition {
+    /// The text before the first family's headers, between each two, and after the last.
+    between: Vec<gzip::Deflated>,
+    /// Each family's header lines in the text format, and in OpenMetrics.
+    headers: Vec<(gzip::Deflated, gzip::Deflated)>,
+}
+
+impl DeflatedExposition {
+    fn new(text: &[u8], openmetrics: &[u8], headers: &[(Range<usize>, Range<usize>)]) -> Self {
+        let deflate = |bytes: &[u8]| {
+            // Compressing into a Vec cannot fail; should it, scrapes that ask for gzip get
+            // the exporter's series only.
+            gzip::Deflated::new(bytes).ok()
+        };
+        let mut between = Vec::with_capacity(headers.len() + 1);
+        let mut deflated_headers = Vec::with_capacity(headers.len());
+        let mut at = 0;
+        for (in_text, in_openmetrics) in headers {
+            let (Some(before), Some(header), Some(om)) = (
+                deflate(&text[at..in_text.start]),
+                deflate(&text[in_text.clone()]),
+                deflate(&openmetrics[in_openmetrics.clone()]),
+            ) else {
+                return DeflatedExposition::default();
+            };
+            between.push(before);
+            deflated_headers.push((header, om));
+            at = in_text.end;
+        }
+        match deflate(&text[at..]) {
+            Some(rest) => between.push(rest),
+            None => return DeflatedExposition::default(),
+        }
+        DeflatedExposition {
+            between,
+            headers: deflated_headers,
+        }
+    }
+
+    /// The parts in order, with the header lines of `format`.
+    fn parts(&self, format: Format) -> impl Iterator<Item = &gzip::Deflated> {
+        let headers = self.headers.iter().map(move |(text, om)| match format {
+            Format::Text => text,
+            Format::OpenMetrics => om,
+        });
+        self.between
+            .iter()
+            .zip(headers.map(Some).chain(std::iter::repeat(None)))
+            .flat_map(|(between, header)| std::iter::once(between).chain(header))
     }
 }
 
@@ -134,25 +221,33 @@ pub(crate) struct Scrape {
     pub(crate) gzipped: bool,
 }
 
-/// The body of one scrape: the exporter's own series, then the published inventory; one gzip
-/// stream when `gzip` is asked for.
+/// The body of one scrape in `format`: the exporter's own series, then the published
+/// inventory (then `# EOF` for OpenMetrics); one gzip stream when `gzip` is asked for.
 ///
 /// The order is the point: the refresh publishes its inventory before it counts itself in
 /// the exporter's series, so gathering those first and taking the inventory after means an
 /// exposition that counts a refresh always carries that refresh's inventory. Only the small
-/// part is encoded (and compressed) here; the inventory's buffers are shared, not copied.
+/// parts are encoded (and compressed) here; the inventory's buffers are shared, not copied.
 pub(crate) fn scrape(
     own_series: &OwnSeries,
     published: &watch::Receiver<Arc<Published>>,
     gzip: bool,
+    format: Format,
 ) -> Scrape {
-    let own = own_series();
+    let mut own = own_series();
     let published = Arc::clone(&published.borrow());
+    if format == Format::OpenMetrics {
+        own = format::openmetrics_from_text(&own);
+    }
     if gzip {
-        match gzip::gzip(&own, &published.deflated) {
+        let end = match format {
+            Format::Text => None,
+            Format::OpenMetrics => gzip::Deflated::new(format::EOF).ok(),
+        };
+        match gzip::gzip(&own, published.deflated.parts(format).chain(end.as_ref())) {
             Ok(parts) => {
                 return Scrape {
-                    parts: parts.into(),
+                    parts,
                     gzipped: true,
                 };
             }
@@ -161,8 +256,13 @@ pub(crate) fn scrape(
             }
         }
     }
+    let mut parts = vec![Bytes::from(own)];
+    parts.extend(published.parts(format));
+    if format == Format::OpenMetrics {
+        parts.push(Bytes::from_static(format::EOF));
+    }
     Scrape {
-        parts: vec![Bytes::from(own), published.exposition.clone()],
+        parts,
         gzipped: false,
     }
 }

@@ -23,8 +23,8 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::header::{
-    ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue,
-    VARY,
+    ACCEPT, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap,
+    HeaderValue, VARY,
 };
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -35,11 +35,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
-use crate::publication::{OwnSeries, Published, unix_seconds};
+use crate::publication::{Format, OwnSeries, Published, unix_seconds};
 use crate::shutdown;
-
-/// The content type of the text exposition format 0.0.4, which is UTF-8.
-const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 
 /// Pause after a failed accept, so that running out of file descriptors does not turn the
 /// loop into a busy spin while connections close.
@@ -279,16 +276,21 @@ fn has_body(request: &Request<Incoming>) -> bool {
 /// The exporter's own series then the published inventory, gzipped when the client accepts
 /// it (see [`crate::publication::scrape`]).
 fn metrics(state: &State, request_headers: &HeaderMap) -> Response<Chunks> {
+    let format = negotiated_format(request_headers);
     let scrape = crate::publication::scrape(
         state.own_series.as_ref(),
         &state.published,
         accepts_gzip(request_headers),
+        format,
     );
     let mut response = Response::new(Chunks::new(scrape.parts));
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));
-    // Sent on plain answers too: either representation may be cached for this URL.
-    headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    // Sent on plain answers too: any of the representations may be cached for this URL.
+    headers.insert(VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
     if scrape.gzipped {
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
@@ -357,6 +359,45 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         }
     }
     explicit.or(wildcard).unwrap_or(false)
+}
+
+/// OpenMetrics when `Accept` weighs `application/openmetrics-text` (version 1.0.0 or 0.0.1,
+/// or none named) at least as high as every other type it names and above 0; the text
+/// format otherwise, as for clients that send no `Accept`.
+fn negotiated_format(headers: &HeaderMap) -> Format {
+    let mut openmetrics: Option<f64> = None;
+    let mut others: Option<f64> = None;
+    for value in headers.get_all(ACCEPT) {
+        let Ok(value) = value.to_str() else { continue };
+        for entry in value.split(',') {
+            let mut params = entry.split(';');
+            let media_type = params.next().unwrap_or_default().trim();
+            let mut weight = Some(1.0);
+            let mut version = None;
+            for (name, v) in params.filter_map(|p| p.split_once('=')) {
+                match name.trim().to_ascii_lowercase().as_str() {
+                    "q" => weight = parse_weight(v.trim()),
+                    "version" => version = Some(v.trim().trim_matches('"').to_string()),
+                    _ => {}
+                }
+            }
+            let Some(weight) = weight else { continue };
+            let best = if media_type.eq_ignore_ascii_case("application/openmetrics-text")
+                && version
+                    .as_deref()
+                    .is_none_or(|v| v == "1.0.0" || v == "0.0.1")
+            {
+                &mut openmetrics
+            } else {
+                &mut others
+            };
+            *best = Some(best.map_or(weight, |b| b.max(weight)));
+        }
+    }
+    match openmetrics {
+        Some(om) if om > 0.0 && others.is_none_or(|o| om >= o) => Format::OpenMetrics,
+        _ => Format::Text,
+    }
 }
 
 /// A weight between 0 and 1, `None` when it is not one.

@@ -165,7 +165,7 @@ async fn metrics_serve_the_telemetry_then_the_inventory_as_text() {
     assert_eq!(reply.status, 200);
     assert_eq!(
         reply.header("content-type"),
-        Some("text/plain; version=0.0.4")
+        Some("text/plain; version=0.0.4; charset=utf-8")
     );
     assert_eq!(reply.header("content-encoding"), None);
     let body = reply.text();
@@ -199,8 +199,11 @@ async fn metrics_are_gzipped_for_a_client_that_accepts_gzip() {
     .await;
     assert_eq!(zipped.status, 200);
     assert_eq!(zipped.header("content-encoding"), Some("gzip"));
-    assert_eq!(zipped.header("vary"), Some("Accept-Encoding"));
-    assert_eq!(zipped.header("content-type"), Some(METRICS_CONTENT_TYPE));
+    assert_eq!(zipped.header("vary"), Some("Accept, Accept-Encoding"));
+    assert_eq!(
+        zipped.header("content-type"),
+        Some(Format::Text.content_type())
+    );
     let mut decoded = String::new();
     flate2::read::GzDecoder::new(&zipped.body[..])
         .read_to_string(&mut decoded)
@@ -259,7 +262,10 @@ async fn head_on_metrics_has_the_headers_of_get_and_no_body() {
     let get = request(running.address, "GET", "/metrics", &[]).await;
     let head = request(running.address, "HEAD", "/metrics", &[]).await;
     assert_eq!(head.status, 200);
-    assert_eq!(head.header("content-type"), Some(METRICS_CONTENT_TYPE));
+    assert_eq!(
+        head.header("content-type"),
+        Some(Format::Text.content_type())
+    );
     let length = get.body.len().to_string();
     assert_eq!(head.header("content-length"), Some(length.as_str()));
     assert!(head.body.is_empty());
@@ -414,4 +420,101 @@ async fn a_client_too_slow_with_its_headers_is_disconnected() {
     let answered = String::from_utf8_lossy(&rest);
     assert!(!answered.contains("200 OK"), "{answered}");
     stop(running).await;
+}
+
+/// What Prometheus sends: OpenMetrics first, the text format as a fallback.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+#[tokio::test]
+async fn openmetrics_is_served_when_asked_for_plain_and_gzipped_from_the_same_rendering() {
+    let running = start(&["acme"]).await;
+    running
+        .publish
+        .send(published_with("api", RefreshResult::Success))
+        .expect("the server holds a receiver");
+    let text_reply = request(running.address, "GET", "/metrics", &[]).await;
+    let text = text_reply.text();
+    let plain = request(
+        running.address,
+        "GET",
+        "/metrics",
+        &[("Accept", PROMETHEUS_ACCEPT)],
+    )
+    .await;
+    assert_eq!(plain.status, 200);
+    assert_eq!(
+        plain.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    let om = plain.text();
+    assert!(om.ends_with("\n# EOF\n"), "{om}");
+    assert_eq!(om.matches("# EOF").count(), 1);
+    // A counter's family is named without _total, its samples with it.
+    assert!(
+        om.contains("\n# TYPE dockerhub_repository_pulls counter\n"),
+        "{om}"
+    );
+    assert!(
+        !om.contains("# TYPE dockerhub_repository_pulls_total"),
+        "{om}"
+    );
+    assert!(om.contains(
+        "dockerhub_repository_pulls_total{hub_namespace=\"acme\",repository=\"api\"} 42\n"
+    ));
+    assert!(
+        om.contains("# UNIT dockerhub_tag_size_bytes bytes\n"),
+        "{om}"
+    );
+    // Sample lines are those of the text format, in the same order.
+    let samples = |body: &str| -> Vec<String> {
+        body.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(samples(om), samples(text));
+
+    let zipped = request(
+        running.address,
+        "GET",
+        "/metrics",
+        &[("Accept", PROMETHEUS_ACCEPT), ("Accept-Encoding", "gzip")],
+    )
+    .await;
+    assert_eq!(zipped.header("content-encoding"), Some("gzip"));
+    assert_eq!(zipped.header("content-type"), plain.header("content-type"));
+    let mut decoded = String::new();
+    flate2::read::GzDecoder::new(&zipped.body[..])
+        .read_to_string(&mut decoded)
+        .expect("a valid gzip stream");
+    assert_eq!(decoded, om);
+    stop(running).await;
+}
+
+#[test]
+fn the_format_follows_the_weights_of_accept() {
+    let format = |accept: &str| {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_str(accept).unwrap());
+        negotiated_format(&headers)
+    };
+    assert_eq!(format(PROMETHEUS_ACCEPT), Format::OpenMetrics);
+    assert_eq!(format("application/openmetrics-text"), Format::OpenMetrics);
+    assert_eq!(
+        format("application/openmetrics-text; version=\"1.0.0\""),
+        Format::OpenMetrics
+    );
+    assert_eq!(
+        format("text/plain;version=0.0.4;q=1,application/openmetrics-text;q=0.5"),
+        Format::Text
+    );
+    assert_eq!(format("application/openmetrics-text;q=0"), Format::Text);
+    assert_eq!(
+        format("application/openmetrics-text;version=2.0.0"),
+        Format::Text
+    );
+    assert_eq!(format("*/*"), Format::Text);
+    assert_eq!(format("text/html"), Format::Text);
+    assert_eq!(format(""), Format::Text);
+    assert_eq!(negotiated_format(&HeaderMap::new()), Format::Text);
 }

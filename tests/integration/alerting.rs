@@ -42,6 +42,18 @@ async fn prometheus_fires_the_change_alerts_for_the_changed_repository_only() {
         prometheus.firing().await.is_empty(),
         "nothing fires before a change"
     );
+    // Prometheus asks for OpenMetrics first and got it: only OpenMetrics carries units.
+    let metadata = prometheus
+        .api(
+            "/api/v1/metadata",
+            &[("metric", "dockerhub_tag_size_bytes")],
+        )
+        .await
+        .expect("metadata");
+    assert_eq!(
+        metadata["dockerhub_tag_size_bytes"][0]["unit"], "bytes",
+        "{metadata}"
+    );
 
     assert!(hub.delete_tag("acme", "api", "nightly"));
     hub.push_tag("acme", "api", TagSpec::new("1.5.0"));

@@ -8,6 +8,9 @@
 //! [`super::Published::new`] renders once per publication) and it does not serve the text or
 //! render the exporter's own series.
 
+use std::ops::Range;
+
+use super::format;
 use crate::changes::{Counters, RepositoryCounts, TagCounts};
 use crate::inventory::{Image, NameFilter, Repository, Snapshot, Tag};
 
@@ -34,18 +37,16 @@ const BYTES_PER_TAG: usize = 768;
 
 /// Renders the inventory families of `snapshot` that `options` asks for, one family after
 /// another, each with its `# HELP` and `# TYPE` lines even when it has no series.
-pub(crate) fn render_inventory(snapshot: &Snapshot, options: &Options) -> Vec<u8> {
+pub(crate) fn render_inventory(snapshot: &Snapshot, options: &Options) -> Rendered {
     let repositories: usize = snapshot
         .namespaces
         .values()
         .map(|ns| ns.repositories.len())
         .sum();
-    let mut out = Exposition {
-        buf: Vec::with_capacity(
-            4096 + repositories.saturating_mul(1024)
-                + snapshot.tag_count().saturating_mul(BYTES_PER_TAG),
-        ),
-    };
+    let mut out = Exposition::with_capacity(
+        4096 + repositories.saturating_mul(1024)
+            + snapshot.tag_count().saturating_mul(BYTES_PER_TAG),
+    );
     render_repository_families(&mut out, snapshot);
     if options.level != SeriesLevel::None {
         let selected = select(snapshot, options);
@@ -54,7 +55,7 @@ pub(crate) fn render_inventory(snapshot: &Snapshot, options: &Options) -> Vec<u8
             render_image_families(&mut out, &selected);
         }
     }
-    out.buf
+    out.rendered
 }
 
 /// A family whose value a tag or repository may lack: name, type, help, and how to read
@@ -66,10 +67,8 @@ type Family<T> = (&'static str, &'static str, fn(&T) -> u64);
 
 /// Renders the change counters: per repository, tags added, removed and whose digest
 /// changed; per namespace, repositories added and removed.
-pub(crate) fn render_changes(counters: &Counters) -> Vec<u8> {
-    let mut out = Exposition {
-        buf: Vec::with_capacity(1024 + counters.tags.len() * 3 * 96),
-    };
+pub(crate) fn render_changes(counters: &Counters) -> Rendered {
+    let mut out = Exposition::with_capacity(1024 + counters.tags.len() * 3 * 96);
     let tag_families: [Family<TagCounts>; 3] = [
         (
             "dockerhub_tags_added_total",
@@ -119,7 +118,7 @@ pub(crate) fn render_changes(counters: &Counters) -> Vec<u8> {
             );
         }
     }
-    out.buf
+    out.rendered
 }
 
 fn render_repository_families(out: &mut Exposition, snapshot: &Snapshot) {
@@ -429,58 +428,112 @@ enum Value {
     Float(f64),
 }
 
-/// The buffer being written, with the few primitives of the text format.
+/// A rendered exposition: the text format, and where the `# HELP` and `# TYPE` lines of each
+/// family are, with what OpenMetrics has in their place. Sample lines are the same in both
+/// formats, so one rendering serves both.
+#[derive(Debug, Default)]
+pub(crate) struct Rendered {
+    /// The exposition in the text format 0.0.4.
+    pub(crate) text: Vec<u8>,
+    /// The families' OpenMetrics header lines, one after another.
+    pub(crate) openmetrics: Vec<u8>,
+    /// Each family's header lines: where they are in `text`, and their OpenMetrics form in
+    /// `openmetrics`; in order.
+    pub(crate) headers: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl Rendered {
+    /// `other` appended to this one.
+    pub(crate) fn append(&mut self, other: Rendered) {
+        let (text, openmetrics) = (self.text.len(), self.openmetrics.len());
+        self.text.extend_from_slice(&other.text);
+        self.openmetrics.extend_from_slice(&other.openmetrics);
+        self.headers.extend(other.headers.into_iter().map(|(t, o)| {
+            (
+                t.start + text..t.end + text,
+                o.start + openmetrics..o.end + openmetrics,
+            )
+        }));
+    }
+
+    /// The exposition in OpenMetrics, without the closing `# EOF`.
+    #[cfg(test)]
+    pub(crate) fn openmetrics_text(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.text.len());
+        let mut at = 0;
+        for (text, openmetrics) in &self.headers {
+            out.extend_from_slice(&self.text[at..text.start]);
+            out.extend_from_slice(&self.openmetrics[openmetrics.clone()]);
+            at = text.end;
+        }
+        out.extend_from_slice(&self.text[at..]);
+        out
+    }
+}
+
+/// The exposition being written, with the few primitives of the text format.
 struct Exposition {
-    buf: Vec<u8>,
+    rendered: Rendered,
 }
 
 impl Exposition {
-    /// Writes the `# HELP` and `# TYPE` lines of a family; `help` is a constant without
-    /// backslashes or line breaks, and gets the cache notice appended.
+    fn with_capacity(bytes: usize) -> Self {
+        Exposition {
+            rendered: Rendered {
+                text: Vec::with_capacity(bytes),
+                ..Rendered::default()
+            },
+        }
+    }
+
+    /// Writes the `# HELP` and `# TYPE` lines of a family, and notes their OpenMetrics form
+    /// (a counter's family name without `_total`, and a `# UNIT` line where the name ends in
+    /// one); `help` is a constant without backslashes, quotes or line breaks, and gets the
+    /// cache notice appended.
     fn family(&mut self, name: &str, kind: Kind, help: &str) {
         debug_assert!(
-            !help.contains(['\\', '\n']),
+            !help.contains(['\\', '\n', '"']),
             "help of {name} needs escaping"
         );
-        let kind = match kind {
-            Kind::Gauge => "gauge",
-            Kind::Counter => "counter",
+        let (kind, family) = match kind {
+            Kind::Gauge => ("gauge", name),
+            Kind::Counter => ("counter", name.strip_suffix("_total").unwrap_or(name)),
         };
-        for part in [
-            "# HELP ",
-            name,
-            " ",
-            help,
-            AS_OF,
-            "\n# TYPE ",
-            name,
-            " ",
+        let start = self.rendered.text.len();
+        write_header(&mut self.rendered.text, name, kind, help, None);
+        let om_start = self.rendered.openmetrics.len();
+        write_header(
+            &mut self.rendered.openmetrics,
+            family,
             kind,
-            "\n",
-        ] {
-            self.buf.extend_from_slice(part.as_bytes());
-        }
+            help,
+            format::unit(family),
+        );
+        self.rendered.headers.push((
+            start..self.rendered.text.len(),
+            om_start..self.rendered.openmetrics.len(),
+        ));
     }
 
     /// Writes one sample line: `name{label="value",...} value`.
     fn series(&mut self, name: &str, labels: &[(&str, &str)], value: Value) {
-        self.buf.extend_from_slice(name.as_bytes());
-        self.buf.push(b'{');
+        self.rendered.text.extend_from_slice(name.as_bytes());
+        self.rendered.text.push(b'{');
         for (i, (label, label_value)) in labels.iter().enumerate() {
             if i > 0 {
-                self.buf.push(b',');
+                self.rendered.text.push(b',');
             }
-            self.buf.extend_from_slice(label.as_bytes());
-            self.buf.extend_from_slice(b"=\"");
+            self.rendered.text.extend_from_slice(label.as_bytes());
+            self.rendered.text.extend_from_slice(b"=\"");
             self.escaped(label_value);
-            self.buf.push(b'"');
+            self.rendered.text.push(b'"');
         }
-        self.buf.extend_from_slice(b"} ");
+        self.rendered.text.extend_from_slice(b"} ");
         match value {
             Value::Int(v) => self.int(v),
             Value::Float(v) => self.float(v),
         }
-        self.buf.push(b'\n');
+        self.rendered.text.push(b'\n');
     }
 
     /// Appends a label value with `\`, `"` and line feeds escaped as the format requires.
@@ -494,11 +547,11 @@ impl Exposition {
                 b'\n' => b"\\n",
                 _ => continue,
             };
-            self.buf.extend_from_slice(&bytes[start..i]);
-            self.buf.extend_from_slice(escape);
+            self.rendered.text.extend_from_slice(&bytes[start..i]);
+            self.rendered.text.extend_from_slice(escape);
             start = i + 1;
         }
-        self.buf.extend_from_slice(&bytes[start..]);
+        self.rendered.text.extend_from_slice(&bytes[start..]);
     }
 
     /// Appends an unsigned integer in decimal, without going through `fmt`.
@@ -513,7 +566,7 @@ impl Exposition {
                 break;
             }
         }
-        self.buf.extend_from_slice(&digits[at..]);
+        self.rendered.text.extend_from_slice(&digits[at..]);
     }
 
     /// Appends a float as Rust's shortest round-trip decimal, which never uses an exponent
@@ -521,13 +574,36 @@ impl Exposition {
     fn float(&mut self, v: f64) {
         use std::io::Write as _;
         if v.is_nan() {
-            self.buf.extend_from_slice(b"NaN");
+            self.rendered.text.extend_from_slice(b"NaN");
         } else if v.is_infinite() {
             let word: &[u8] = if v > 0.0 { b"+Inf" } else { b"-Inf" };
-            self.buf.extend_from_slice(word);
+            self.rendered.text.extend_from_slice(word);
         } else {
             // Writing into a Vec cannot fail.
-            let _ = write!(self.buf, "{v}");
+            let _ = write!(self.rendered.text, "{v}");
+        }
+    }
+}
+
+/// The `# HELP`, `# TYPE` and, with a unit, `# UNIT` lines of family `name`.
+fn write_header(out: &mut Vec<u8>, name: &str, kind: &str, help: &str, unit: Option<&str>) {
+    for part in [
+        "# HELP ",
+        name,
+        " ",
+        help,
+        AS_OF,
+        "\n# TYPE ",
+        name,
+        " ",
+        kind,
+        "\n",
+    ] {
+        out.extend_from_slice(part.as_bytes());
+    }
+    if let Some(unit) = unit {
+        for part in ["# UNIT ", name, " ", unit, "\n"] {
+            out.extend_from_slice(part.as_bytes());
         }
     }
 }

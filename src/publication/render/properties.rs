@@ -193,7 +193,7 @@ proptest! {
 
     #[test]
     fn every_sample_line_parses_and_label_values_survive_escaping(snapshot in any_snapshot()) {
-        let text = String::from_utf8(render_inventory(&snapshot, &Options::default()))
+        let text = String::from_utf8(render_inventory(&snapshot, &Options::default()).text)
             .map_err(|e| TestCaseError::fail(format!("not UTF-8: {e}")))?;
         let samples = parse_exposition(&text).map_err(TestCaseError::fail)?;
 

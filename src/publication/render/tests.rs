@@ -1,11 +1,12 @@
 //! Tests of the rendering: golden texts, escaping, number formats, series choice.
 
 use super::*;
+use crate::changes::{Counters, TagCounts};
 use crate::inventory::RepositoryInfo;
 use crate::inventory::fixtures::{image, repository, snapshot, tag};
 
 fn text(snapshot: &Snapshot) -> String {
-    String::from_utf8(render_inventory(snapshot, &Options::default()))
+    String::from_utf8(render_inventory(snapshot, &Options::default()).text)
         .expect("the exposition is UTF-8")
 }
 
@@ -179,7 +180,7 @@ fn an_empty_snapshot_renders_only_help_and_type_lines() {
 
 #[test]
 fn timestamps_print_without_exponent_or_trailing_fraction() {
-    let mut out = Exposition { buf: Vec::new() };
+    let mut out = Exposition::with_capacity(0);
     for v in [
         1727833827.0,
         1727833827.90536,
@@ -189,13 +190,13 @@ fn timestamps_print_without_exponent_or_trailing_fraction() {
         f64::NAN,
     ] {
         out.float(v);
-        out.buf.push(b' ');
+        out.rendered.text.push(b' ');
     }
     out.int(u64::MAX);
-    out.buf.push(b' ');
+    out.rendered.text.push(b' ');
     out.int(0);
     assert_eq!(
-        String::from_utf8(out.buf).expect("ASCII"),
+        String::from_utf8(out.rendered.text).expect("ASCII"),
         "1727833827 1727833827.90536 0 1000000000000000000000 +Inf NaN 18446744073709551615 0"
     );
 }
@@ -257,7 +258,7 @@ fn the_series_level_chooses_the_families_and_repository_counts_stay() {
             level,
             ..Options::default()
         };
-        let text = String::from_utf8(render_inventory(&s, &options)).unwrap();
+        let text = String::from_utf8(render_inventory(&s, &options).text).unwrap();
         let f = families(&text);
         assert_eq!(f.contains(&"dockerhub_tag_info"), tag_families, "{level:?}");
         assert_eq!(
@@ -298,7 +299,7 @@ fn the_tag_filter_and_the_newest_n_choose_the_tags_with_series() {
         tag_filter: NameFilter::new(None, Some(regex::Regex::new("^(?:nightly)$").unwrap())),
         max_tags_per_repository: Some(2),
     };
-    let text = String::from_utf8(render_inventory(&s, &options)).unwrap();
+    let text = String::from_utf8(render_inventory(&s, &options).text).unwrap();
     let tags: Vec<&str> = samples(&text)
         .into_iter()
         .filter(|l| l.starts_with("dockerhub_tag_info{"))
@@ -354,7 +355,7 @@ dockerhub_repositories_added_total{hub_namespace="acme"} 0
 # TYPE dockerhub_repositories_removed_total counter
 dockerhub_repositories_removed_total{hub_namespace="acme"} 1
 "#;
-    let got = String::from_utf8(render_changes(&counters)).unwrap();
+    let got = String::from_utf8(render_changes(&counters).text).unwrap();
     assert_eq!(got, expected);
 }
 
@@ -401,4 +402,57 @@ fn a_tag_with_a_hundred_thousand_platform_images_gets_one_series_for_each() {
         );
         assert!(line.ends_with(&format!(" {i}")), "{line}");
     }
+}
+
+#[test]
+fn the_openmetrics_form_differs_only_in_the_family_headers() {
+    let s = snapshot(vec![(
+        "acme",
+        vec![repository("api", Some(vec![tag("1.0", "sha256:a")]))],
+    )]);
+    let mut rendered = render_inventory(&s, &Options::default());
+    let mut counters = Counters::default();
+    counters
+        .tags
+        .insert(("acme".into(), "api".into()), TagCounts::default());
+    rendered.append(render_changes(&counters));
+    let text = String::from_utf8(rendered.text.clone()).unwrap();
+    let om = String::from_utf8(rendered.openmetrics_text()).unwrap();
+    let samples = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(samples(&om), samples(&text));
+    let types = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .map(str::to_string)
+            .collect()
+    };
+    let expected: Vec<String> = types(&text)
+        .into_iter()
+        .map(|t| match t.strip_suffix("_total counter") {
+            Some(family) => format!("{family} counter"),
+            None => t,
+        })
+        .collect();
+    assert_eq!(types(&om), expected);
+    assert!(!om.contains("# TYPE dockerhub_tags_added counter\n# UNIT"));
+    let units: Vec<&str> = om
+        .lines()
+        .filter_map(|l| l.strip_prefix("# UNIT "))
+        .collect();
+    assert!(units.contains(&"dockerhub_tag_size_bytes bytes"), "{om}");
+    assert!(
+        units.contains(&"dockerhub_tag_last_pushed_timestamp_seconds seconds"),
+        "{om}"
+    );
+    assert!(
+        units
+            .iter()
+            .all(|u| u.ends_with("_bytes bytes") || u.ends_with("_seconds seconds"))
+    );
+    assert_eq!(rendered.headers.len(), text.matches("# HELP ").count());
 }
