@@ -7,12 +7,14 @@ mod auth;
 mod changes;
 mod cli;
 mod client;
+mod container;
 mod dashboard;
 mod failures;
 mod faults;
 mod healthcheck;
 mod hostile;
 mod inventory;
+mod kubernetes;
 mod limits;
 #[cfg(target_os = "linux")]
 mod resources;
