@@ -295,7 +295,7 @@ async fn scrape(client: &reqwest::Client, url: &str, gzip: bool) -> (Duration, u
 }
 
 /// The client that scrapes the exporter: as Prometheus asks, with `--openmetrics`.
-fn scraper(b: &Bench) -> reqwest::Client {
+pub(crate) fn scraper(b: &Bench) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     if b.openmetrics {
         headers.insert(
@@ -307,6 +307,8 @@ fn scraper(b: &Bench) -> reqwest::Client {
     }
     reqwest::Client::builder()
         .default_headers(headers)
+        // Bodies are counted as sent: a gzip scrape stays compressed.
+        .no_gzip()
         .build()
         .expect("a client")
 }
@@ -559,7 +561,7 @@ async fn auth_flood(b: &Bench, hub_url: &str, attackers: usize) {
         ],
     );
     exporter.wait_for("refresh finished");
-    let client = reqwest::Client::new();
+    let client = scraper(b);
     let url = exporter.url.clone();
     let measure = || async {
         let mut times = Vec::with_capacity(b.scrapes);
@@ -592,8 +594,8 @@ async fn auth_flood(b: &Bench, hub_url: &str, attackers: usize) {
     let mut flood = tokio::task::JoinSet::new();
     for attacker in 0..attackers {
         let (stop, wrong, url) = (Arc::clone(&stop), Arc::clone(&wrong), url.clone());
+        let client = scraper(b);
         flood.spawn(async move {
-            let client = reqwest::Client::new();
             let password = format!("guess {attacker}");
             while !stop.load(Ordering::Relaxed) {
                 if let Ok(answer) = client
