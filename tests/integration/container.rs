@@ -224,19 +224,11 @@ impl Podman {
     /// Podman, or `None` after printing that the test is skipped; in CI
     /// (`DOCKERHUB_EXPORTER_REQUIRE_PODMAN` set) a missing podman fails the test.
     fn find() -> Option<Podman> {
-        let program = std::env::var_os("PATH")
-            .into_iter()
-            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-            .map(|d| d.join("podman"))
-            .find(|p| p.is_file());
-        let Some(program) = program else {
-            assert!(
-                std::env::var_os(REQUIRE_PODMAN).is_none(),
-                "podman is required but missing (apt-get install podman runc buildah)"
-            );
-            println!("skipped: podman is not installed (apt-get install podman runc buildah)");
-            return None;
-        };
+        let program = required_tool(
+            "podman",
+            REQUIRE_PODMAN,
+            "apt-get install podman runc buildah",
+        )?;
         let id = std::process::id();
         let dir = std::env::temp_dir().join(format!("dhx-it-container-{id}"));
         let _ = std::fs::remove_dir_all(&dir);

@@ -2,25 +2,12 @@
 //! does not, over HTTP or HTTPS, with basic authentication and client certificates as the web
 //! configuration file asks.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use simhub::{Repo, SimHub};
 
 use crate::support::*;
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dhx-it-health-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
 
 /// Runs the health check with `args`; its exit code and what it printed.
 async fn healthcheck(args: &[&str]) -> (Option<i32>, String) {
@@ -71,7 +58,7 @@ async fn passes_while_the_exporter_answers_and_fails_once_it_is_gone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follows_the_web_configuration_for_https_basic_auth_and_client_certificates() {
-    let dir = temp_dir("tls");
+    let dir = temp_dir("health-tls");
     // One CA signs the server's certificate and is the CA for clients: the health check
     // presents the server's own certificate where one is required.
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();

@@ -63,19 +63,7 @@ fn base() -> PathBuf {
 /// The path of `kubectl` or `kubernetes-validate`, or `None` after printing that the calling
 /// test is skipped. With `DOCKERHUB_EXPORTER_REQUIRE_KUBERNETES` set a missing tool fails.
 fn kube_tool(name: &str, install: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join(name))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os(REQUIRE_KUBERNETES).is_none(),
-            "{name} is required but missing ({install})"
-        );
-        println!("skipped: {name} is not installed ({install})");
-    }
-    found
+    required_tool(name, REQUIRE_KUBERNETES, install)
 }
 
 fn kubectl() -> Option<PathBuf> {

@@ -21,30 +21,11 @@ const INSTALLED: &str = "/usr/local/bin/dockerhub_exporter";
 
 /// The path of a systemd tool, or `None` after printing that the calling test is skipped.
 fn systemd_tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os(REQUIRE_SYSTEMD).is_none(),
-            "{name} is required but missing (apt-get install systemd)"
-        );
-        println!("skipped: {name} is not installed (apt-get install systemd)");
-    }
-    found
+    required_tool(name, REQUIRE_SYSTEMD, "apt-get install systemd")
 }
 
 fn unit(path: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dhx-it-systemd-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// The words of the service's `ExecStart=`, continuation lines joined.
@@ -64,7 +45,7 @@ fn systemd_analyze_accepts_both_units_without_a_word() {
     };
     // The units as installed, but with the binary where this build put it (verify checks that
     // the command exists).
-    let dir = temp_dir("verify");
+    let dir = temp_dir("systemd-verify");
     let service = dir.join("dockerhub_exporter.service");
     std::fs::write(&service, unit(SERVICE).replace(INSTALLED, BIN)).unwrap();
     let socket = dir.join("dockerhub_exporter.socket");
@@ -109,7 +90,7 @@ async fn the_service_command_line_serves_on_the_socket_systemd_passes() {
     let hub_url = running.url();
 
     // What systemd gives the service: the credential at %d, the state root at %S.
-    let dir = temp_dir("activate");
+    let dir = temp_dir("systemd-activate");
     let credentials = dir.join("credentials");
     let state_root = dir.join("state");
     std::fs::create_dir_all(&credentials).unwrap();

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use exporter::Exporter;
-pub use process::{BIN, Process, tool};
+pub use process::{BIN, Process, required_tool, tool};
 pub use prometheus::{Prometheus, examples, free_port};
 pub use scrape::*;
 
@@ -31,6 +31,21 @@ pub const ONLY_THE_HUB_PACES: [&str; 6] = [
 
 /// The longest any test waits for a condition before failing.
 pub const WAIT_LIMIT: Duration = Duration::from_secs(60);
+
+/// A fresh temporary directory for one test, named after it and this process.
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("dhx-it-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes `text` to `name` in `dir`; the file's path.
+pub fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
 
 /// Arguments that point the exporter at the Hub at `url` for `namespace`, then `extra`.
 pub fn hub_args(url: &str, namespace: &str, extra: &[&str]) -> Vec<String> {

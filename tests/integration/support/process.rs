@@ -99,16 +99,23 @@ impl Process {
     }
 }
 
-/// The path of an outside tool, or `None` after printing that the calling test is skipped.
-/// In CI (`DOCKERHUB_EXPORTER_REQUIRE_PROMETHEUS` set) a missing tool fails the test.
+/// The path of promtool or prometheus, or `None` after printing that the calling test is
+/// skipped. In CI (`DOCKERHUB_EXPORTER_REQUIRE_PROMETHEUS` set) a missing tool fails the test.
 pub fn tool(name: &str) -> Option<std::path::PathBuf> {
+    required_tool(name, REQUIRE_PROMETHEUS, "apt-get install prometheus")
+}
+
+/// The path of an outside tool, or `None` after printing that the calling test is skipped
+/// and how to `install` it; with the environment variable `require` set (as CI sets it), a
+/// missing tool fails the test instead.
+pub fn required_tool(name: &str, require: &str, install: &str) -> Option<std::path::PathBuf> {
     let found = which(name);
     if found.is_none() {
         assert!(
-            std::env::var_os(REQUIRE_PROMETHEUS).is_none(),
-            "{name} is required but missing (apt-get install prometheus)"
+            std::env::var_os(require).is_none(),
+            "{name} is required but missing ({install})"
         );
-        println!("skipped: {name} is not installed (apt-get install prometheus)");
+        println!("skipped: {name} is not installed ({install})");
     }
     found
 }
