@@ -158,7 +158,15 @@ async fn serve_connection<S>(
     let header_read_timeout = state.header_read_timeout;
     let service = service_fn(move |request: Request<Incoming>| {
         let state = Arc::clone(&state);
-        async move { Ok::<_, Infallible>(respond(&state, &request).await) }
+        async move {
+            let mut response = respond(&state, &request).await;
+            // `http_server_config.headers`, on every response (401, 404 and 503 too), as the
+            // exporter toolkit sets them; none of them is one the server sets itself.
+            for (name, value) in state.web.current().response_headers() {
+                response.headers_mut().insert(name.clone(), value.clone());
+            }
+            Ok::<_, Infallible>(response)
+        }
     });
     let mut builder = http1::Builder::new();
     builder
