@@ -3,8 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use std::sync::Arc;
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
 use simhub::{Repo, SimHub};
+use tokio_rustls::rustls;
 
 use crate::support::*;
 
@@ -290,5 +293,333 @@ fn a_broken_web_configuration_at_start_exits_2_naming_the_flag() {
         said.contains("--web.config.file") && said.contains("nowhere.crt"),
         "{said}"
     );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A server certificate and key for `localhost`, and a CA for client certificates.
+struct Certificates {
+    server: rcgen::CertifiedKey<KeyPair>,
+    ca: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl Certificates {
+    fn new() -> Certificates {
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        Certificates {
+            server: rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap(),
+            ca: CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap(),
+        }
+    }
+
+    /// A client identity with this DNS name, signed by the CA or self-signed.
+    fn client(&self, dns_name: &str, signed_by_ca: bool) -> reqwest::Identity {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.subject_alt_names = vec![SanType::DnsName(dns_name.try_into().unwrap())];
+        let cert = if signed_by_ca {
+            params.signed_by(&key, &self.ca).unwrap()
+        } else {
+            params.self_signed(&key).unwrap()
+        };
+        reqwest::Identity::from_pem(format!("{}{}", cert.pem(), key.serialize_pem()).as_bytes())
+            .unwrap()
+    }
+}
+
+/// `pem` as a YAML block scalar under a key indented by two spaces.
+fn block(pem: &str) -> String {
+    let lines: Vec<String> = pem.lines().map(|l| format!("    {l}")).collect();
+    format!("|\n{}\n", lines.join("\n"))
+}
+
+/// The exporter's HTTPS address for `path`, as `https://localhost:PORT/path`.
+fn https(process: &Process, path: &str) -> String {
+    process.url.replace("http://127.0.0.1", "https://localhost") + path
+}
+
+/// An HTTPS client of the exporter that trusts its certificate, presents `identity` and is
+/// set up further by `tweak`.
+fn https_client(
+    process: &Process,
+    certificates: &Certificates,
+    identity: Option<reqwest::Identity>,
+    tweak: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder,
+) -> reqwest::Client {
+    let root = reqwest::Certificate::from_pem(certificates.server.cert.pem().as_bytes()).unwrap();
+    let mut builder = reqwest::Client::builder()
+        .add_root_certificate(root)
+        .resolve(
+            "localhost",
+            process.url.trim_start_matches("http://").parse().unwrap(),
+        );
+    if let Some(identity) = identity {
+        builder = builder.identity(identity);
+    }
+    tweak(builder).build().unwrap()
+}
+
+/// What a TLS handshake with the exporter agreed on, by a rustls client of these versions
+/// and cipher suites (every group), or why it failed.
+async fn negotiated(
+    process: &Process,
+    certificates: &Certificates,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    suites: &[rustls::SupportedCipherSuite],
+) -> std::io::Result<(rustls::CipherSuite, rustls::NamedGroup)> {
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider.cipher_suites = suites.to_vec();
+    provider.kx_groups = rustls::crypto::aws_lc_rs::ALL_KX_GROUPS.to_vec();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certificates.server.cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let address = process.url.trim_start_matches("http://");
+    let tcp = tokio::net::TcpStream::connect(address).await?;
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio::time::timeout(
+        WAIT_LIMIT,
+        tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp),
+    )
+    .await??;
+    let connection = tls.get_ref().1;
+    Ok((
+        connection.negotiated_cipher_suite().unwrap().suite(),
+        connection.negotiated_key_exchange_group().unwrap().name(),
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_exporter_web_configuration_with_inline_tls_and_headers_serves_https() {
+    let (_hub, hub_url) = hub().await;
+    let dir = temp_dir("toolkit");
+    let certificates = Certificates::new();
+    // As written for node_exporter: inline certificate and key, versions, suites, curves,
+    // HTTP/2 (which does not apply here) and headers.
+    let config = write(
+        &dir,
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert: {}  key: {}  min_version: TLS12\n  max_version: TLS13\n  \
+             cipher_suites:\n    - TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\n    \
+             - TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\n  \
+             curve_preferences: [CurveP384, CurveP521]\n\
+             http_server_config:\n  http2: true\n  headers:\n    \
+             Strict-Transport-Security: max-age=31536000; includeSubDomains\n    \
+             X-Frame-Options: deny\n\
+             basic_auth_users:\n  prometheus: {}\n",
+            block(&certificates.server.cert.pem()),
+            block(&certificates.server.signing_key.serialize_pem()),
+            bcrypt::hash("right horse", 4).unwrap(),
+        ),
+    );
+    let process = Process::start(
+        &hub_args(
+            &hub_url,
+            "acme",
+            &["--web.config.file", config.to_str().unwrap()],
+        ),
+        &[],
+    )
+    .await;
+    let log = process.log();
+    assert!(
+        log.contains("http2") && log.contains("CurveP521"),
+        "the settings that do not apply are logged: {log}"
+    );
+    let client = https_client(&process, &certificates, None, |b| b);
+    let guarded = ["/metrics", "/", "/healthz", "/readyz", "/nowhere"];
+    for (path, auth) in guarded
+        .iter()
+        .map(|p| (p, true))
+        .chain(guarded.iter().map(|p| (p, false)))
+    {
+        let mut request = client.get(https(&process, path));
+        if auth {
+            request = request.basic_auth("prometheus", Some("right horse"));
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        match (auth, *path) {
+            (false, _) => assert_eq!(status, 401, "{path}"),
+            (true, "/nowhere") => assert_eq!(status, 404),
+            (true, "/readyz") => assert!(status == 200 || status == 503),
+            (true, _) => assert_eq!(status, 200, "{path}"),
+        }
+        let headers = response.headers();
+        assert_eq!(
+            headers["strict-transport-security"], "max-age=31536000; includeSubDomains",
+            "{path}, authenticated: {auth}"
+        );
+        assert_eq!(headers["x-frame-options"], "deny", "{path}, {auth}");
+    }
+    // The suites and curves are the file's: a TLS 1.2 client offering every suite gets the
+    // first of the file's (the server's order) and P-384; one offering only a suite left out
+    // gets nothing. TLS 1.3 keeps its suites, and the file's curves.
+    use rustls::CipherSuite::*;
+    let every = rustls::crypto::aws_lc_rs::ALL_CIPHER_SUITES;
+    let only = |name: rustls::CipherSuite| vec![*every.iter().find(|s| s.suite() == name).unwrap()];
+    let tls12 = [&rustls::version::TLS12];
+    let tls13 = [&rustls::version::TLS13];
+    assert_eq!(
+        negotiated(&process, &certificates, &tls12, every)
+            .await
+            .unwrap(),
+        (
+            TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            rustls::NamedGroup::secp384r1
+        )
+    );
+    assert!(
+        negotiated(
+            &process,
+            &certificates,
+            &tls12,
+            &only(TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256)
+        )
+        .await
+        .is_err()
+    );
+    assert_eq!(
+        negotiated(
+            &process,
+            &certificates,
+            &tls13,
+            &only(TLS13_CHACHA20_POLY1305_SHA256)
+        )
+        .await
+        .unwrap(),
+        (
+            TLS13_CHACHA20_POLY1305_SHA256,
+            rustls::NamedGroup::secp384r1
+        )
+    );
+    assert!(process.terminate().await.success());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_allowed_sans_admit_a_certificate_with_an_allowed_name_and_refuse_others() {
+    let (_hub, hub_url) = hub().await;
+    let dir = temp_dir("sans");
+    let certificates = Certificates::new();
+    write(&dir, "server.crt", &certificates.server.cert.pem());
+    write(
+        &dir,
+        "server.key",
+        &certificates.server.signing_key.serialize_pem(),
+    );
+    write(&dir, "clients-ca.crt", &certificates.ca.pem());
+    let config = write(
+        &dir,
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: clients-ca.crt\n  \
+         client_allowed_sans: [scraper.example.com, prometheus.example.com]\n",
+    );
+    let process = Process::start(
+        &hub_args(
+            &hub_url,
+            "acme",
+            &["--web.config.file", config.to_str().unwrap()],
+        ),
+        &[],
+    )
+    .await;
+    let metrics = https(&process, "/metrics");
+    for (name, signed_by_ca, admitted) in [
+        ("scraper.example.com", true, true),
+        ("prometheus.example.com", true, true),
+        ("intruder.example.com", true, false),
+        // An allowed name does not make up for a certificate the CA did not sign.
+        ("scraper.example.com", false, false),
+    ] {
+        let identity = certificates.client(name, signed_by_ca);
+        let client = https_client(&process, &certificates, Some(identity), |b| b);
+        let expected = admitted.then_some(200);
+        assert_eq!(
+            status(&client, &metrics, None).await,
+            expected,
+            "{name}, signed by the CA: {signed_by_ca}"
+        );
+    }
+    assert!(process.terminate().await.success());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_any_client_cert_admits_a_self_signed_certificate_and_refuses_none() {
+    let (_hub, hub_url) = hub().await;
+    let dir = temp_dir("requireany");
+    let certificates = Certificates::new();
+    let config = write(
+        &dir,
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert: {}  key: {}  client_auth_type: RequireAnyClientCert\n",
+            block(&certificates.server.cert.pem()),
+            block(&certificates.server.signing_key.serialize_pem()),
+        ),
+    );
+    let process = Process::start(
+        &hub_args(
+            &hub_url,
+            "acme",
+            &["--web.config.file", config.to_str().unwrap()],
+        ),
+        &[],
+    )
+    .await;
+    let metrics = https(&process, "/metrics");
+    let self_signed = certificates.client("anyone.example.com", false);
+    let with = https_client(&process, &certificates, Some(self_signed), |b| b);
+    assert_eq!(status(&with, &metrics, None).await, Some(200));
+    let without = https_client(&process, &certificates, None, |b| b);
+    assert_eq!(status(&without, &metrics, None).await, None);
+    assert!(process.terminate().await.success());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_version_tls12_refuses_a_client_that_speaks_only_tls13() {
+    let (_hub, hub_url) = hub().await;
+    let dir = temp_dir("maxversion");
+    let certificates = Certificates::new();
+    write(&dir, "server.crt", &certificates.server.cert.pem());
+    write(
+        &dir,
+        "server.key",
+        &certificates.server.signing_key.serialize_pem(),
+    );
+    let config = write(
+        &dir,
+        "web.yml",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         max_version: TLS12\n",
+    );
+    let process = Process::start(
+        &hub_args(
+            &hub_url,
+            "acme",
+            &["--web.config.file", config.to_str().unwrap()],
+        ),
+        &[],
+    )
+    .await;
+    let metrics = https(&process, "/metrics");
+    let only13 = https_client(&process, &certificates, None, |b| {
+        b.tls_version_min(reqwest::tls::Version::TLS_1_3)
+    });
+    assert_eq!(status(&only13, &metrics, None).await, None);
+    let only12 = https_client(&process, &certificates, None, |b| {
+        b.tls_version_max(reqwest::tls::Version::TLS_1_2)
+    });
+    assert_eq!(status(&only12, &metrics, None).await, Some(200));
+    let any = https_client(&process, &certificates, None, |b| b);
+    assert_eq!(status(&any, &metrics, None).await, Some(200));
+    assert!(process.terminate().await.success());
     std::fs::remove_dir_all(dir).unwrap();
 }
