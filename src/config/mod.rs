@@ -468,11 +468,16 @@ fn read_secret_file(path: &std::path::Path) -> Result<String, ConfigError> {
     Ok(secret.to_string())
 }
 
-/// Whether the file's group or other users may read it (Unix permissions).
+/// Whether users other than this process's may read the file (Unix permissions): any user,
+/// or a group that is not the process's own. A file readable by the process's own group, as
+/// Kubernetes mounts a Secret for the pod's `fsGroup`, is not.
 #[cfg(unix)]
 fn readable_by_others(path: &std::path::Path) -> bool {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o044 != 0)
+    use std::os::unix::fs::MetadataExt as _;
+    // SAFETY: getegid has no preconditions and cannot fail.
+    let own_group = unsafe { libc::getegid() };
+    std::fs::metadata(path)
+        .is_ok_and(|m| m.mode() & 0o004 != 0 || (m.mode() & 0o040 != 0 && m.gid() != own_group))
 }
 
 #[cfg(not(unix))]

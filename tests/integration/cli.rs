@@ -403,14 +403,28 @@ async fn promtool_finds_nothing_to_complain_about_in_the_exposition() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_file_readable_by_others_gets_a_warning() {
-    use std::os::unix::fs::PermissionsExt as _;
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
     let hub = SimHub::new();
     hub.add_repo("acme", Repo::new("api").with_tags(1));
     hub.add_account("acme-bot", "dckr_pat_filed", &["acme"]);
     let running = hub.start().await.unwrap();
     let path = std::env::temp_dir().join(format!("dhx-password-{}", std::process::id()));
     std::fs::write(&path, "dckr_pat_filed\n").unwrap();
-    for (mode, warned) in [(0o644, true), (0o600, false)] {
+    // The file's group: the process's own, as Kubernetes gives a Secret for the pod's
+    // fsGroup, or another one (only root may give it one it is not in).
+    let own_group = std::fs::metadata(&path).map(|m| m.gid()).unwrap();
+    let other_group = own_group.wrapping_add(4242);
+    let cases = [
+        (0o644, own_group, true),
+        (0o600, own_group, false),
+        (0o640, own_group, false),
+        (0o640, other_group, true),
+    ];
+    for (mode, group, warned) in cases {
+        if std::os::unix::fs::chown(&path, None, Some(group)).is_err() {
+            println!("skipped {mode:o} with group {group}: cannot give the file that group");
+            continue;
+        }
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
         let process = Process::start(
             &hub_only(
