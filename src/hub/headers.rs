@@ -1,8 +1,10 @@
-//! Parsing of the Hub's rate-limit headers: `Retry-After` and `X-RateLimit-*`.
+//! Parsing of the Hub's rate-limit headers: `Retry-After`, `X-Retry-After` and `X-RateLimit-*`.
 //!
 //! The Hub has sent `Retry-After` both as seconds and as a Unix time, and HTTP allows a date,
-//! so [`retry_after`] accepts all three. Missing, empty or malformed values give `None`,
-//! never a panic and never a made-up 0. Nothing here sleeps or counts.
+//! so [`retry_after`] accepts all three. `X-Retry-After` is documented only as a Unix time
+//! (older Hub API references), so [`x_retry_after`] reads nothing else. Missing, empty or
+//! malformed values give `None`, never a panic and never a made-up 0. Nothing here sleeps or
+//! counts.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -32,6 +34,33 @@ pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     )
 }
 
+/// How long to wait according to an `X-Retry-After` value, measured from `now`, capped.
+///
+/// The value is a Unix time in seconds, perhaps with a fraction (`1746136938`,
+/// `1746136938.25`); a time already past is no wait, and a small number is such a time (1970),
+/// not a number of seconds to wait. Signs, exponents and dates are refused.
+pub fn x_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let (whole, fraction) = value.split_once('.').unwrap_or((value, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    // More digits than u64 holds is a time beyond any clock: the longest pause.
+    let Ok(seconds) = whole.parse::<u64>() else {
+        return Some(MAX_PAUSE);
+    };
+    // Nanoseconds, rounded up so that the wait never ends before the instant named.
+    let (nanos, rest) = fraction.split_at(fraction.len().min(9));
+    let nanos =
+        format!("{nanos:0<9}").parse::<u64>().ok()? + u64::from(rest.bytes().any(|b| b != b'0'));
+    let at = Duration::from_secs(seconds).checked_add(Duration::from_nanos(nanos));
+    Some(
+        at.map_or(MAX_PAUSE, |at| until_epoch(at, now))
+            .min(MAX_PAUSE),
+    )
+}
+
 /// How long until the Unix time `reset` (an `X-RateLimit-Reset` value), capped.
 pub fn until_reset(value: &str, now: SystemTime) -> Option<Duration> {
     let reset = parse_integer(value)?;
@@ -47,7 +76,12 @@ pub fn parse_integer(value: &str) -> Option<i64> {
 /// How long until the Unix time `epoch_seconds`; a time too far out for the clock counts as
 /// the longest pause (the caller caps it).
 fn until_unix(epoch_seconds: u64, now: SystemTime) -> Duration {
-    match UNIX_EPOCH.checked_add(Duration::from_secs(epoch_seconds)) {
+    until_epoch(Duration::from_secs(epoch_seconds), now)
+}
+
+/// How long until `since_epoch` after the Unix epoch; like [`until_unix`], with a fraction.
+fn until_epoch(since_epoch: Duration, now: SystemTime) -> Duration {
+    match UNIX_EPOCH.checked_add(since_epoch) {
         Some(at) => at.duration_since(now).unwrap_or(Duration::ZERO),
         None => MAX_PAUSE,
     }
@@ -101,6 +135,76 @@ mod tests {
             until_reset("4000000000", at(1_800_000_000)),
             Some(MAX_PAUSE)
         );
+    }
+
+    #[test]
+    fn x_retry_after_is_a_unix_time_measured_from_now() {
+        let now = at(1_746_136_930);
+        let secs = Duration::from_secs;
+        assert_eq!(x_retry_after("1746136938", now), Some(secs(8)));
+        assert_eq!(x_retry_after(" \t1746136938 ", now), Some(secs(8)));
+        assert_eq!(
+            x_retry_after("1746136938.25", now),
+            Some(Duration::from_millis(8_250))
+        );
+        assert_eq!(x_retry_after("01746136938.000", now), Some(secs(8)));
+        // Beyond nanoseconds, the wait is rounded up, never down.
+        assert_eq!(
+            x_retry_after("1746136930.0000000001", now),
+            Some(Duration::from_nanos(1))
+        );
+        assert_eq!(x_retry_after("1746136930.9999999999", now), Some(secs(1)));
+    }
+
+    #[test]
+    fn x_retry_after_in_the_past_is_no_wait() {
+        let now = at(1_746_136_930);
+        for v in [
+            "1746136929",
+            "1746136929.999",
+            "1746136930",
+            "0",
+            "30",
+            "0.5",
+        ] {
+            assert_eq!(x_retry_after(v, now), Some(Duration::ZERO), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn absurd_x_retry_afters_are_capped() {
+        let now = at(1_800_000_000);
+        for v in [
+            "4000000000",
+            "9223372036854775808",
+            "18446744073709551615.999999999",
+            "18446744073709551616",
+            "99999999999999999999999999999999999999999",
+        ] {
+            assert_eq!(x_retry_after(v, now), Some(MAX_PAUSE), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_x_retry_afters_give_nothing() {
+        for v in [
+            "",
+            " ",
+            "soon",
+            "-5",
+            "+1746136938",
+            "1746136938.",
+            ".5",
+            "1.2.3",
+            "1e9",
+            "1746136938 1",
+            "1746136938;w=60",
+            "inf",
+            "NaN",
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+        ] {
+            assert_eq!(x_retry_after(v, at(0)), None, "{v:?}");
+        }
     }
 
     #[test]

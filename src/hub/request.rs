@@ -1,8 +1,9 @@
 //! One request to the Hub, done right: wait for the shared pacer, send with a time limit, read
 //! a bounded body, report it, obey the rate-limit headers, and retry what is transient (5xx,
 //! timeouts, broken connections) with exponential backoff and jitter. A 429 pauses every
-//! request until the Hub's `Retry-After`. Listings and logins are built on this; this module
-//! knows nothing of pages or tokens beyond sending one.
+//! request until the Hub's `Retry-After` or `X-Retry-After`, whichever names the later instant.
+//! Listings and logins are built on this; this module knows nothing of pages or tokens beyond
+//! sending one.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
@@ -26,7 +27,8 @@ const MAX_RETRIES: u32 = 3;
 /// How often a request is retried after a 429 before the listing gives up.
 const MAX_THROTTLED_RETRIES: u32 = 8;
 
-/// How long a 429 without `Retry-After` or `X-RateLimit-Reset` pauses requests.
+/// How long a 429 without a readable `Retry-After`, `X-Retry-After` or `X-RateLimit-Reset`
+/// pauses requests.
 const DEFAULT_THROTTLE_PAUSE: Duration = Duration::from_secs(60);
 
 /// Backoff before the first retry; it doubles with each further retry.
@@ -110,10 +112,13 @@ impl Client {
             let outcome = tokio::time::timeout(self.timeout, self.exchange(request, url)).await;
             // Pauses take effect before the slot is given back, so that no request waiting
             // for it is sent into a window the Hub has already closed.
+            let mut pause = None;
             if let Ok(Ok((status, headers, _))) = &outcome {
                 self.observe_rate_limit(headers);
                 if *status == StatusCode::TOO_MANY_REQUESTS {
-                    self.pacer.pause_for(throttle_pause(headers));
+                    let wait = throttle_pause(headers);
+                    self.pacer.pause_for(wait);
+                    pause = Some(wait);
                 }
             }
             drop(permit);
@@ -122,11 +127,13 @@ impl Client {
                     url: url.to_string(),
                 },
                 Ok(Err(e)) => e,
-                Ok(Ok((status, headers, body))) => {
+                Ok(Ok((status, _, body))) => {
                     self.count_request(endpoint, Some(status.as_u16()));
                     if status == StatusCode::TOO_MANY_REQUESTS {
                         throttled += 1;
-                        let wait = throttle_pause(&headers);
+                        // Set just above for every 429; read once, so that an unreadable
+                        // header is logged once.
+                        let wait = pause.unwrap_or(DEFAULT_THROTTLE_PAUSE);
                         warn!(url = %url, wait_seconds = wait.as_secs_f64(), "the Hub answered 429; pausing every request");
                         if throttled > MAX_THROTTLED_RETRIES {
                             return Err(Error::RateLimited {
@@ -225,12 +232,23 @@ impl Client {
     }
 }
 
-/// How long a 429 pauses requests: `Retry-After`, else `X-RateLimit-Reset`, else a minute.
+/// How long a 429 pauses requests: until the later of `Retry-After` and `X-Retry-After`, else
+/// `X-RateLimit-Reset`, else a minute.
 fn throttle_pause(headers: &HeaderMap) -> Duration {
     let now = SystemTime::now();
     let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    value("retry-after")
-        .and_then(|v| headers::retry_after(v, now))
+    // An unreadable header counts as absent, as if the Hub had not sent it.
+    let read = |name: &str, parse: fn(&str, SystemTime) -> Option<Duration>| {
+        let raw = headers.get(name)?;
+        let wait = raw.to_str().ok().and_then(|v| parse(v, now));
+        if wait.is_none() {
+            debug!(header = name, value = ?raw, "unreadable header on a 429; ignored");
+        }
+        wait
+    };
+    // Both are measured from the same `now`, so the longer wait is the later instant.
+    read("retry-after", headers::retry_after)
+        .max(read("x-retry-after", headers::x_retry_after))
         .or_else(|| value("x-ratelimit-reset").and_then(|v| headers::until_reset(v, now)))
         .unwrap_or(DEFAULT_THROTTLE_PAUSE)
         // A zero wait would retry at once; wait at least a moment.
@@ -274,5 +292,58 @@ mod tests {
         h.insert("retry-after", HeaderValue::from_static("3"));
         assert_eq!(throttle_pause(&h), Duration::from_secs(3));
         assert_eq!(throttle_pause(&HeaderMap::new()), DEFAULT_THROTTLE_PAUSE);
+    }
+
+    /// The Unix time `secs` seconds from now, as text with a fraction.
+    fn unix_time_in(secs: u64) -> HeaderValue {
+        let at = SystemTime::now() + Duration::from_secs(secs);
+        let at = at.duration_since(SystemTime::UNIX_EPOCH).unwrap();
+        HeaderValue::from_str(&format!("{}.{:09}", at.as_secs(), at.subsec_nanos())).unwrap()
+    }
+
+    #[test]
+    fn a_429_with_only_x_retry_after_waits_until_its_instant() {
+        let mut h = HeaderMap::new();
+        h.insert("x-retry-after", unix_time_in(20));
+        let wait = throttle_pause(&h);
+        assert!(
+            wait > Duration::from_secs(19) && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
+        // A time already past retries after the least pause, not after the fallback.
+        h.insert("x-retry-after", HeaderValue::from_static("1000000000"));
+        assert_eq!(throttle_pause(&h), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn with_both_headers_the_later_instant_wins() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("3"));
+        h.insert("x-retry-after", unix_time_in(20));
+        let wait = throttle_pause(&h);
+        assert!(
+            wait > Duration::from_secs(19),
+            "X-Retry-After later: {wait:?}"
+        );
+        h.insert("retry-after", HeaderValue::from_static("40"));
+        assert_eq!(
+            throttle_pause(&h),
+            Duration::from_secs(40),
+            "Retry-After later"
+        );
+        // Either one beats X-RateLimit-Reset, which tells only when the window resets.
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("1000000000"));
+        assert_eq!(throttle_pause(&h), Duration::from_secs(40));
+    }
+
+    #[test]
+    fn an_unreadable_x_retry_after_is_ignored() {
+        let mut h = HeaderMap::new();
+        h.insert("x-retry-after", HeaderValue::from_static("soon"));
+        assert_eq!(throttle_pause(&h), DEFAULT_THROTTLE_PAUSE);
+        h.insert("retry-after", HeaderValue::from_static("3"));
+        assert_eq!(throttle_pause(&h), Duration::from_secs(3));
+        h.insert("x-retry-after", HeaderValue::from_bytes(b"\xff17").unwrap());
+        assert_eq!(throttle_pause(&h), Duration::from_secs(3));
     }
 }

@@ -5,7 +5,7 @@
 //! times. Only the first matching fault fires for a request. Rate limiting is decided before
 //! faults, so a throttled request does not use up a fault.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
@@ -55,6 +55,15 @@ pub enum FaultKind {
     WrongShape,
     /// 429 with `Retry-After: 1`, as in a storm of them.
     Throttled,
+    /// 429 naming when to retry in `X-Retry-After`, as a Unix time (the form older Hub API
+    /// references document), and in no other header unless asked: a rate limit set with
+    /// `set_rate_limit` still adds its `X-RateLimit-*`, as to every 429.
+    ThrottledUntil {
+        /// The instant named: whole Unix seconds, or with as many decimals as it has.
+        at: SystemTime,
+        /// A `Retry-After` of this many seconds sent beside it, if any.
+        retry_after_seconds: Option<u64>,
+    },
     /// 200 with a JSON-looking body of this many bytes.
     Huge(usize),
     /// The normal page, but `next` replaced by this absolute URL.
@@ -122,6 +131,20 @@ pub(super) fn answer(
             reply.headers.push(("retry-after", "1".to_string()));
             reply
         }
+        FaultKind::ThrottledUntil {
+            at,
+            retry_after_seconds,
+        } => {
+            let reply = Reply::json(
+                429,
+                &serde_json::json!({ "detail": "Rate limit exceeded", "error": false }),
+            )
+            .with_header("x-retry-after", unix_time(at));
+            match retry_after_seconds {
+                Some(s) => reply.with_header("retry-after", s.to_string()),
+                None => reply,
+            }
+        }
         FaultKind::WrongShape => Reply::json(
             200,
             &serde_json::json!({ "count": "many", "next": 7, "results": { "name": "x" } }),
@@ -179,6 +202,19 @@ pub(super) fn answer(
         }
     };
     (reply, Duration::ZERO)
+}
+
+/// `at` as Unix seconds, with only the decimals it needs (none for a whole second); 0 before
+/// the epoch.
+fn unix_time(at: SystemTime) -> String {
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    match since.subsec_nanos() {
+        0 => since.as_secs().to_string(),
+        nanos => {
+            let decimals = format!("{nanos:09}");
+            format!("{}.{}", since.as_secs(), decimals.trim_end_matches('0'))
+        }
+    }
 }
 
 /// Replaces `next` of a page; other answers pass unchanged.
@@ -255,6 +291,47 @@ mod tests {
         assert_eq!(get(running.addr(), TAGS, None).await.status, 200);
         let statuses: Vec<u16> = hub.requests().iter().map(|r| r.status).collect();
         assert_eq!(statuses, [503, 200]);
+    }
+
+    #[tokio::test]
+    async fn a_throttled_until_fault_names_its_instant_in_x_retry_after_alone() {
+        let hub = SimHub::new();
+        hub.add_repo("acme", Repo::new("api").with_tags(3));
+        let running = hub.start().await.unwrap();
+        let at = UNIX_EPOCH + Duration::from_millis(1_800_000_000_250);
+        hub.add_fault(
+            Fault::new(
+                "/tags",
+                FaultKind::ThrottledUntil {
+                    at,
+                    retry_after_seconds: None,
+                },
+            )
+            .times(1),
+        );
+        let only = get(running.addr(), TAGS, None).await;
+        assert_eq!(only.status, 429);
+        assert_eq!(only.header("x-retry-after"), Some("1800000000.25"));
+        for absent in ["retry-after", "x-ratelimit-reset", "x-ratelimit-remaining"] {
+            assert_eq!(only.header(absent), None, "{absent}");
+        }
+        assert_eq!(only.json()["detail"], "Rate limit exceeded");
+
+        hub.add_fault(
+            Fault::new(
+                "/tags",
+                FaultKind::ThrottledUntil {
+                    at: UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+                    retry_after_seconds: Some(1),
+                },
+            )
+            .times(1),
+        );
+        let both = get(running.addr(), TAGS, None).await;
+        assert_eq!(both.status, 429);
+        assert_eq!(both.header("x-retry-after"), Some("1800000000"));
+        assert_eq!(both.header("retry-after"), Some("1"));
+        assert_eq!(get(running.addr(), TAGS, None).await.status, 200);
     }
 
     #[tokio::test]

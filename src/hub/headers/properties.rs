@@ -1,9 +1,9 @@
-//! Retry-After and the X-RateLimit-* headers: any text is read or refused, and a value
-//! generated in any of the Hub's forms gives the wait it stands for.
+//! Retry-After, X-Retry-After and the X-RateLimit-* headers: any text is read or refused, and
+//! a value generated in any of the Hub's forms gives the wait it stands for.
 
 use proptest::prelude::*;
 
-use super::{EPOCH_THRESHOLD, MAX_PAUSE, parse_integer, retry_after, until_reset};
+use super::{EPOCH_THRESHOLD, MAX_PAUSE, parse_integer, retry_after, until_reset, x_retry_after};
 use crate::testing::*;
 use std::time::{Duration, SystemTime};
 
@@ -26,6 +26,7 @@ fn header_text() -> impl Strategy<Value = String> {
         any::<String>(),
         "[0-9 ;=wW+\\-.,:GMTSunNov\t]{0,30}",
         "[0-9]{15,25}",
+        "[0-9 .\t]{0,25}",
     ]
 }
 
@@ -38,6 +39,9 @@ proptest! {
             prop_assert!(wait <= MAX_PAUSE);
         }
         if let Some(wait) = until_reset(&value, now) {
+            prop_assert!(wait <= MAX_PAUSE);
+        }
+        if let Some(wait) = x_retry_after(&value, now) {
             prop_assert!(wait <= MAX_PAUSE);
         }
         let _ = parse_integer(&value);
@@ -83,6 +87,50 @@ proptest! {
     }
 
     #[test]
+    fn x_retry_after_is_the_wait_until_the_unix_time_it_names(
+        seconds in edgy_u64(),
+        fraction in proptest::option::of("[0-9]{1,12}"),
+        now in any_now(),
+        near in proptest::option::of((-1_000i64..1_000, 0u32..1_000_000_000)),
+        pad in "[ \t]{0,2}",
+    ) {
+        // Often a `now` within minutes of the time named, where the wait is neither 0 nor
+        // capped and every nanosecond shows.
+        let now = match (near, i64::try_from(seconds)) {
+            (Some((offset, n)), Ok(s)) if s < 4_102_444_800 => system_time(s - offset, n),
+            _ => now,
+        };
+        let (text, nanos) = match &fraction {
+            Some(f) => {
+                // The fraction in nanoseconds, rounded up.
+                let digits = u32::try_from(f.len()).unwrap_or(u32::MAX);
+                let scaled = f.parse::<u128>().unwrap_or(0) * 1_000_000_000;
+                let nanos = scaled.div_ceil(10u128.pow(digits));
+                (format!("{pad}{seconds}.{f}{pad}"), nanos as i128)
+            }
+            None => (format!("{pad}{seconds}{pad}"), 0),
+        };
+        let expected = expected_wait(i128::from(seconds) * 1_000_000_000 + nanos, now);
+        prop_assert_eq!(x_retry_after(&text, now), Some(expected));
+    }
+
+    #[test]
+    fn x_retry_after_refuses_signs_exponents_and_dates(
+        n in edgy_i64(),
+        e in 0u32..20,
+        date in 0i64..=253_402_300_799,
+        now in any_now(),
+    ) {
+        if n < 0 {
+            prop_assert_eq!(x_retry_after(&n.to_string(), now), None);
+        }
+        prop_assert_eq!(x_retry_after(&format!("+{}", n.unsigned_abs()), now), None);
+        prop_assert_eq!(x_retry_after(&format!("{}e{e}", n.unsigned_abs()), now), None);
+        let text = httpdate::fmt_http_date(system_time(date, 0));
+        prop_assert_eq!(x_retry_after(&text, now), None, "{}", text);
+    }
+
+    #[test]
     fn integer_headers_read_any_i64_with_or_without_a_window(
         n in edgy_i64(),
         window in proptest::option::of("[0-9a-z=]{0,8}"),
@@ -115,5 +163,7 @@ proptest! {
         }
         let beyond_u64 = (u128::from(u64::MAX) + u128::from(d)).to_string();
         prop_assert_eq!(retry_after(&beyond_u64, now), None);
+        // As an instant, it is simply beyond any clock.
+        prop_assert_eq!(x_retry_after(&beyond_u64, now), Some(MAX_PAUSE));
     }
 }
