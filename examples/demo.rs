@@ -30,12 +30,23 @@ async fn main() -> anyhow::Result<()> {
     let running = hub.start().await?;
     let _churn = hub.start_churn(Duration::from_secs(20), 42);
 
+    let (registry_url, auth_url) = (running.registry_url(), running.registry_auth_url());
     let args = Args::try_parse_from([
         "dockerhub_exporter",
         "--hub.url",
         &running.url(),
+        // The simulated registry beside the Hub, for the pull-limit checks.
+        "--registry.url",
+        &registry_url,
+        "--registry.auth-url",
+        &auth_url,
         "--hub.namespace",
-        "library,acme",
+        "acme",
+        // Official images watched on their own, without walking `library`.
+        "--hub.repository",
+        "nginx",
+        "--hub.repository",
+        r"library/redis:7(\..*)?",
         "--hub.username",
         "acme-bot",
         "--refresh.interval",

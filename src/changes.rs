@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::inventory::{NameFilter, Namespace, Repository, Snapshot, Tag};
+use crate::inventory::{Namespace, Repository, Snapshot, Tag, TagSelection};
 
 /// One difference between two snapshots.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +75,7 @@ pub(crate) enum Change {
 /// repositories, and a repository whose tags were unknown adds no tags. A repository that is
 /// gone removes all its known tags.
 /// Only tags that `tags` matches count.
-pub(crate) fn diff(previous: &Snapshot, next: &Snapshot, tags: &NameFilter) -> Vec<Change> {
+pub(crate) fn diff(previous: &Snapshot, next: &Snapshot, tags: &TagSelection) -> Vec<Change> {
     let mut changes = Vec::new();
     for (ns_name, before) in &previous.namespaces {
         let Some(after) = next.namespaces.get(ns_name) else {
@@ -85,9 +85,24 @@ pub(crate) fn diff(previous: &Snapshot, next: &Snapshot, tags: &NameFilter) -> V
     }
     if !tags.is_open() {
         changes.retain(|c| match c {
-            Change::TagAdded { tag, .. }
-            | Change::TagRemoved { tag, .. }
-            | Change::TagDigestChanged { tag, .. } => tags.matches(tag),
+            Change::TagAdded {
+                namespace,
+                repository,
+                tag,
+                ..
+            }
+            | Change::TagRemoved {
+                namespace,
+                repository,
+                tag,
+                ..
+            }
+            | Change::TagDigestChanged {
+                namespace,
+                repository,
+                tag,
+                ..
+            } => tags.matches(namespace, repository, tag),
             Change::RepositoryAdded { .. } | Change::RepositoryRemoved { .. } => true,
         });
     }
@@ -281,7 +296,7 @@ mod tests {
     use super::*;
 
     fn diff_all(previous: &Snapshot, next: &Snapshot) -> Vec<Change> {
-        diff(previous, next, &NameFilter::default())
+        diff(previous, next, &TagSelection::default())
     }
 
     #[test]
@@ -294,13 +309,29 @@ mod tests {
             "acme",
             vec![read("api", tags(&[("1.1", "c"), ("sha-2", "d")]))],
         ));
-        let filter = NameFilter::new(None, Some(regex::Regex::new("^(?:sha-.*)$").unwrap()));
+        let filter = TagSelection::new(
+            NameFilter::new(None, Some(regex::Regex::new("^(?:sha-.*)$").unwrap())),
+            [],
+        );
         let changes = diff(&first, &second, &filter);
         assert_eq!(changes.len(), 2, "{changes:?}");
         assert!(changes.iter().all(|c| !format!("{c:?}").contains("sha-")));
+
+        // A repository's own pattern counts only its tags, and only in that repository.
+        let own = TagSelection::new(
+            NameFilter::default(),
+            [(
+                "acme".to_string(),
+                "api".to_string(),
+                regex::Regex::new(r"^(?:1\..*)$").unwrap(),
+            )],
+        );
+        let changes = diff(&first, &second, &own);
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert!(changes.iter().all(|c| format!("{c:?}").contains("\"1.")));
     }
     use crate::inventory::fixtures::{listed, read, tags};
-    use crate::inventory::{NamespaceRead, TagsRead};
+    use crate::inventory::{NameFilter, NamespaceRead, TagsRead};
 
     #[test]
     fn the_first_listing_counts_nothing() {

@@ -69,6 +69,15 @@ pub enum Error {
         /// What did not add up.
         reason: String,
     },
+    /// A repository asked for by name (`--hub.repository`) that the Hub does not have, or
+    /// does not show to the credentials.
+    #[error("{url} answered HTTP {status}: no such repository, or not one the credentials may see")]
+    NotFound {
+        /// The repository's URL.
+        url: String,
+        /// The status answered.
+        status: u16,
+    },
     /// A listing task of the refresh ended without a result (it panicked or was cancelled).
     #[error("the listing of {listing} did not complete: {reason}")]
     Task {
@@ -127,6 +136,8 @@ error_kinds! {
     Protocol => "protocol",
     /// A listing whose pages did not add up in any of its reads.
     Inconsistent => "inconsistent",
+    /// A repository asked for by name that the Hub does not show.
+    NotFound => "not_found",
     /// A listing task that did not complete.
     Task => "task",
     /// A local I/O error.
@@ -152,6 +163,7 @@ impl Error {
             Error::Decode { .. } => ErrorKind::Decode,
             Error::Protocol { .. } => ErrorKind::Protocol,
             Error::Inconsistent { .. } => ErrorKind::Inconsistent,
+            Error::NotFound { .. } => ErrorKind::NotFound,
             Error::Task { .. } => ErrorKind::Task,
             Error::Io { .. } => ErrorKind::Io,
         }

@@ -20,8 +20,10 @@
 //! - `publication`: what the refresh publishes, its rendered exposition, and a scrape's body.
 //! - `server`: the HTTP endpoints, their TLS and authentication.
 //!
-//! Beside the flow: `telemetry` (the exporter's own series, fed by the client and the
-//! refresh through their observer traits), [`logging`], [`version`], `shutdown` and [`Error`];
+//! Beside the flow: `registry` (the registry's pull quota, checked on its own clock: config →
+//! `registry` → `telemetry`), `telemetry` (the exporter's own series, fed by the client, the
+//! refresh and the pull-limit checks through their observer traits), [`logging`],
+//! [`version`], `shutdown` and [`Error`];
 //! [`healthcheck`] is a client of the server, for container health checks.
 
 pub mod config;
@@ -35,6 +37,7 @@ mod hub;
 mod inventory;
 mod publication;
 mod refresh;
+mod registry;
 mod server;
 mod shutdown;
 mod state;
@@ -51,7 +54,7 @@ use std::sync::Arc;
 
 use tracing::{info, warn};
 
-use crate::inventory::NameFilter;
+use crate::inventory::{NameFilter, TagSelection};
 use crate::publication::render;
 use crate::server::webconfig;
 use crate::telemetry::Telemetry;
@@ -112,10 +115,15 @@ impl Exporter {
             client_options(&config),
             telemetry.clone(),
         )?);
+        let pull_limit_checker = pull_limit_options(&config)
+            .map(|options| registry::Checker::new(options, telemetry.clone()))
+            .transpose()?;
         let (refresher, published) =
             refresh::Refresher::new(client, refresh_options(&config), telemetry.clone());
         let (stop, stopped) = shutdown::channel();
         let mut refresh_task = tokio::spawn(refresher.run(stopped.clone().wait()));
+        let mut pull_limit_task =
+            pull_limit_checker.map(|checker| tokio::spawn(checker.run(stopped.clone().wait())));
         let state = server::State {
             published,
             own_series: Arc::new(move || telemetry.own_series()),
@@ -164,6 +172,9 @@ impl Exporter {
         // The refresh stops at once; the server lets open connections finish within the
         // grace, then closes them. A task that outlives its grace is cut off.
         finish_within_grace(&mut refresh_task).await;
+        if let Some(task) = &mut pull_limit_task {
+            finish_within_grace(task).await;
+        }
         if !server_task.is_finished() {
             finish_within_grace(&mut server_task).await;
         }
@@ -197,10 +208,29 @@ fn client_options(config: &Config) -> hub::ClientOptions {
     }
 }
 
+/// What the pull-limit checks take from the configuration; `None` when they are off.
+fn pull_limit_options(config: &Config) -> Option<registry::Options> {
+    let check = &config.pull_limit;
+    Some(registry::Options {
+        registry: check.registry_url.clone(),
+        auth: check.auth_url.clone(),
+        credentials: client_options(config).credentials,
+        interval: check.interval?,
+        timeout: config.timeout,
+    })
+}
+
 /// What the refresh takes from the configuration.
 fn refresh_options(config: &Config) -> refresh::Options {
     refresh::Options {
         namespaces: config.namespaces.clone(),
+        // A repository inside a listed namespace is read with it, once.
+        repositories: config
+            .repositories
+            .iter()
+            .filter(|w| !config.namespaces.contains(&w.namespace))
+            .map(|w| (w.namespace.clone(), w.name.clone()))
+            .collect(),
         interval: config.refresh_interval,
         full_interval: config.full_interval,
         repository_filter: NameFilter::new(
@@ -220,7 +250,18 @@ fn render_options(config: &Config) -> render::Options {
             config::SeriesLevel::Tags => render::SeriesLevel::Tags,
             config::SeriesLevel::Images => render::SeriesLevel::Images,
         },
-        tag_filter: NameFilter::new(config.filter_tag.clone(), config.filter_tag_exclude.clone()),
+        tag_filter: TagSelection::new(
+            NameFilter::new(config.filter_tag.clone(), config.filter_tag_exclude.clone()),
+            config.repositories.iter().filter_map(|w| {
+                let pattern = w.tags.clone()?;
+                Some((w.namespace.clone(), w.name.clone(), pattern))
+            }),
+        ),
         max_tags_per_repository: config.max_tags_per_repository,
+        watched: config
+            .repositories
+            .iter()
+            .map(|w| (w.namespace.clone(), w.name.clone()))
+            .collect(),
     }
 }

@@ -1,6 +1,7 @@
 //! Shutdown: one signal that every task of the exporter waits for, and the time they get to
 //! finish once it is given.
 
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -34,6 +35,31 @@ impl Signal {
     pub(crate) async fn wait(mut self) {
         // An error means the trigger is gone, which also means stop.
         let _ = self.0.wait_for(|stopped| *stopped).await;
+    }
+}
+
+/// Runs `work` at once and then every `interval` (a late round delays the next, none is
+/// skipped twice) until `shutdown` completes; a round in progress is abandoned then.
+pub(crate) async fn every<F, Fut>(
+    interval: Duration,
+    shutdown: impl Future<Output = ()>,
+    mut work: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    tokio::pin!(shutdown);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = ticker.tick() => {}
+        }
+        tokio::select! {
+            _ = &mut shutdown => return,
+            _ = work() => {}
+        }
     }
 }
 

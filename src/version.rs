@@ -9,6 +9,8 @@ pub const REVISION: &str = env!("DOCKERHUB_EXPORTER_REVISION");
 pub const RUSTC_VERSION: &str = env!("DOCKERHUB_EXPORTER_RUSTC_VERSION");
 /// The target triple it was built for.
 pub const TARGET: &str = env!("DOCKERHUB_EXPORTER_TARGET");
+/// The `User-Agent` of every request to Docker Hub, its API and its registry alike.
+pub const USER_AGENT: &str = concat!("dockerhub_exporter/", env!("CARGO_PKG_VERSION"));
 
 /// The `--version` text, laid out as Prometheus' own binaries print theirs.
 pub fn text() -> String {

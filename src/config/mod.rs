@@ -16,6 +16,12 @@ use std::time::Duration;
 
 use clap::Parser;
 
+mod pull_limit;
+
+pub use pull_limit::{
+    DEFAULT_REGISTRY_AUTH_URL, DEFAULT_REGISTRY_URL, PullLimitArgs, PullLimitCheck,
+};
+
 /// The Hub's public API address.
 pub const DEFAULT_HUB_URL: &str = "https://hub.docker.com";
 
@@ -90,6 +96,18 @@ pub struct Args {
     )]
     pub namespaces: Vec<String>,
 
+    /// A repository to inventory on its own, from any namespace: NAMESPACE/REPOSITORY, or
+    /// REPOSITORY for an official image (`nginx` is `library/nginx`), with `:TAG_REGEX` to
+    /// limit its per-tag series and change tracking (anchored). Repeatable; the environment
+    /// variable takes a comma-separated list.
+    #[arg(
+        long = "hub.repository",
+        env = "DOCKERHUB_REPOSITORIES",
+        value_name = "NAMESPACE/REPOSITORY[:TAG_REGEX]",
+        hide_env_values = true
+    )]
+    pub repositories: Vec<String>,
+
     /// Account name, or organization name for an organization access token. Without it the exporter calls anonymously and sees public repositories only.
     #[arg(
         long = "hub.username",
@@ -161,6 +179,10 @@ pub struct Args {
     /// repository only; counts still cover every tag.
     #[arg(long = "metrics.max-tags-per-repository", value_name = "N")]
     pub max_tags_per_repository: Option<usize>,
+
+    /// The registry's pull-limit check (`--registry.*`, `--pull-limit.interval`).
+    #[command(flatten)]
+    pub pull_limit: PullLimitArgs,
 
     /// Address to listen on for the web interface and telemetry (`:9721` means every
     /// interface); repeat it to listen on several addresses at once.
@@ -263,6 +285,8 @@ pub struct Config {
     pub hub_url: reqwest::Url,
     /// Namespaces to inventory, without duplicates.
     pub namespaces: Vec<String>,
+    /// Repositories to inventory on their own (`--hub.repository`), without duplicates.
+    pub repositories: Vec<WatchedRepository>,
     /// Credentials, or `None` for anonymous access.
     pub credentials: Option<Credentials>,
     /// The username given, also when no secret came with it (then access is anonymous).
@@ -304,6 +328,75 @@ pub struct Config {
     pub max_requests: usize,
     /// TLS and authentication of the endpoints, if configured.
     pub web_config_file: Option<PathBuf>,
+    /// The registry's pull-limit check.
+    pub pull_limit: PullLimitCheck,
+}
+
+/// A repository named with `--hub.repository`.
+#[derive(Debug, Clone)]
+pub struct WatchedRepository {
+    /// Its namespace (`library` for official images).
+    pub namespace: String,
+    /// Its name within the namespace.
+    pub name: String,
+    /// Tags with per-tag series and change tracking, anchored; `None`: every tag.
+    pub tags: Option<regex::Regex>,
+}
+
+/// `NAMESPACE/REPOSITORY[:TAG_REGEX]`, or `REPOSITORY[:TAG_REGEX]` for an official image.
+fn parse_watched(spec: &str) -> Result<WatchedRepository, String> {
+    let spec = spec.trim();
+    let (path, tags) = match spec.split_once(':') {
+        Some((path, regex)) => (path, Some(parse_anchored_regex(regex)?)),
+        None => (spec, None),
+    };
+    let (namespace, name) = match path.split_once('/') {
+        Some((namespace, name)) => (namespace, name),
+        None => ("library", path),
+    };
+    let namespace = if namespace == "_" {
+        "library"
+    } else {
+        namespace
+    };
+    for part in [namespace, name] {
+        if part.is_empty()
+            || part.contains('/')
+            || part.chars().any(|c| c.is_whitespace() || c.is_control())
+            || part == "."
+            || part == ".."
+            || part.len() > 255
+        {
+            return Err(format!("{spec:?} is not NAMESPACE/REPOSITORY[:TAG_REGEX]"));
+        }
+    }
+    Ok(WatchedRepository {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        tags,
+    })
+}
+
+/// The items of a comma-separated list; a comma inside brackets or braces (a regular
+/// expression's `{1,3}` or `[,;]`) does not separate.
+fn split_list(list: &str) -> Vec<&str> {
+    let mut items = Vec::new();
+    let (mut depth, mut start, mut escaped) = (0i32, 0, false);
+    for (i, c) in list.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '{' | '[' | '(' => depth += 1,
+            '}' | ']' | ')' => depth -= 1,
+            ',' if depth <= 0 => {
+                items.push(&list[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&list[start..]);
+    items.into_iter().filter(|i| !i.trim().is_empty()).collect()
 }
 
 /// A configuration problem, naming the flag (or variable) at fault.
@@ -375,13 +468,30 @@ impl Config {
                 namespaces.push(ns.to_string());
             }
         }
-        if namespaces.is_empty() {
+        let mut repositories: Vec<WatchedRepository> = Vec::new();
+        for spec in args.repositories.iter().flat_map(|v| split_list(v)) {
+            let watched = parse_watched(spec).map_err(|m| config_error("--hub.repository", m))?;
+            match repositories
+                .iter_mut()
+                .find(|w| w.namespace == watched.namespace && w.name == watched.name)
+            {
+                Some(_) => {
+                    return Err(config_error(
+                        "--hub.repository",
+                        format!("{}/{} is given twice", watched.namespace, watched.name),
+                    ));
+                }
+                None => repositories.push(watched),
+            }
+        }
+        // With repositories named and no namespace, only those are read.
+        if namespaces.is_empty() && repositories.is_empty() {
             match &username {
                 Some(u) => namespaces.push(u.clone()),
                 None => {
                     return Err(config_error(
                         "--hub.namespace",
-                        "no namespace to inventory: give --hub.namespace (DOCKERHUB_NAMESPACES) or --hub.username",
+                        "nothing to inventory: give --hub.namespace (DOCKERHUB_NAMESPACES), --hub.repository (DOCKERHUB_REPOSITORIES) or --hub.username",
                     ));
                 }
             }
@@ -407,6 +517,7 @@ impl Config {
         Ok(Config {
             hub_url,
             namespaces,
+            repositories,
             credentials,
             username,
             rate_limit: args.rate_limit,
@@ -427,6 +538,7 @@ impl Config {
             telemetry_path: args.telemetry_path,
             max_requests: args.max_requests as usize,
             web_config_file: args.web_config_file,
+            pull_limit: args.pull_limit.validate()?,
         })
     }
 }

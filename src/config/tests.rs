@@ -75,6 +75,98 @@ fn filters_are_anchored() {
 fn no_namespace_and_no_username_is_refused() {
     let err = Config::from_args(args(&[]).unwrap(), None).unwrap_err();
     assert_eq!(err.flag, "--hub.namespace");
+    assert!(err.message.contains("--hub.repository"), "{err}");
+}
+
+#[test]
+fn repositories_are_named_with_their_namespace_and_an_optional_tag_pattern() {
+    let c = Config::from_args(
+        args(&[
+            "--hub.repository",
+            "nginx:1\\.27(\\..*)?",
+            "--hub.repository",
+            "bitnami/postgresql",
+            "--hub.repository",
+            "_/redis:7\\.\\d{1,2}",
+        ])
+        .unwrap(),
+        None,
+    )
+    .unwrap();
+    assert!(c.namespaces.is_empty(), "no namespace is implied");
+    let named: Vec<(&str, &str)> = c
+        .repositories
+        .iter()
+        .map(|w| (w.namespace.as_str(), w.name.as_str()))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("library", "nginx"),
+            ("bitnami", "postgresql"),
+            ("library", "redis")
+        ]
+    );
+    let nginx = c.repositories[0].tags.as_ref().unwrap();
+    assert!(nginx.is_match("1.27") && nginx.is_match("1.27.3"));
+    assert!(
+        !nginx.is_match("11.27") && !nginx.is_match("1.28.0"),
+        "anchored"
+    );
+    assert!(c.repositories[1].tags.is_none());
+    assert!(c.repositories[2].tags.as_ref().unwrap().is_match("7.12"));
+
+    // With a username, repositories alone still read no namespace of the username's.
+    let c = Config::from_args(
+        args(&[
+            "--hub.username",
+            "acme-bot",
+            "--hub.repository",
+            "library/nginx",
+        ])
+        .unwrap(),
+        Some("secret".into()),
+    )
+    .unwrap();
+    assert!(c.namespaces.is_empty());
+}
+
+#[test]
+fn a_comma_separated_list_keeps_commas_inside_a_pattern() {
+    assert_eq!(
+        split_list("nginx:1\\.\\d{1,3},bitnami/redis, library/alpine:3\\.[0-9]{2,}"),
+        [
+            "nginx:1\\.\\d{1,3}",
+            "bitnami/redis",
+            " library/alpine:3\\.[0-9]{2,}"
+        ]
+    );
+    assert_eq!(split_list(""), Vec::<&str>::new());
+    assert_eq!(split_list("a,,b"), ["a", "b"]);
+}
+
+#[test]
+fn bad_or_repeated_repositories_are_refused_naming_the_flag() {
+    for bad in [
+        &["--hub.repository", "a/b/c"][..],
+        &["--hub.repository", "acme/"],
+        &["--hub.repository", "acme/api:("],
+        &[
+            "--hub.repository",
+            "acme/api",
+            "--hub.repository",
+            "acme/api:1.*",
+        ],
+        &[
+            "--hub.repository",
+            "library/nginx",
+            "--hub.repository",
+            "nginx",
+        ],
+    ] {
+        let err = Config::from_args(args(bad).unwrap(), None).unwrap_err();
+        assert_eq!(err.flag, "--hub.repository", "{bad:?}: {err}");
+    }
 }
 
 #[test]

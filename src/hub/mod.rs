@@ -31,8 +31,9 @@ pub(crate) use headers::EPOCH_THRESHOLD;
 use names::check_name;
 pub(crate) use observer::{Endpoint, Observer, RateLimitHeader};
 use pace::Pacer;
+pub(crate) use request::read_bounded;
 pub(crate) use secret::Secret;
-use secret::quote;
+pub(crate) use secret::quote;
 use wire::{WireRepository, WireTag};
 
 /// Items per page; the Hub silently caps larger values at 100.
@@ -98,7 +99,7 @@ impl Client {
         let http = reqwest::Client::builder()
             // A redirect could carry the token elsewhere; the Hub's API does not redirect.
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("dockerhub_exporter/", env!("CARGO_PKG_VERSION")))
+            .user_agent(crate::version::USER_AGENT)
             .build()
             .map_err(|e| Error::Transport {
                 url: options.base.to_string(),
@@ -163,6 +164,40 @@ impl Client {
                 }),
             })
             .collect())
+    }
+
+    /// One repository's details (`--hub.repository`), in one request; [`Error::NotFound`]
+    /// when the Hub answers 404.
+    pub(crate) async fn get_repository(
+        &self,
+        namespace: &str,
+        repository: &str,
+    ) -> Result<ListedRepository> {
+        let url = names::endpoint(
+            &self.base,
+            &["v2", "namespaces", namespace, "repositories", repository],
+        );
+        let body = match self.get(Endpoint::Repository, &url).await {
+            Ok(body) => body,
+            Err(Error::Status {
+                url: failed,
+                status: 404,
+            }) if failed == url.as_str() => {
+                return Err(Error::NotFound {
+                    url: failed,
+                    status: 404,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let details = wire::decode_repository(&body).map_err(|reason| Error::Decode {
+            url: url.to_string(),
+            reason: quote(&reason, self.secret()),
+        })?;
+        Ok(ListedRepository {
+            info: details.info(),
+            name: repository.to_string(),
+        })
     }
 
     /// Every tag of a repository, each once; `None` when the repository answers 404 on its

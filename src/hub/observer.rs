@@ -11,8 +11,14 @@ pub enum Endpoint {
     Auth,
     /// A repository page.
     Repositories,
+    /// One repository's details (`--hub.repository`).
+    Repository,
     /// A tag page.
     Tags,
+    /// A token from the registry's token service, for a pull-limit check.
+    RegistryToken,
+    /// A `HEAD` of a manifest on the registry, for a pull-limit check.
+    RegistryManifest,
 }
 
 impl Endpoint {
@@ -21,7 +27,10 @@ impl Endpoint {
         match self {
             Endpoint::Auth => "auth",
             Endpoint::Repositories => "repositories",
+            Endpoint::Repository => "repository",
             Endpoint::Tags => "tags",
+            Endpoint::RegistryToken => "registry_token",
+            Endpoint::RegistryManifest => "registry_manifest",
         }
     }
 }

@@ -173,32 +173,7 @@ impl Client {
         request: reqwest::RequestBuilder,
         url: &Url,
     ) -> Result<(StatusCode, HeaderMap, Vec<u8>)> {
-        let transport = |e: reqwest::Error| Error::Transport {
-            url: url.to_string(),
-            // reqwest's message names the URL and the failure; it never includes headers.
-            reason: e.without_url().to_string(),
-        };
-        let mut response = request.send().await.map_err(transport)?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let too_large = || Error::Protocol {
-            url: url.to_string(),
-            reason: format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-        };
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
-        {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(transport)? {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok((status, headers, body))
+        read_bounded(request, url, MAX_BODY_BYTES).await
     }
 
     /// Counts one request and tells the observer how it was answered.
@@ -259,6 +234,41 @@ fn throttle_pause(headers: &HeaderMap) -> Duration {
 fn backoff(failures: u32) -> Duration {
     let full = BACKOFF_BASE * 2u32.saturating_pow(failures.min(10));
     full.mul_f64(rand::random_range(0.5..=1.0))
+}
+
+/// Sends `request` and reads the whole body, refusing one over `max_body` bytes (by its
+/// `Content-Length` before reading, or as it arrives).
+pub(crate) async fn read_bounded(
+    request: reqwest::RequestBuilder,
+    url: &Url,
+    max_body: usize,
+) -> Result<(StatusCode, HeaderMap, Vec<u8>)> {
+    let transport = |e: reqwest::Error| Error::Transport {
+        url: url.to_string(),
+        // reqwest's message names the URL and the failure; it never includes headers.
+        reason: e.without_url().to_string(),
+    };
+    let mut response = request.send().await.map_err(transport)?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let too_large = || Error::Protocol {
+        url: url.to_string(),
+        reason: format!("the body is larger than {max_body} bytes"),
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > max_body as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport)? {
+        if body.len() + chunk.len() > max_body {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, headers, body))
 }
 
 #[cfg(test)]

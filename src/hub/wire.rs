@@ -58,6 +58,25 @@ impl<T: serde::de::DeserializeOwned> Page<T> {
     }
 }
 
+/// One repository's details (`GET /v2/namespaces/{ns}/repositories/{repo}`): the fields of
+/// a listed repository and more, which are ignored; an error envelope is refused.
+pub(crate) fn decode_repository(body: &[u8]) -> Result<WireRepository, String> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        #[serde(default)]
+        detail: Option<serde::de::IgnoredAny>,
+        #[serde(default)]
+        message: Option<serde::de::IgnoredAny>,
+        #[serde(default)]
+        errors: Option<serde::de::IgnoredAny>,
+    }
+    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    if envelope.detail.is_some() || envelope.message.is_some() || envelope.errors.is_some() {
+        return Err("an error envelope, not a repository".into());
+    }
+    serde_json::from_slice(body).map_err(|e| e.to_string())
+}
+
 /// A repository as listed.
 #[derive(Debug, Deserialize)]
 pub(crate) struct WireRepository {

@@ -16,7 +16,7 @@ pub(crate) mod fixtures;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use filter::NameFilter;
+pub(crate) use filter::{NameFilter, TagSelection};
 
 /// One platform image of a tag (an entry of the tag's `images[]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +99,38 @@ pub(crate) struct Namespace {
     pub(crate) visible: usize,
 }
 
+impl Namespace {
+    /// Adds what one refresh read of a repository, given what was `known` of it; a
+    /// repository that is gone is left out, one left out by the filter is only counted.
+    fn add(&mut self, repo: RepositoryRead, known: Option<&Repository>) {
+        let known_tags = known.and_then(|r| r.tags.clone());
+        let mut tags_as_of = known.and_then(|r| r.tags_as_of);
+        let tags = match repo.tags {
+            TagsRead::Listed(mut tags) => {
+                tags.sort_by(|a, b| a.name.cmp(&b.name));
+                tags_as_of = repo.info.last_updated;
+                Some(Arc::from(tags))
+            }
+            TagsRead::Failed | TagsRead::Unchanged => known_tags,
+            TagsRead::Gone => return,
+            TagsRead::Skipped => {
+                self.visible += 1;
+                return;
+            }
+        };
+        self.visible += 1;
+        self.repositories.insert(
+            repo.name.clone(),
+            Repository {
+                name: repo.name,
+                info: repo.info,
+                tags,
+                tags_as_of,
+            },
+        );
+    }
+}
+
 /// Everything known about the configured namespaces.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Snapshot {
@@ -113,6 +145,18 @@ pub(crate) enum NamespaceRead {
     Failed,
     /// The repository listing succeeded.
     Listed(Vec<RepositoryRead>),
+    /// The namespace is not listed; these of its repositories were asked for one by one
+    /// (`--hub.repository`). It holds these and no others.
+    Selected(Vec<SelectedRead>),
+}
+
+/// What one refresh read about a repository asked for by name.
+#[derive(Debug, Clone)]
+pub(crate) enum SelectedRead {
+    /// Its details were read.
+    Read(RepositoryRead),
+    /// Its details could not be read (not found, or a failure): keep what is known of it.
+    Kept(String),
 }
 
 /// What one refresh read about one repository of a successfully listed namespace.
@@ -150,42 +194,52 @@ impl Snapshot {
     pub(crate) fn merge(&self, reads: BTreeMap<String, NamespaceRead>) -> Snapshot {
         let mut next = self.clone();
         for (ns_name, read) in reads {
-            let NamespaceRead::Listed(repos) = read else {
-                continue;
-            };
             let previous = self.namespaces.get(&ns_name);
+            let known = |name: &str| previous.and_then(|ns| ns.repositories.get(name));
             let mut namespace = Namespace::default();
-            for repo in repos {
-                let known = previous.and_then(|ns| ns.repositories.get(&repo.name));
-                let known_tags = known.and_then(|r| r.tags.clone());
-                let mut tags_as_of = known.and_then(|r| r.tags_as_of);
-                let tags = match repo.tags {
-                    TagsRead::Listed(mut tags) => {
-                        tags.sort_by(|a, b| a.name.cmp(&b.name));
-                        tags_as_of = repo.info.last_updated;
-                        Some(Arc::from(tags))
+            match read {
+                NamespaceRead::Failed => continue,
+                NamespaceRead::Listed(repos) => {
+                    for repo in repos {
+                        let known = known(&repo.name);
+                        namespace.add(repo, known);
                     }
-                    TagsRead::Failed | TagsRead::Unchanged => known_tags,
-                    TagsRead::Gone => continue,
-                    TagsRead::Skipped => {
-                        namespace.visible += 1;
-                        continue;
+                }
+                NamespaceRead::Selected(repos) => {
+                    for repo in repos {
+                        match repo {
+                            SelectedRead::Read(repo) => {
+                                let known = known(&repo.name);
+                                namespace.add(repo, known);
+                            }
+                            SelectedRead::Kept(name) => {
+                                if let Some(kept) = known(&name) {
+                                    namespace.visible += 1;
+                                    namespace.repositories.insert(name, kept.clone());
+                                }
+                            }
+                        }
                     }
-                };
-                namespace.visible += 1;
-                namespace.repositories.insert(
-                    repo.name.clone(),
-                    Repository {
-                        name: repo.name,
-                        info: repo.info,
-                        tags,
-                        tags_as_of,
-                    },
-                );
+                }
             }
             next.namespaces.insert(ns_name, namespace);
         }
         next
+    }
+
+    /// Keeps only what the configuration still asks for: the namespaces listed, and the
+    /// repositories named on their own in namespaces not listed.
+    pub(crate) fn retain_configured(&mut self, namespaces: &[String], named: &[(String, String)]) {
+        self.namespaces.retain(|ns, namespace| {
+            if namespaces.contains(ns) {
+                return true;
+            }
+            namespace
+                .repositories
+                .retain(|name, _| named.iter().any(|(n, r)| n == ns && r == name));
+            namespace.visible = namespace.repositories.len();
+            !namespace.repositories.is_empty()
+        });
     }
 
     /// Number of tags over all repositories whose tags are known.

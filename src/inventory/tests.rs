@@ -78,3 +78,48 @@ fn a_new_repository_whose_tags_failed_has_unknown_tags() {
     let repo = &s.namespaces["acme"].repositories["api"];
     assert!(repo.tags.is_none());
 }
+
+#[test]
+fn repositories_read_one_by_one_keep_what_could_not_be_read_and_hold_no_others() {
+    let selected = |reads: Vec<SelectedRead>| {
+        BTreeMap::from([("acme".to_string(), NamespaceRead::Selected(reads))])
+    };
+    let first = Snapshot::default().merge(selected(vec![
+        SelectedRead::Read(read("api", tags(&[("a", "sha256:a")]))),
+        SelectedRead::Read(read("web", tags(&[("b", "sha256:b")]))),
+    ]));
+    assert_eq!(tag_names(&first, "api").unwrap(), ["a"]);
+    assert_eq!(first.namespaces["acme"].visible, 2);
+
+    // web could not be read (not found, or a failure): it keeps its tags.
+    let second = first.merge(selected(vec![
+        SelectedRead::Read(read("api", tags(&[("a", "sha256:a"), ("c", "sha256:c")]))),
+        SelectedRead::Kept("web".into()),
+        SelectedRead::Kept("never-seen".into()),
+    ]));
+    assert_eq!(tag_names(&second, "api").unwrap(), ["a", "c"]);
+    assert_eq!(tag_names(&second, "web").unwrap(), ["b"]);
+    assert!(
+        !second.namespaces["acme"]
+            .repositories
+            .contains_key("never-seen")
+    );
+    assert_eq!(second.namespaces["acme"].visible, 2);
+
+    // What the configuration no longer names is dropped when a state file is restored.
+    let mut restored = second.clone();
+    restored.retain_configured(&[], &[("acme".into(), "api".into())]);
+    assert_eq!(
+        restored.namespaces["acme"]
+            .repositories
+            .keys()
+            .collect::<Vec<_>>(),
+        ["api"]
+    );
+    let mut listed_now = second.clone();
+    listed_now.retain_configured(&["acme".into()], &[]);
+    assert_eq!(listed_now, second, "a listed namespace keeps everything");
+    let mut none = second;
+    none.retain_configured(&[], &[]);
+    assert!(none.namespaces.is_empty());
+}

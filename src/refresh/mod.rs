@@ -32,6 +32,9 @@ use crate::publication::{Published, RefreshResult, RefreshStatus, render};
 pub(crate) struct Options {
     /// Namespaces to inventory, without duplicates.
     pub(crate) namespaces: Vec<String>,
+    /// Repositories read on their own (`--hub.repository`), as namespace and name, none of
+    /// them in `namespaces`.
+    pub(crate) repositories: Vec<(String, String)>,
     /// From the start of one refresh to the start of the next.
     pub(crate) interval: Duration,
     /// Full walks at most this far apart; `None`: every refresh is a full walk.
@@ -94,19 +97,7 @@ impl Refresher {
     /// Refreshes at once and then every interval until `shutdown` completes; a refresh in
     /// progress is abandoned at shutdown.
     pub(crate) async fn run(self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        let mut ticker = tokio::time::interval(self.options.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = ticker.tick() => {}
-            }
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = self.refresh() => {}
-            }
-        }
+        crate::shutdown::every(self.options.interval, shutdown, || self.refresh()).await;
     }
 
     /// Whether this refresh must list every repository's tags.

@@ -1,6 +1,6 @@
-//! One refresh's reading: every namespace's repositories, then the tags of every repository
-//! that needs listing, as many at once as the client's pacer allows, with progress reported
-//! along the way.
+//! One refresh's reading: every namespace's repositories and the details of every repository
+//! named on its own, then the tags of every repository that needs listing, as many at once as
+//! the client allows, with progress reported along the way.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use tracing::{debug, info, warn};
 use super::Refresher;
 use crate::error::Error;
 use crate::hub::ListedRepository;
-use crate::inventory::{NamespaceRead, RepositoryRead, Snapshot, TagsRead};
+use crate::inventory::{NamespaceRead, RepositoryRead, SelectedRead, Snapshot, TagsRead};
 
 /// How often a long refresh logs its progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
@@ -78,6 +78,57 @@ impl Refresher {
                     info: repo.info,
                     tags,
                 });
+            }
+        }
+
+        // Repositories named on their own: their details, all asked for at once.
+        let mut kept: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut details = JoinSet::new();
+        for (ns, name) in self.options.repositories.iter().cloned() {
+            kept.entry(ns.clone()).or_default();
+            let client = std::sync::Arc::clone(&self.client);
+            details.spawn(async move {
+                let read = client.get_repository(&ns, &name).await;
+                (ns, name, read)
+            });
+        }
+        while let Some(joined) = details.join_next().await {
+            let Ok((ns, name, read)) = joined else {
+                continue;
+            };
+            match read {
+                Ok(repo) if !full && unchanged(previous, &ns, &repo) => {
+                    reads.successes += 1;
+                    by_namespace.entry(ns).or_default().push(RepositoryRead {
+                        name: repo.name,
+                        info: repo.info,
+                        tags: TagsRead::Unchanged,
+                    });
+                }
+                Ok(repo) => to_list.push((ns, repo)),
+                Err(e) => {
+                    debug!(hub_namespace = %ns, repository = %name, error = %e, "repository details failed");
+                    reads.failures.push((format!("{ns}/{name}"), e));
+                    kept.entry(ns).or_default().push(name);
+                }
+            }
+        }
+        // A details task that did not complete keeps what was known, like a failed read.
+        for (ns, name) in &self.options.repositories {
+            let read = by_namespace
+                .get(ns)
+                .is_some_and(|repos| repos.iter().any(|r| &r.name == name))
+                || to_list.iter().any(|(n, r)| n == ns && &r.name == name)
+                || kept.get(ns).is_some_and(|names| names.contains(name));
+            if !read {
+                reads.failures.push((
+                    format!("{ns}/{name}"),
+                    Error::Task {
+                        listing: format!("{ns}/{name}"),
+                        reason: "the details task panicked or was cancelled".into(),
+                    },
+                ));
+                kept.entry(ns.clone()).or_default().push(name.clone());
             }
         }
 
@@ -159,7 +210,22 @@ impl Refresher {
             }
         }
         for (ns, repos) in by_namespace {
-            reads.namespaces.insert(ns, NamespaceRead::Listed(repos));
+            let read = match kept.remove(&ns) {
+                // A namespace of repositories named on their own, not listed.
+                Some(names) => NamespaceRead::Selected(
+                    repos
+                        .into_iter()
+                        .map(SelectedRead::Read)
+                        .chain(names.into_iter().map(SelectedRead::Kept))
+                        .collect(),
+                ),
+                None => NamespaceRead::Listed(repos),
+            };
+            reads.namespaces.insert(ns, read);
+        }
+        for (ns, names) in kept {
+            let read = NamespaceRead::Selected(names.into_iter().map(SelectedRead::Kept).collect());
+            reads.namespaces.insert(ns, read);
         }
         reads
     }

@@ -18,7 +18,7 @@ pub(super) struct Restored {
 
 /// The state file's inventory, if there is one that can be read.
 ///
-/// Namespaces no longer configured are not served. Every stored repository gets its change
+/// Namespaces and repositories no longer configured are not served. Every stored repository gets its change
 /// series from the start, so that changes the first refresh finds show as increases. The
 /// stored inventory is served with no refresh finished (`dockerhub_up` 0, not ready) until
 /// the first refresh of this process ends.
@@ -32,8 +32,7 @@ pub(super) fn restore(options: &Options, observer: &dyn Observer) -> Restored {
     };
     restored
         .snapshot
-        .namespaces
-        .retain(|ns, _| options.namespaces.contains(ns));
+        .retain_configured(&options.namespaces, &options.repositories);
     let last_success = restored.last_success();
     if let Some(t) = last_success {
         observer.restored(t);

@@ -4,10 +4,12 @@
 //! are ordinary `prometheus` crate metrics in an owned [`Telemetry`] registry (no globals),
 //! updated as the Hub client and the refresh report what they do (through their `Observer`
 //! traits, which this type implements) and encoded at scrape time; they are few. The
+//! registry's pull quota has its series in `pull_limit`. The
 //! process's own figures are read when a scrape asks (see `process`). The inventory series,
 //! which can number hundreds of thousands, are not here: see `publication`.
 
 mod process;
+mod pull_limit;
 
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
@@ -36,6 +38,7 @@ pub(crate) struct Telemetry {
     last_success: Gauge,
     progress: Gauge,
     refresh_errors: IntCounterVec,
+    pull_limits: pull_limit::PullLimitSeries,
 }
 
 // Registering freshly made metrics in a new registry cannot fail: names are constants and
@@ -56,7 +59,7 @@ impl Telemetry {
             IntCounterVec::new(
                 Opts::new(
                     "dockerhub_api_requests_total",
-                    "Requests made to the Docker Hub API, by endpoint and HTTP status code (error for transport failures).",
+                    "Requests made to the Docker Hub API, and to its registry for the pull-limit checks, by endpoint and HTTP status code (error for transport failures).",
                 ),
                 &["endpoint", "code"],
             )
@@ -165,6 +168,7 @@ impl Telemetry {
                 version::TARGET,
             ])
             .set(1);
+        let pull_limits = pull_limit::PullLimitSeries::new(&registry);
         // The registry is made once, as the exporter starts, inside its runtime.
         registry
             .register(Box::new(process::ProcessCollector::new(SystemTime::now())))
@@ -181,6 +185,7 @@ impl Telemetry {
             last_success,
             progress,
             refresh_errors,
+            pull_limits,
         }
     }
 

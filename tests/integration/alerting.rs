@@ -158,3 +158,72 @@ fn promtool_accepts_the_shipped_rules_and_their_unit_tests_pass() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_fires_watched_tag_moved_with_both_digests_for_a_watched_repository_only() {
+    let Some(binary) = tool("prometheus") else {
+        return;
+    };
+    let hub = acme();
+    hub.add_repo(
+        "library",
+        simhub::Repo::new("nginx")
+            .with_tag(TagSpec::new("1.27"))
+            .with_tag(TagSpec::new("latest")),
+    );
+    let running = hub.start().await.unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut args = exporter_args(&running.url(), &listen);
+    args.extend(["--hub.repository".to_string(), "nginx".to_string()]);
+    let exporter = Process::start(&args, &[]).await;
+    let prometheus = Prometheus::start(&binary, &listen, "watched").await;
+    prometheus
+        .wait_for_samples(
+            r#"dockerhub_tags_updated_total{hub_namespace="library",repository="nginx"}"#,
+            2.0,
+        )
+        .await;
+    let old = prometheus
+        .api(
+            "/api/v1/query",
+            &[(
+                "query",
+                r#"dockerhub_tag_info{repository="nginx",tag="latest"}"#,
+            )],
+        )
+        .await
+        .expect("a query")["result"][0]["metric"]["digest"]
+        .as_str()
+        .expect("the digest of latest")
+        .to_string();
+
+    // Both move; only the watched one is named by the rule.
+    let new = hub.repush_tag("library", "nginx", "latest").unwrap();
+    hub.repush_tag("acme", "api", "latest").unwrap();
+    let firing = eventually(|| async {
+        let firing = prometheus.firing().await;
+        firing
+            .iter()
+            .any(|a| {
+                a["labels"]["alertname"] == "DockerHubWatchedTagMoved"
+                    && a["labels"]["repository"] == "nginx"
+            })
+            .then_some(firing)
+    })
+    .await;
+    let watched: Vec<_> = firing
+        .iter()
+        .filter(|a| a["labels"]["alertname"] == "DockerHubWatchedTagMoved")
+        .collect();
+    assert_eq!(watched.len(), 1, "{watched:?}");
+    let alert = watched[0];
+    assert_eq!(alert["labels"]["hub_namespace"], "library");
+    assert_eq!(alert["labels"]["tag"], "latest");
+    let description = alert["annotations"]["description"].as_str().unwrap();
+    assert!(
+        description.contains(&format!("now points at {new}, before at {old}.")),
+        "{description}"
+    );
+    prometheus.stop().await;
+    exporter.terminate().await;
+}

@@ -31,6 +31,9 @@ fn help_names_every_flag_with_its_environment_variable_and_default() {
         "--web.telemetry-path",
         "--log.level",
         "--log.format",
+        "--registry.url",
+        "--registry.auth-url",
+        "--pull-limit.interval",
         "--version",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
@@ -46,6 +49,8 @@ fn help_names_every_flag_with_its_environment_variable_and_default() {
     }
     for default in [
         "https://hub.docker.com",
+        "https://registry-1.docker.io",
+        "https://auth.docker.io/token",
         "150",
         "30s",
         "15m",

@@ -64,6 +64,8 @@ async fn the_image_built_offline_runs_read_only_as_65532_and_exits_cleanly_on_si
     let mount = format!("{}:{SECRET_PATH}:ro", secret.display());
     let state_file = format!("{STATE_DIR}/state.json");
     let hub_url = running.url();
+    // The pull-limit checks go to the simulated registry beside it, never to the real one.
+    let (registry, registry_auth) = (running.registry_url(), running.registry_auth_url());
     #[rustfmt::skip]
     podman.ok(&[
         "run", "--detach", "--name", &podman.container,
@@ -74,6 +76,7 @@ async fn the_image_built_offline_runs_read_only_as_65532_and_exits_cleanly_on_si
         "--hub.url", &hub_url, "--hub.username", "acme-bot", "--hub.namespace", "acme",
         "--hub.password-file", SECRET_PATH, "--state.file", &state_file,
         "--web.listen-address", &listen,
+        "--registry.url", &registry, "--registry.auth-url", &registry_auth,
     ])
     .await;
 

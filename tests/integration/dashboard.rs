@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde_json::Value;
-use simhub::{Repo, SimHub, TagSpec};
+use simhub::{PullQuota, Repo, SimHub, TagSpec};
 
 use crate::support::*;
 
@@ -224,6 +224,7 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
     let running = hub.start().await.unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
     let hub_url = running.url();
+    let (registry_url, auth_url) = (running.registry_url(), running.registry_auth_url());
     let exporter = Process::start(
         &hub_args(
             &hub_url,
@@ -237,6 +238,12 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
                 "100000",
                 "--web.listen-address",
                 &listen,
+                "--registry.url",
+                &registry_url,
+                "--registry.auth-url",
+                &auth_url,
+                "--pull-limit.interval",
+                "1s",
             ],
         ),
         &[("DOCKERHUB_PASSWORD", "dckr_pat_demo_acme")],
@@ -260,6 +267,14 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
     let gone = repos.iter().find(|r| *r != changed).unwrap();
     assert!(hub.delete_repo("acme", gone));
     hub.add_repo("acme", Repo::new("fresh").with_tags(3));
+    // Pulls spent behind the exporter's address, so that the pull limit falls at a rate.
+    prometheus
+        .wait_for_samples(
+            r#"dockerhub_pull_limit_remaining{account="anonymous"}"#,
+            2.0,
+        )
+        .await;
+    hub.set_pull_quota(None, PullQuota::limited(100, 60));
     eventually(|| async {
         let seen = prometheus
             .scalar("sum(dockerhub_repositories_removed_total)")
@@ -267,7 +282,10 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
         let moved = prometheus
             .scalar("sum(increase(dockerhub_tags_updated_total[10m]))")
             .await?;
-        (seen >= 1.0 && moved > 0.0).then_some(())
+        let falling = prometheus
+            .scalar(r#"-deriv(dockerhub_pull_limit_remaining{account="anonymous"}[1h])"#)
+            .await?;
+        (seen >= 1.0 && moved > 0.0 && falling > 0.0).then_some(())
     })
     .await;
 

@@ -647,6 +647,7 @@ async fn start_like_the_kubelet(
 /// that a binary that exits before serving fails the test at once with its log.
 async fn start_or_report(args: &[String], env: &[(String, String)]) -> Process {
     let mut child = tokio::process::Command::new(BIN)
+        .args(no_real_registry(args))
         .args(args)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))

@@ -16,9 +16,11 @@ mod hostile;
 mod inventory;
 mod kubernetes;
 mod limits;
+mod pull_limit;
 #[cfg(target_os = "linux")]
 mod resources;
 mod scale;
 mod support;
 mod systemd;
+mod watched;
 mod webconfig;

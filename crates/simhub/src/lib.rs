@@ -9,8 +9,11 @@
 //! with `X-RateLimit-*` headers and 429s. On top of that a test can inject faults, add latency,
 //! mutate the data while a client walks it, and read back every request received.
 //!
-//! It does not implement the registry API (manifests, pulls), organisations, OATs, 2FA, or
-//! any write route: data changes only through this handle.
+//! Beside the Hub, a registry with its token service answers the pull-limit check (see
+//! [`PullQuota`]): tokens, and `HEAD`/`GET` of one manifest with `ratelimit-*` headers.
+//!
+//! It does not implement the rest of the registry API (blobs, pushes), organisations, OATs,
+//! 2FA, or any write route: data changes only through this handle.
 //!
 //! [`SimHub`] is a cheap-to-clone handle to shared state; build the data with [`Repo`] and
 //! [`TagSpec`], then [`SimHub::start`] it on a free port:
@@ -36,6 +39,7 @@ mod faults;
 mod library;
 mod model;
 mod ratelimit;
+mod registry;
 mod reply;
 mod routes;
 mod server;
@@ -56,6 +60,7 @@ use tokio::task::JoinHandle;
 
 pub use faults::{Fault, FaultKind};
 pub use model::{Repo, TagSpec};
+pub use registry::{PullQuota, WINDOW_SECONDS};
 
 use state::{Account, State};
 

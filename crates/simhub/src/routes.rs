@@ -54,7 +54,7 @@ impl HubRequest {
     }
 
     /// The first value of query parameter `key`, percent-decoded.
-    fn param(&self, key: &str) -> Option<String> {
+    pub(super) fn param(&self, key: &str) -> Option<String> {
         self.query.split('&').find_map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             (decode(k) == key).then(|| decode(&v.replace('+', " ")))
@@ -118,6 +118,9 @@ fn decode(s: &str) -> String {
 
 /// The answer to `req` from the hub's current state.
 pub(super) fn route(state: &mut State, req: &HubRequest) -> Reply {
+    if let Some(reply) = super::registry::route(state, req) {
+        return reply;
+    }
     let segments: Vec<String> = req.path.split('/').skip(1).map(decode).collect();
     let s: Vec<&str> = segments.iter().map(String::as_str).collect();
     match s.as_slice() {

@@ -1,6 +1,7 @@
 //! The HTTP side: accepting connections, reading each request, and wrapping the router with
 //! what applies to every request in this order: rate limit, fault, route, rate-limit headers,
-//! record, then latency.
+//! record, then latency. The rate limit and its headers are the Hub API's, so they skip the
+//! simulated registry's paths.
 //!
 //! The answer is decided under the lock at arrival, then the lock is released before any
 //! sleeping or writing, so slow answers never block other requests or the test's own calls.
@@ -28,7 +29,7 @@ use hyper::body::Body as _;
 use super::reply::{Reply, SimBody};
 use super::routes::{self, HubRequest};
 use super::state::State;
-use super::{RequestRecord, SimHub, faults};
+use super::{RequestRecord, SimHub, faults, registry};
 
 /// Login bodies are tiny; anything larger is refused unread.
 const MAX_BODY: usize = 64 * 1024;
@@ -132,7 +133,11 @@ async fn handle(hub: SimHub, request: Request<Incoming>, local: SocketAddr) -> R
 /// where the record is (its body size is filled in once the body exists), and how long to
 /// wait before sending the answer.
 fn respond(state: &mut State, req: &HubRequest, at: Instant) -> (Reply, bool, usize, Duration) {
-    let verdict = state.limiter.as_mut().map(|l| l.admit(SystemTime::now()));
+    // The registry is another service, outside the Hub API's quota.
+    let verdict = match &mut state.limiter {
+        Some(l) if !registry::owns(&req.path) => Some(l.admit(SystemTime::now())),
+        _ => None,
+    };
     let (mut reply, slow) = match verdict {
         Some(v) if !v.allowed => (v.refusal(state.settings.retry_after), Duration::ZERO),
         _ => match faults::take(&mut state.faults, &req.target()) {

@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use super::faults::Fault;
 use super::model::{Repo, TagSpec};
 use super::ratelimit::Limiter;
+use super::registry::Registry;
 use super::{RequestRecord, RetryAfterStyle};
 
 /// Token lifetime of `/v2/auth/token` on the real Hub ("expires in 10 minutes").
@@ -133,6 +134,8 @@ pub(super) struct State {
     /// Changes made between two page requests of one tag listing.
     pub(super) shifts: Vec<PageShift>,
     pub(super) requests: Vec<RequestRecord>,
+    /// The simulated registry beside the Hub: pull quotas and pull tokens.
+    pub(super) registry: Registry,
     pub(super) rng: StdRng,
     next_id: u64,
 }
@@ -157,6 +160,7 @@ impl State {
             faults: Vec::new(),
             shifts: Vec::new(),
             requests: Vec::new(),
+            registry: Registry::default(),
             rng,
             // Large like real Hub ids, so a client cannot confuse them with page numbers.
             next_id: 40_000_000,

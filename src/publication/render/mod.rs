@@ -12,7 +12,7 @@ use std::ops::Range;
 
 use super::format;
 use crate::changes::{Counters, RepositoryCounts, TagCounts};
-use crate::inventory::{Image, NameFilter, Repository, Snapshot, Tag};
+use crate::inventory::{Image, Repository, Snapshot, Tag, TagSelection};
 
 /// Which per-tag and per-image series are rendered (`--metrics.tags`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -48,6 +48,18 @@ pub(crate) fn render_inventory(snapshot: &Snapshot, options: &Options) -> Render
             + snapshot.tag_count().saturating_mul(BYTES_PER_TAG),
     );
     render_repository_families(&mut out, snapshot);
+    out.family(
+        "dockerhub_repository_watched",
+        Kind::Gauge,
+        "Always 1, one series per repository named with --hub.repository",
+    );
+    for (namespace, repository) in &options.watched {
+        out.series(
+            "dockerhub_repository_watched",
+            &[("hub_namespace", namespace), ("repository", repository)],
+            Value::Int(1),
+        );
+    }
     if options.level != SeriesLevel::None {
         let selected = select(snapshot, options);
         render_tag_families(&mut out, &selected);
@@ -319,7 +331,9 @@ pub(crate) struct Options {
     /// Which per-tag and per-image families to render.
     pub(crate) level: SeriesLevel,
     /// Which tags get per-tag series.
-    pub(crate) tag_filter: NameFilter,
+    pub(crate) tag_filter: TagSelection,
+    /// Repositories named with `--hub.repository`, as namespace and name.
+    pub(crate) watched: Vec<(String, String)>,
     /// Per-tag series for this many most recently pushed tags of each repository only.
     pub(crate) max_tags_per_repository: Option<usize>,
 }
@@ -332,7 +346,9 @@ fn select<'a>(snapshot: &'a Snapshot, options: &Options) -> Vec<Selected<'a>> {
     let mut out = Vec::with_capacity(snapshot.tag_count());
     for (namespace, repo) in snapshot.repositories() {
         let Some(tags) = &repo.tags else { continue };
-        let chosen = tags.iter().filter(|t| options.tag_filter.matches(&t.name));
+        let chosen = tags
+            .iter()
+            .filter(|t| options.tag_filter.matches(namespace, &repo.name, &t.name));
         match options.max_tags_per_repository {
             Some(n) if tags.len() > n => {
                 let mut newest: Vec<&Tag> = chosen.collect();

@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::changes::{Counters, TagCounts};
-use crate::inventory::RepositoryInfo;
 use crate::inventory::fixtures::{image, repository, snapshot, tag};
+use crate::inventory::{NameFilter, RepositoryInfo};
 
 fn text(snapshot: &Snapshot) -> String {
     String::from_utf8(render_inventory(snapshot, &Options::default()).text)
@@ -86,6 +86,8 @@ dockerhub_repository_last_updated_timestamp_seconds{hub_namespace="acme",reposit
 # HELP dockerhub_repository_storage_bytes Storage Docker Hub reports for the repository, in bytes, as of the last refresh of the inventory.
 # TYPE dockerhub_repository_storage_bytes gauge
 dockerhub_repository_storage_bytes{hub_namespace="acme",repository="api"} 4096
+# HELP dockerhub_repository_watched Always 1, one series per repository named with --hub.repository, as of the last refresh of the inventory.
+# TYPE dockerhub_repository_watched gauge
 # HELP dockerhub_tag_info Always 1, one series per tag; labelled with the digest of its manifest or index (empty when Docker Hub reports none), as of the last refresh of the inventory.
 # TYPE dockerhub_tag_info gauge
 dockerhub_tag_info{hub_namespace="acme",repository="api",tag="1.0",digest="sha256:aaa"} 1
@@ -167,7 +169,7 @@ fn images_sharing_a_platform_do_not_duplicate_series() {
 fn an_empty_snapshot_renders_only_help_and_type_lines() {
     let got = text(&Snapshot::default());
     let lines: Vec<_> = got.lines().collect();
-    assert_eq!(lines.len(), 26, "{got}");
+    assert_eq!(lines.len(), 28, "{got}");
     for pair in lines.chunks(2) {
         let name = pair[0]
             .strip_prefix("# HELP ")
@@ -296,8 +298,12 @@ fn the_tag_filter_and_the_newest_n_choose_the_tags_with_series() {
     )]);
     let options = Options {
         level: SeriesLevel::Tags,
-        tag_filter: NameFilter::new(None, Some(regex::Regex::new("^(?:nightly)$").unwrap())),
+        tag_filter: TagSelection::new(
+            NameFilter::new(None, Some(regex::Regex::new("^(?:nightly)$").unwrap())),
+            [],
+        ),
         max_tags_per_repository: Some(2),
+        watched: Vec::new(),
     };
     let text = String::from_utf8(render_inventory(&s, &options).text).unwrap();
     let tags: Vec<&str> = samples(&text)

@@ -20,6 +20,7 @@ impl Exporter {
     /// and `password` standing for DOCKERHUB_PASSWORD.
     pub async fn start(args: &[impl AsRef<str>], password: Option<&str>) -> Exporter {
         let mut argv = vec!["dockerhub_exporter", "--web.listen-address", "127.0.0.1:0"];
+        argv.extend(super::no_real_registry(args));
         argv.extend(args.iter().map(AsRef::as_ref));
         let config = Config::from_args(
             Args::try_parse_from(&argv).expect("test arguments parse"),

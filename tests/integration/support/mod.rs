@@ -64,6 +64,20 @@ pub fn hub_only(url: &str, extra: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// `--pull-limit.interval 0` unless `args` point the pull-limit checks somewhere: no test
+/// reaches the real registry.
+pub fn no_real_registry(args: &[impl AsRef<str>]) -> &'static [&'static str] {
+    let own = args.iter().any(|a| {
+        let a = a.as_ref();
+        a.starts_with("--pull-limit.") || a.starts_with("--registry.")
+    });
+    if own {
+        &[]
+    } else {
+        &["--pull-limit.interval", "0"]
+    }
+}
+
 /// Retries `check` every 20 ms until it gives a value, failing the test after [`WAIT_LIMIT`].
 pub async fn eventually<T, F, Fut>(check: F) -> T
 where

@@ -32,6 +32,7 @@ impl Process {
         };
         let mut child = Command::new(BIN)
             .args(listen)
+            .args(super::no_real_registry(args))
             .args(args.iter().map(AsRef::as_ref))
             .env_clear()
             .envs(envs.iter().copied())

@@ -1,0 +1,524 @@
+//! A simulated Docker registry beside the simulated Hub, enough to check the pull quota: the
+//! token service on `/token` (Docker's is `https://auth.docker.io/token`) and the registry
+//! under `/registry/v2/` (Docker's is `https://registry-1.docker.io/v2/`). Both are on the
+//! hub's own port, under paths the Hub API does not use, so a client is pointed at them with
+//! full URLs ([`RunningHub::registry_url`], [`RunningHub::registry_auth_url`]).
+//!
+//! The token service gives a pull token for `repository:NAME:pull` of
+//! `service=registry.docker.io`, anonymously or to an account of the hub given as basic
+//! authentication. The registry answers `GET` and `HEAD` of `ratelimitpreview/test:latest`
+//! with the token: with `ratelimit-limit: N;w=S`, `ratelimit-remaining: N;w=S` and
+//! `docker-ratelimit-source` as the caller's [`PullQuota`] says, or without them for an
+//! unlimited one. A `HEAD` spends nothing; a `GET` is a pull and spends one, as on Docker Hub
+//! (and is 429 once none is left). Every request is recorded with the hub's own
+//! ([`SimHub::requests`]) and may meet its faults, but the Hub API's request quota
+//! ([`SimHub::set_rate_limit`]) does not apply: the registry is another service.
+//!
+//! Only that one manifest exists; blobs, pushes and catalogs do not.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hyper::Method;
+use rand::RngExt;
+use serde_json::json;
+
+use super::reply::{Content, Reply};
+use super::routes::HubRequest;
+use super::state::State;
+use super::{RunningHub, SimHub};
+
+/// The path of the token service.
+const TOKEN_PATH: &str = "/token";
+
+/// The path under which the registry's `/v2/` API is served.
+const REGISTRY_PREFIX: &str = "/registry";
+
+/// The service the token service issues tokens for.
+const SERVICE: &str = "registry.docker.io";
+
+/// The one repository with a manifest, and its one tag: Docker's pull-limit preview image.
+const REPOSITORY: &str = "ratelimitpreview/test";
+const REFERENCE: &str = "latest";
+
+/// Docker Hub's pull-limit window: six hours.
+pub const WINDOW_SECONDS: u64 = 21_600;
+
+/// The lifetime the token service states for its tokens, as Docker Hub's does.
+const TOKEN_SECONDS: u64 = 300;
+
+/// What the registry says of one caller's pull quota, and how its checks fail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullQuota {
+    /// `ratelimit-limit: {limit};w={window_seconds}` and `ratelimit-remaining:
+    /// {remaining};w={window_seconds}`.
+    Limited {
+        /// Pulls per window.
+        limit: u64,
+        /// Pulls left; each `GET` of the manifest spends one.
+        remaining: u64,
+        /// The window's length.
+        window_seconds: u64,
+    },
+    /// No pull-limit headers: a paid plan, or an image of a sponsored program.
+    Unlimited,
+    /// These header values exactly, for malformed ones; `None` leaves that header out.
+    Headers {
+        /// The `ratelimit-limit` value.
+        limit: Option<String>,
+        /// The `ratelimit-remaining` value.
+        remaining: Option<String>,
+    },
+    /// The token service answers with this status instead of a token.
+    TokenFails(u16),
+    /// The registry answers the manifest with this status.
+    ManifestFails(u16),
+}
+
+impl PullQuota {
+    /// `limit` pulls per six hours, `remaining` of them left.
+    pub fn limited(limit: u64, remaining: u64) -> Self {
+        PullQuota::Limited {
+            limit,
+            remaining,
+            window_seconds: WINDOW_SECONDS,
+        }
+    }
+}
+
+/// A token the token service issued.
+#[derive(Debug, Clone)]
+struct Grant {
+    /// The account it was issued to; `None`: anonymous.
+    account: Option<String>,
+    /// The repository it may pull.
+    repository: String,
+}
+
+/// The registry's state: quotas by caller, and the tokens issued.
+#[derive(Debug, Clone)]
+pub(super) struct Registry {
+    anonymous: PullQuota,
+    accounts: HashMap<String, PullQuota>,
+    tokens: HashMap<String, Grant>,
+}
+
+impl Default for Registry {
+    /// Docker Hub's published limits: 100 pulls per six hours anonymously, 200 for an
+    /// account, none spent.
+    fn default() -> Self {
+        Registry {
+            anonymous: PullQuota::limited(100, 100),
+            accounts: HashMap::new(),
+            tokens: HashMap::new(),
+        }
+    }
+}
+
+impl Registry {
+    /// The quota of `account` (`None`: anonymous callers), for changing it.
+    fn quota(&mut self, account: Option<&str>) -> &mut PullQuota {
+        match account {
+            None => &mut self.anonymous,
+            Some(a) => self
+                .accounts
+                .entry(a.to_string())
+                .or_insert_with(|| PullQuota::limited(200, 200)),
+        }
+    }
+}
+
+impl SimHub {
+    /// Sets what the registry says of `account`'s pull quota (`None`: anonymous callers).
+    pub fn set_pull_quota(&self, account: Option<&str>, quota: PullQuota) {
+        *self.lock().registry.quota(account) = quota;
+    }
+
+    /// What the registry holds now for `account`'s pull quota (`None`: anonymous callers);
+    /// a `GET` of the manifest lowers what remains.
+    pub fn pull_quota(&self, account: Option<&str>) -> PullQuota {
+        self.lock().registry.quota(account).clone()
+    }
+}
+
+impl RunningHub {
+    /// The registry's base URL, `http://127.0.0.1:PORT/registry` (its API is under `/v2/`).
+    pub fn registry_url(&self) -> String {
+        format!("{}{REGISTRY_PREFIX}", self.url())
+    }
+
+    /// The token service's URL, `http://127.0.0.1:PORT/token`.
+    pub fn registry_auth_url(&self) -> String {
+        format!("{}{TOKEN_PATH}", self.url())
+    }
+}
+
+/// Whether `path` belongs to the registry or its token service rather than the Hub API.
+pub(super) fn owns(path: &str) -> bool {
+    path == TOKEN_PATH || registry_path(path).is_some()
+}
+
+/// The path under the registry's prefix, if `path` is there.
+fn registry_path(path: &str) -> Option<&str> {
+    path.strip_prefix(REGISTRY_PREFIX)
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The answer to `req` if it is for the registry or its token service.
+pub(super) fn route(state: &mut State, req: &HubRequest) -> Option<Reply> {
+    if req.path == TOKEN_PATH {
+        return Some(token(state, req));
+    }
+    let rest = registry_path(&req.path)?;
+    Some(registry(state, req, rest))
+}
+
+/// `GET /token?service=registry.docker.io&scope=repository:NAME:pull`.
+fn token(state: &mut State, req: &HubRequest) -> Reply {
+    if req.method != Method::GET {
+        return details(405, "method not allowed");
+    }
+    if req.param("service").as_deref() != Some(SERVICE) {
+        return details(400, "unknown service");
+    }
+    let scope = req.param("scope").unwrap_or_default();
+    let Some(repository) = scope
+        .strip_prefix("repository:")
+        .and_then(|s| s.strip_suffix(":pull"))
+        .filter(|r| !r.is_empty())
+    else {
+        return details(400, "invalid scope");
+    };
+    let account = match req.authorization.as_deref() {
+        None => None,
+        Some(header) => match basic(header) {
+            Some((user, password))
+                if state
+                    .accounts
+                    .get(&user)
+                    .is_some_and(|a| a.secret == password) =>
+            {
+                Some(user)
+            }
+            _ => return details(401, "incorrect username or password"),
+        },
+    };
+    if let PullQuota::TokenFails(status) = state.registry.quota(account.as_deref()) {
+        return details(*status, "simulated failure of the token service");
+    }
+    let token = format!(
+        "simreg.{:016x}{:016x}",
+        state.next_id(),
+        state.rng.random::<u64>()
+    );
+    state.registry.tokens.insert(
+        token.clone(),
+        Grant {
+            account,
+            repository: repository.to_string(),
+        },
+    );
+    let issued_at = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    Reply::json(
+        200,
+        &json!({ "token": token, "access_token": token, "expires_in": TOKEN_SECONDS, "issued_at": issued_at }),
+    )
+}
+
+/// The user and password of a `Basic` authorization header.
+fn basic(header: &str) -> Option<(String, String)> {
+    let (scheme, encoded) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+/// `/registry/v2/...`: the base check, and the manifest of the pull-limit image.
+fn registry(state: &mut State, req: &HubRequest, rest: &str) -> Reply {
+    if req.method != Method::GET && req.method != Method::HEAD {
+        return errors(405, "UNSUPPORTED", "The operation is unsupported.");
+    }
+    let segments: Vec<&str> = rest.split('/').skip(1).collect();
+    let (repository, reference) = match segments.as_slice() {
+        ["v2"] | ["v2", ""] => (None, None),
+        ["v2", name @ .., "manifests", reference] if !name.is_empty() => {
+            (Some(name.join("/")), Some(*reference))
+        }
+        _ => return errors(404, "NOT_FOUND", "not found"),
+    };
+    let grant = req
+        .authorization
+        .as_deref()
+        .and_then(|h| h.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .and_then(|(_, token)| state.registry.tokens.get(token.trim()))
+        .filter(|g| repository.as_ref().is_none_or(|r| *r == g.repository))
+        .cloned();
+    let Some(grant) = grant else {
+        return unauthorized(req, repository.as_deref().unwrap_or(REPOSITORY));
+    };
+    let (Some(repository), Some(reference)) = (repository, reference) else {
+        return Reply::json(200, &json!({}));
+    };
+    if repository != REPOSITORY {
+        return errors(404, "NAME_UNKNOWN", "repository name not known to registry");
+    }
+    if reference != REFERENCE {
+        return errors(404, "MANIFEST_UNKNOWN", "manifest unknown");
+    }
+    let source = match &grant.account {
+        None => "127.0.0.1".to_string(),
+        Some(a) => {
+            let id = state.accounts.get(a).map_or(0, |a| a.id);
+            format!("00000000-0000-4000-8000-{id:012x}")
+        }
+    };
+    let pull = req.method == Method::GET;
+    let quota = state.registry.quota(grant.account.as_deref());
+    let mut headers: Vec<(&'static str, String)> = vec![
+        ("docker-distribution-api-version", "registry/2.0".into()),
+        ("docker-ratelimit-source", source),
+    ];
+    match quota {
+        PullQuota::TokenFails(_) => return unauthorized(req, REPOSITORY),
+        PullQuota::ManifestFails(status) => {
+            return errors(*status, "UNKNOWN", "simulated failure of the registry");
+        }
+        PullQuota::Limited {
+            limit,
+            remaining,
+            window_seconds,
+        } => {
+            if pull && *remaining == 0 {
+                let mut refusal = errors(
+                    429,
+                    "TOOMANYREQUESTS",
+                    "You have reached your pull rate limit.",
+                );
+                refusal
+                    .headers
+                    .extend(limit_headers(&limit.to_string(), "0", *window_seconds));
+                return refusal;
+            }
+            if pull {
+                *remaining -= 1;
+            }
+            headers.extend(limit_headers(
+                &limit.to_string(),
+                &remaining.to_string(),
+                *window_seconds,
+            ));
+        }
+        PullQuota::Unlimited => {}
+        PullQuota::Headers { limit, remaining } => {
+            headers.extend(limit.clone().map(|l| ("ratelimit-limit", l)));
+            headers.extend(remaining.clone().map(|r| ("ratelimit-remaining", r)));
+        }
+    }
+    headers.push((
+        "docker-content-digest",
+        "sha256:0000000000000000000000000000000000000000000000000000000000000001".into(),
+    ));
+    let content = if pull {
+        Content::Json(
+            json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": { "mediaType": "application/vnd.docker.container.image.v1+json", "size": 0, "digest": "sha256:0000000000000000000000000000000000000000000000000000000000000002" },
+                "layers": [],
+            })
+            .to_string()
+            .into(),
+        )
+    } else {
+        Content::Empty
+    };
+    Reply {
+        status: 200,
+        headers,
+        content,
+    }
+}
+
+/// The two pull-limit headers with a window.
+fn limit_headers(limit: &str, remaining: &str, window_seconds: u64) -> [(&'static str, String); 2] {
+    [
+        ("ratelimit-limit", format!("{limit};w={window_seconds}")),
+        (
+            "ratelimit-remaining",
+            format!("{remaining};w={window_seconds}"),
+        ),
+    ]
+}
+
+/// 401 with the challenge that names the token service, as a registry answers.
+fn unauthorized(req: &HubRequest, repository: &str) -> Reply {
+    errors(401, "UNAUTHORIZED", "authentication required").with_header(
+        "www-authenticate",
+        format!(
+            "Bearer realm=\"http://{}{TOKEN_PATH}\",service=\"{SERVICE}\",scope=\"repository:{repository}:pull\"",
+            req.host
+        ),
+    )
+}
+
+/// The registry's error body.
+fn errors(status: u16, code: &str, message: &str) -> Reply {
+    Reply::json(
+        status,
+        &json!({ "errors": [{ "code": code, "message": message, "detail": null }] }),
+    )
+}
+
+/// The token service's error body.
+fn details(status: u16, message: &str) -> Reply {
+    Reply::json(status, &json!({ "details": message }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testclient::{Answer, get, send};
+    use super::*;
+
+    const SCOPE: &str = "service=registry.docker.io&scope=repository:ratelimitpreview/test:pull";
+    const MANIFEST: &str = "/registry/v2/ratelimitpreview/test/manifests/latest";
+
+    async fn token(running: &RunningHub, authorization: Option<&str>) -> Answer {
+        get(running.addr(), &format!("/token?{SCOPE}"), authorization).await
+    }
+
+    async fn bearer(running: &RunningHub, authorization: Option<&str>) -> String {
+        let answer = token(running, authorization).await;
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        format!("Bearer {}", answer.json()["token"].as_str().unwrap())
+    }
+
+    async fn head(running: &RunningHub, authorization: &str) -> Answer {
+        let addr = running.addr();
+        send(
+            addr,
+            &format!(
+                "HEAD {MANIFEST} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {authorization}\r\nConnection: close\r\n\r\n"
+            ),
+        )
+        .await
+    }
+
+    fn basic(user: &str, password: &str) -> String {
+        format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))
+    }
+
+    #[tokio::test]
+    async fn a_head_reports_the_quota_and_spends_nothing_a_get_spends_a_pull() {
+        let hub = SimHub::new();
+        let running = hub.start().await.unwrap();
+        let auth = bearer(&running, None).await;
+        let answer = head(&running, &auth).await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.header("ratelimit-limit"), Some("100;w=21600"));
+        assert_eq!(answer.header("ratelimit-remaining"), Some("100;w=21600"));
+        assert_eq!(answer.header("docker-ratelimit-source"), Some("127.0.0.1"));
+        assert!(answer.body.is_empty());
+        assert_eq!(hub.pull_quota(None), PullQuota::limited(100, 100));
+        let pulled = get(running.addr(), MANIFEST, Some(&auth)).await;
+        assert_eq!(pulled.status, 200);
+        assert_eq!(pulled.header("ratelimit-remaining"), Some("99;w=21600"));
+        assert_eq!(hub.pull_quota(None), PullQuota::limited(100, 99));
+        hub.set_pull_quota(None, PullQuota::limited(100, 0));
+        let refused = get(running.addr(), MANIFEST, Some(&auth)).await;
+        assert_eq!(refused.status, 429);
+        assert_eq!(
+            head(&running, &auth).await.status,
+            200,
+            "a HEAD still answers"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_account_gets_its_own_quota_and_a_wrong_password_no_token() {
+        let hub = SimHub::new();
+        hub.add_account("acme-bot", "dckr_pat_x", &["acme"]);
+        hub.set_pull_quota(Some("acme-bot"), PullQuota::Unlimited);
+        let running = hub.start().await.unwrap();
+        let auth = bearer(&running, Some(&basic("acme-bot", "dckr_pat_x"))).await;
+        let answer = head(&running, &auth).await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.header("ratelimit-limit"), None);
+        assert_eq!(answer.header("ratelimit-remaining"), None);
+        assert!(
+            answer
+                .header("docker-ratelimit-source")
+                .is_some_and(|s| s.starts_with("00000000-"))
+        );
+        assert_eq!(
+            token(&running, Some(&basic("acme-bot", "wrong")))
+                .await
+                .status,
+            401
+        );
+        assert_eq!(token(&running, Some("Bearer whatever")).await.status, 401);
+    }
+
+    #[tokio::test]
+    async fn the_manifest_needs_a_token_of_the_token_service() {
+        let hub = SimHub::new();
+        let running = hub.start().await.unwrap();
+        let refused = head(&running, "Bearer made-up").await;
+        assert_eq!(refused.status, 401);
+        let challenge = refused.header("www-authenticate").unwrap();
+        assert!(challenge.contains("/token\""), "{challenge}");
+        assert!(challenge.contains("service=\"registry.docker.io\""));
+        let anonymous = get(running.addr(), MANIFEST, None).await;
+        assert_eq!(anonymous.status, 401);
+        let bad_scope = get(running.addr(), "/token?service=registry.docker.io", None).await;
+        assert_eq!(bad_scope.status, 400);
+    }
+
+    #[tokio::test]
+    async fn failures_and_raw_headers_are_served_as_set() {
+        let hub = SimHub::new();
+        let running = hub.start().await.unwrap();
+        hub.set_pull_quota(None, PullQuota::TokenFails(500));
+        assert_eq!(token(&running, None).await.status, 500);
+        hub.set_pull_quota(None, PullQuota::ManifestFails(503));
+        let auth = bearer(&running, None).await;
+        assert_eq!(head(&running, &auth).await.status, 503);
+        hub.set_pull_quota(
+            None,
+            PullQuota::Headers {
+                limit: Some(";w=21600".into()),
+                remaining: None,
+            },
+        );
+        let answer = head(&running, &auth).await;
+        assert_eq!(answer.header("ratelimit-limit"), Some(";w=21600"));
+        assert_eq!(answer.header("ratelimit-remaining"), None);
+    }
+
+    #[tokio::test]
+    async fn the_registry_is_recorded_but_outside_the_hub_apis_quota() {
+        let hub = SimHub::new();
+        hub.set_rate_limit(1, std::time::Duration::from_secs(3600));
+        let running = hub.start().await.unwrap();
+        for _ in 0..3 {
+            let auth = bearer(&running, None).await;
+            let answer = head(&running, &auth).await;
+            assert_eq!(answer.status, 200);
+            assert_eq!(answer.header("x-ratelimit-limit"), None);
+        }
+        let methods: Vec<(String, String)> = hub
+            .requests()
+            .iter()
+            .map(|r| (r.method.clone(), r.path.clone()))
+            .collect();
+        assert_eq!(methods.len(), 6);
+        assert_eq!(methods[1], ("HEAD".to_string(), MANIFEST.to_string()));
+        assert!(!owns("/registryx/v2/") && owns("/registry") && owns("/token"));
+    }
+}
