@@ -233,3 +233,54 @@ async fn the_environment_names_repositories_as_a_list() {
     assert_eq!(served_tags(&m, "bitnami", "postgresql").len(), 4);
     assert!(process.terminate().await.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn between_full_walks_a_named_repository_is_listed_only_when_its_details_moved() {
+    let hub = hub();
+    let running = hub.start().await.unwrap();
+    let exporter = Exporter::start(
+        &hub_only(
+            &running.url(),
+            &[
+                "--hub.repository",
+                "bitnami/postgresql",
+                "--refresh.interval",
+                "200ms",
+                "--refresh.full-interval",
+                "1h",
+            ],
+        ),
+        None,
+    )
+    .await;
+    let tags_path = "/v2/namespaces/bitnami/repositories/postgresql/tags";
+    let details_path = "/v2/namespaces/bitnami/repositories/postgresql";
+    exporter.wait_for_refreshes(1).await;
+    let listed = requests_for(&hub, tags_path);
+    let m = exporter.wait_for_refreshes(3).await;
+    assert!(
+        requests_for(&hub, details_path) >= 3,
+        "details every refresh"
+    );
+    assert_eq!(
+        requests_for(&hub, tags_path),
+        listed,
+        "unchanged details: no tag pages"
+    );
+    assert_eq!(served_tags(&m, "bitnami", "postgresql").len(), 4);
+
+    hub.push_tag("bitnami", "postgresql", TagSpec::new("17.0"));
+    let m = exporter
+        .wait_for(|m| served_tags(m, "bitnami", "postgresql").len() == 5)
+        .await;
+    assert!(requests_for(&hub, tags_path) > listed);
+    assert_eq!(
+        value(
+            &m,
+            "dockerhub_tags_added_total",
+            &[("hub_namespace", "bitnami"), ("repository", "postgresql")]
+        ),
+        Some(1.0)
+    );
+    exporter.stop().await;
+}
