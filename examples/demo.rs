@@ -15,7 +15,7 @@ use simhub::SimHub;
 const DEMO_SECRET: &str = "dckr_pat_demo_acme";
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listen = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:9721".into());

@@ -24,8 +24,10 @@
 //! `registry` → `telemetry`), `telemetry` (the exporter's own series, fed by the client, the
 //! refresh and the pull-limit checks through their observer traits), [`logging`],
 //! [`version`], `shutdown` and [`Error`];
-//! [`healthcheck`] is a client of the server, for container health checks.
+//! [`healthcheck`] is a client of the server, for container health checks; [`command`] is
+//! what the binary runs.
 
+pub mod command;
 pub mod config;
 pub mod healthcheck;
 pub mod logging;

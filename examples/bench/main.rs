@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
-use dockerhub_exporter::config::{Args as ExporterArgs, Config, PASSWORD_ENV};
+use dockerhub_exporter::config::Args as ExporterArgs;
 use simhub::{Repo, SimHub, TagSpec};
 
 mod soak;
@@ -113,26 +113,7 @@ fn main() -> ExitCode {
 
 /// The exporter, as the binary runs it, with the arguments after `child`.
 fn child() -> ExitCode {
-    let args = ExporterArgs::parse_from(std::env::args().skip(1));
-    dockerhub_exporter::logging::init(args.log_level, args.log_format);
-    let exporter = match Config::from_args(args, std::env::var(PASSWORD_ENV).ok())
-        .and_then(dockerhub_exporter::Exporter::new)
-    {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    runtime.block_on(async {
-        let listener = exporter.bind().await.expect("listen");
-        let stop = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        exporter.run(listener, stop).await.expect("serve");
-    });
-    ExitCode::SUCCESS
+    dockerhub_exporter::command::main(ExporterArgs::parse_from(std::env::args().skip(1)))
 }
 
 fn build_hub(b: &Bench) -> SimHub {
