@@ -4,10 +4,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 
 use simhub::{Repo, SimHub};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::support::*;
 
@@ -140,14 +138,7 @@ async fn the_service_command_line_serves_on_the_socket_systemd_passes() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let sink = Arc::clone(&log);
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            sink.lock().unwrap().push(line);
-        }
-    });
+    let log = collect_lines(&mut child);
     // systemd-socket-activate holds the socket, and starts the exporter on the first
     // connection; the exporter answers it on the socket it was given.
     eventually(|| async {

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use exporter::Exporter;
-pub use process::{BIN, Process, required_tool, tool};
+pub use process::{BIN, Process, collect_lines, required_tool, tool};
 pub use prometheus::{Prometheus, examples, free_port};
 pub use scrape::*;
 

@@ -41,14 +41,7 @@ impl Process {
             .kill_on_drop(true)
             .spawn()
             .expect("the binary starts");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let sink = Arc::clone(&log);
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                sink.lock().unwrap().push(line);
-            }
-        });
+        let log = collect_lines(&mut child);
         let address = eventually(|| async {
             log.lock().unwrap().iter().find_map(|l| {
                 l.contains("dockerhub_exporter started")
@@ -98,6 +91,19 @@ impl Process {
             .expect("the exporter stops within seconds of SIGTERM")
             .unwrap()
     }
+}
+
+/// The lines `child` writes to its (piped) standard error, collected as they come.
+pub fn collect_lines(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr piped")).lines();
+    let sink = Arc::clone(&log);
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    log
 }
 
 /// The path of promtool or prometheus, or `None` after printing that the calling test is
