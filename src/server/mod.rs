@@ -349,21 +349,12 @@ impl hyper::body::Body for Chunks {
 fn accepts_gzip(headers: &HeaderMap) -> bool {
     let mut explicit = None;
     let mut wildcard = None;
-    for value in headers.get_all(ACCEPT_ENCODING) {
-        let Ok(value) = value.to_str() else { continue };
-        for entry in value.split(',') {
-            let mut params = entry.split(';');
-            let coding = params.next().unwrap_or_default().trim();
-            let weight = params
-                .filter_map(|p| p.split_once('='))
-                .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
-                .map_or(Some(1.0), |(_, q)| parse_weight(q.trim()));
-            let accepted = weight.is_some_and(|q| q > 0.0);
-            if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
-                explicit.get_or_insert(accepted);
-            } else if coding == "*" {
-                wildcard.get_or_insert(accepted);
-            }
+    for entry in weighted(headers, ACCEPT_ENCODING) {
+        let accepted = entry.weight.is_some_and(|q| q > 0.0);
+        if entry.value.eq_ignore_ascii_case("gzip") || entry.value.eq_ignore_ascii_case("x-gzip") {
+            explicit.get_or_insert(accepted);
+        } else if entry.value == "*" {
+            wildcard.get_or_insert(accepted);
         }
     }
     explicit.or(wildcard).unwrap_or(false)
@@ -375,37 +366,64 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 fn negotiated_format(headers: &HeaderMap) -> Format {
     let mut openmetrics: Option<f64> = None;
     let mut others: Option<f64> = None;
-    for value in headers.get_all(ACCEPT) {
-        let Ok(value) = value.to_str() else { continue };
-        for entry in value.split(',') {
-            let mut params = entry.split(';');
-            let media_type = params.next().unwrap_or_default().trim();
-            let mut weight = Some(1.0);
-            let mut version = None;
-            for (name, v) in params.filter_map(|p| p.split_once('=')) {
-                match name.trim().to_ascii_lowercase().as_str() {
-                    "q" => weight = parse_weight(v.trim()),
-                    "version" => version = Some(v.trim().trim_matches('"').to_string()),
-                    _ => {}
-                }
-            }
-            let Some(weight) = weight else { continue };
-            let best = if media_type.eq_ignore_ascii_case("application/openmetrics-text")
-                && version
-                    .as_deref()
-                    .is_none_or(|v| v == "1.0.0" || v == "0.0.1")
-            {
-                &mut openmetrics
-            } else {
-                &mut others
-            };
-            *best = Some(best.map_or(weight, |b| b.max(weight)));
-        }
+    for entry in weighted(headers, ACCEPT) {
+        let Some(weight) = entry.weight else { continue };
+        let version = entry
+            .params
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("version"))
+            .map(|(_, v)| v.trim_matches('"'));
+        let best = if entry
+            .value
+            .eq_ignore_ascii_case("application/openmetrics-text")
+            && version.is_none_or(|v| v == "1.0.0" || v == "0.0.1")
+        {
+            &mut openmetrics
+        } else {
+            &mut others
+        };
+        *best = Some(best.map_or(weight, |b| b.max(weight)));
     }
     match openmetrics {
         Some(om) if om > 0.0 && others.is_none_or(|o| om >= o) => Format::OpenMetrics,
         _ => Format::Text,
     }
+}
+
+/// One entry of a weighted list header (`Accept`, `Accept-Encoding`).
+struct Weighted<'a> {
+    /// The media type or coding.
+    value: &'a str,
+    /// `q`: 1 when absent, `None` when it is not a weight.
+    weight: Option<f64>,
+    /// The other parameters, trimmed.
+    params: Vec<(&'a str, &'a str)>,
+}
+
+/// The entries of every `name` header, in order; values that are not text are passed over.
+fn weighted(headers: &HeaderMap, name: hyper::header::HeaderName) -> Vec<Weighted<'_>> {
+    let mut entries = Vec::new();
+    for value in headers.get_all(name) {
+        let Ok(value) = value.to_str() else { continue };
+        for entry in value.split(',') {
+            let mut parts = entry.split(';');
+            let mut weighted = Weighted {
+                value: parts.next().unwrap_or_default().trim(),
+                weight: Some(1.0),
+                params: Vec::new(),
+            };
+            for (param, v) in parts.filter_map(|p| p.split_once('=')) {
+                let (param, v) = (param.trim(), v.trim());
+                if param.eq_ignore_ascii_case("q") {
+                    weighted.weight = parse_weight(v);
+                } else {
+                    weighted.params.push((param, v));
+                }
+            }
+            entries.push(weighted);
+        }
+    }
+    entries
 }
 
 /// A weight between 0 and 1, `None` when it is not one.
