@@ -18,12 +18,14 @@ use clap::Parser;
 
 mod pull_limit;
 mod repositories;
+mod signals;
 
 pub use pull_limit::{
     DEFAULT_REGISTRY_AUTH_URL, DEFAULT_REGISTRY_URL, PullLimitArgs, PullLimitCheck,
 };
 pub use repositories::WatchedRepository;
 use repositories::{parse_watched, split_list};
+pub use signals::{SignalArgs, Signals, WebhookToken};
 
 /// The Hub's public API address.
 pub const DEFAULT_HUB_URL: &str = "https://hub.docker.com";
@@ -187,6 +189,10 @@ pub struct Args {
     #[command(flatten)]
     pub pull_limit: PullLimitArgs,
 
+    /// Webhooks and audit logs, which re-read one repository between refreshes.
+    #[command(flatten)]
+    pub signals: SignalArgs,
+
     /// Address to listen on for the web interface and telemetry (`:9721` means every
     /// interface); repeat it to listen on several addresses at once.
     #[arg(long = "web.listen-address", default_value = ":9721")]
@@ -333,6 +339,8 @@ pub struct Config {
     pub web_config_file: Option<PathBuf>,
     /// The registry's pull-limit check.
     pub pull_limit: PullLimitCheck,
+    /// Webhooks and audit logs.
+    pub signals: Signals,
 }
 
 /// A configuration problem, naming the flag (or variable) at fault.
@@ -475,6 +483,7 @@ impl Config {
             max_requests: args.max_requests as usize,
             web_config_file: args.web_config_file,
             pull_limit: args.pull_limit.validate()?,
+            signals: args.signals.validate()?,
         })
     }
 }
@@ -500,7 +509,12 @@ fn parse_hub_url(raw: &str) -> Result<reqwest::Url, ConfigError> {
 }
 
 fn read_secret_file(path: &std::path::Path) -> Result<String, ConfigError> {
-    let flag = "--hub.password-file";
+    read_secret("--hub.password-file", path)
+}
+
+/// The secret in the file at `path` for `flag`, a trailing newline removed; warns when other
+/// users may read the file.
+fn read_secret(flag: &'static str, path: &std::path::Path) -> Result<String, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| config_error(flag, format!("cannot read {}: {e}", path.display())))?;
     let secret = text.trim_end_matches(['\n', '\r']);
@@ -510,7 +524,8 @@ fn read_secret_file(path: &std::path::Path) -> Result<String, ConfigError> {
     if readable_by_others(path) {
         tracing::warn!(
             path = %path.display(),
-            "the password file is readable by other users; restrict it, for example with chmod 600"
+            flag,
+            "the file is readable by other users; restrict it, for example with chmod 600"
         );
     }
     Ok(secret.to_string())
@@ -554,6 +569,14 @@ fn parse_telemetry_path(raw: &str) -> Result<String, String> {
         return Err("must start with / and not be / itself".into());
     }
     Ok(raw.to_string())
+}
+
+/// A duration as [`parse_duration`] reads it, or a bare `0`.
+pub(crate) fn parse_interval(raw: &str) -> Result<Duration, String> {
+    if raw.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(raw)
 }
 
 /// Parses a duration such as `500ms`, `30s`, `15m`, `1h` or `1h30m`.

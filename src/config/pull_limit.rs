@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{ConfigError, parse_duration};
+use super::{ConfigError, parse_interval};
 
 /// Docker Hub's registry.
 pub const DEFAULT_REGISTRY_URL: &str = "https://registry-1.docker.io";
@@ -51,14 +51,6 @@ impl PullLimitArgs {
             interval: (!self.interval.is_zero()).then_some(self.interval),
         })
     }
-}
-
-/// A duration as [`parse_duration`] reads it, or a bare `0`.
-fn parse_interval(raw: &str) -> Result<Duration, String> {
-    if raw.trim() == "0" {
-        return Ok(Duration::ZERO);
-    }
-    parse_duration(raw)
 }
 
 /// An http or https URL with a host and without credentials.

@@ -242,3 +242,52 @@ fn hub_urls_must_be_http_without_credentials() {
     assert!(parse_hub_url("ftp://x").is_err());
     assert!(parse_hub_url("https://u:p@hub.docker.com").is_err());
 }
+
+#[test]
+fn change_signals_are_off_by_default_and_the_minimum_interval_is_30s() {
+    let c = Config::from_args(args(&["--hub.namespace", "acme"]).unwrap(), None).unwrap();
+    assert!(c.signals.webhook_token.is_none());
+    assert_eq!(c.signals.audit_log_interval, None);
+    assert_eq!(c.signals.repository_min_interval, Duration::from_secs(30));
+    let c = Config::from_args(
+        args(&[
+            "--hub.namespace",
+            "acme",
+            "--hub.audit-log.interval",
+            "1m",
+            "--refresh.repository-min-interval",
+            "0",
+        ])
+        .unwrap(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(c.signals.audit_log_interval, Some(Duration::from_secs(60)));
+    assert_eq!(c.signals.repository_min_interval, Duration::ZERO);
+}
+
+#[test]
+fn the_webhook_token_is_read_from_its_file_checked_and_never_printed() {
+    let file = std::env::temp_dir().join(format!("dhx-webhook-token-{}", std::process::id()));
+    let config = |content: &str| {
+        std::fs::write(&file, content).unwrap();
+        let a = args(&[
+            "--hub.namespace",
+            "acme",
+            "--web.webhook-token-file",
+            file.to_str().unwrap(),
+        ])
+        .unwrap();
+        Config::from_args(a, None)
+    };
+    let c = config("0123456789abcdef-_.~XYZ\n").unwrap();
+    let token = c.signals.webhook_token.clone().unwrap();
+    assert_eq!(token.secret(), "0123456789abcdef-_.~XYZ");
+    let printed = format!("{c:?}");
+    assert!(!printed.contains("0123456789abcdef"), "{printed}");
+    for bad in ["", "\n", "with/slash", "with space", "percent%20", "ünï"] {
+        let err = config(bad).unwrap_err();
+        assert_eq!(err.flag, "--web.webhook-token-file", "{bad:?}");
+    }
+    std::fs::remove_file(&file).unwrap();
+}
