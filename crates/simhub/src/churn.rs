@@ -3,6 +3,8 @@
 //!
 //! Each step takes the lock once and releases it before sleeping again. The sequence of
 //! choices is deterministic for a seed; what it acts on depends on the hub's state then.
+//! Every step is made by one of a few made-up users ([`ACTORS`]), named in its audit event and
+//! webhook; the actor of the handle's own calls stays as it was.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -21,6 +23,9 @@ use super::state::State;
 /// The shortest pause between steps, so a zero interval cannot spin.
 const MIN_EVERY: Duration = Duration::from_millis(1);
 
+/// Who makes the churn's changes: two people and a CI account, as in a small team.
+pub(super) const ACTORS: [&str; 3] = ["jane", "ci-bot", "sam"];
+
 /// Spawns the churn task; it runs until aborted.
 pub(super) fn start(hub: SimHub, every: Duration, seed: u64) -> JoinHandle<()> {
     let every = every.max(MIN_EVERY);
@@ -28,7 +33,7 @@ pub(super) fn start(hub: SimHub, every: Duration, seed: u64) -> JoinHandle<()> {
         let mut rng = StdRng::seed_from_u64(seed);
         loop {
             tokio::time::sleep(every).await;
-            step(&mut hub.lock(), &mut rng);
+            hub.mutate(|state, _| step(state, &mut rng));
         }
     })
 }
@@ -55,6 +60,8 @@ pub(super) fn step(state: &mut State, rng: &mut StdRng) {
     let names: Vec<String> = stored.tags.keys().cloned().collect();
     let roll = rng.random_range(0..100);
     let chosen = names.choose(rng).cloned().unwrap_or_default();
+    // `ACTORS` is not empty, so `choose` always picks one.
+    let actor = ACTORS.choose(rng).copied().unwrap_or(ACTORS[0]);
     if roll < 45 || names.len() < 2 {
         let name = new_name(&names, rng);
         let mut spec = TagSpec::new(&name);
@@ -66,14 +73,14 @@ pub(super) fn step(state: &mut State, rng: &mut StdRng) {
         }
         let size = newest.images.first().map_or(50_000_000, |i| i.size);
         spec = spec.size(size / 100 * rng.random_range(95..106));
-        state.push_tag(&ns, &repo, &spec);
-        debug!(namespace = %ns, repository = %repo, tag = %name, "simulated hub: pushed a new tag");
+        state.push_tag(&ns, &repo, &spec, actor);
+        debug!(namespace = %ns, repository = %repo, tag = %name, actor, "simulated hub: pushed a new tag");
     } else if roll < 80 {
-        state.repush_tag(&ns, &repo, &chosen);
-        debug!(namespace = %ns, repository = %repo, tag = %chosen, "simulated hub: re-pushed a tag");
+        state.repush_tag(&ns, &repo, &chosen, actor);
+        debug!(namespace = %ns, repository = %repo, tag = %chosen, actor, "simulated hub: re-pushed a tag");
     } else {
-        state.delete_tag(&ns, &repo, &chosen);
-        debug!(namespace = %ns, repository = %repo, tag = %chosen, "simulated hub: deleted a tag");
+        state.delete_tag(&ns, &repo, &chosen, actor);
+        debug!(namespace = %ns, repository = %repo, tag = %chosen, actor, "simulated hub: deleted a tag");
     }
 }
 

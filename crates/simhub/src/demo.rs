@@ -3,6 +3,10 @@
 //!
 //! Deterministic for a seed: one generator drives every choice here and the hub's own
 //! generator, seeded alike, picks digests. Times are relative to now.
+//!
+//! Setting the data up logs one `repo.create` audit event per repository (a score of them,
+//! all older than any client started afterwards) and no tag pushes: the tags were pushed
+//! before the hub knew them.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -16,6 +20,9 @@ use super::library;
 use super::model::{Repo, TagSpec};
 use super::state::State;
 
+/// Who created the demo's repositories, in their `repo.create` audit events.
+const DEMO_ACTOR: &str = super::audit::DEFAULT_ACTOR;
+
 /// Secret of the demo account `acme-bot`, which sees acme's private repositories.
 pub(super) const DEMO_SECRET: &str = "dckr_pat_demo_acme";
 
@@ -25,10 +32,10 @@ pub(super) fn demo(seed: u64) -> SimHub {
     let mut state = State::new(StdRng::seed_from_u64(seed));
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_da7a);
     for repo in library::repos(&mut rng) {
-        state.add_repo("library", repo);
+        state.add_repo("library", repo, DEMO_ACTOR);
     }
     for repo in acme_repos(&mut rng) {
-        state.add_repo("acme", repo);
+        state.add_repo("acme", repo, DEMO_ACTOR);
     }
     let hub = SimHub::from_state(state);
     hub.add_account("acme-bot", DEMO_SECRET, &["acme"]);

@@ -9,11 +9,17 @@
 //! with `X-RateLimit-*` headers and 429s. On top of that a test can inject faults, add latency,
 //! mutate the data while a client walks it, and read back every request received.
 //!
+//! Every change also leaves the two signals the Hub gives of changes: an event in the
+//! namespace's audit log, served on `GET /v2/auditlogs/{account}` (see [`AuditEvent`]), and,
+//! for pushes, a webhook `POST` to the URL set with [`SimHub::set_webhook`] (see
+//! [`WebhookDelivery`]).
+//!
 //! Beside the Hub, a registry with its token service answers the pull-limit check (see
 //! [`PullQuota`]): tokens, and `HEAD`/`GET` of one manifest with `ratelimit-*` headers.
 //!
 //! It does not implement the rest of the registry API (blobs, pushes), organisations, OATs,
-//! 2FA, or any write route: data changes only through this handle.
+//! 2FA, webhook settings per repository, or any write route: data changes only through this
+//! handle.
 //!
 //! [`SimHub`] is a cheap-to-clone handle to shared state; build the data with [`Repo`] and
 //! [`TagSpec`], then [`SimHub::start`] it on a free port:
@@ -30,6 +36,7 @@
 //! # Ok(()) }
 //! ```
 
+mod audit;
 mod auth;
 mod churn;
 mod data;
@@ -48,6 +55,7 @@ mod state;
 mod testclient;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 mod wire;
 
 use std::net::SocketAddr;
@@ -58,9 +66,11 @@ use rand::rngs::StdRng;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use audit::{AuditAction, AuditEvent};
 pub use faults::{Fault, FaultKind};
 pub use model::{Repo, TagSpec};
 pub use registry::{PullQuota, WINDOW_SECONDS};
+pub use webhooks::WebhookDelivery;
 
 use state::{Account, State};
 
@@ -148,9 +158,23 @@ impl SimHub {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Creates (or replaces) a repository in `namespace`.
+    /// Runs a change on the state with the handle's actor, then sends the webhooks it
+    /// queued once the lock is released.
+    fn mutate<R>(&self, change: impl FnOnce(&mut State, &str) -> R) -> R {
+        let (result, notices) = {
+            let mut state = self.lock();
+            let actor = state.audit.actor.clone();
+            let result = change(&mut state, &actor);
+            (result, std::mem::take(&mut state.webhooks.outbox))
+        };
+        webhooks::send(self, notices);
+        result
+    }
+
+    /// Creates (or replaces) a repository in `namespace`; a creation is logged as
+    /// `repo.create`.
     pub fn add_repo(&self, namespace: &str, repo: Repo) {
-        self.lock().add_repo(namespace, repo);
+        self.mutate(|state, actor| state.add_repo(namespace, repo, actor));
     }
 
     /// Adds (or replaces) credentials; a token obtained with them sees the private
@@ -256,25 +280,56 @@ impl SimHub {
     }
 
     /// Pushes a tag now: adds it, or replaces the tag of that name (same id, new digests);
-    /// updates the repository's `last_updated`. Does nothing if the repository is unknown.
+    /// updates the repository's `last_updated`, logs `repo.tag.push` and sends the webhook.
+    /// Does nothing if the repository is unknown.
     pub fn push_tag(&self, namespace: &str, repo: &str, tag: TagSpec) {
-        self.lock().push_tag(namespace, repo, &tag);
+        self.mutate(|state, actor| state.push_tag(namespace, repo, &tag, actor));
     }
 
-    /// Pushes an existing tag again: same platforms, new digests, pushed now. Returns the new
-    /// tag digest, or `None` if there is no such tag.
+    /// Pushes an existing tag again: same platforms, new digests, pushed now; logged and
+    /// sent like a push. Returns the new tag digest, or `None` if there is no such tag.
     pub fn repush_tag(&self, namespace: &str, repo: &str, tag: &str) -> Option<String> {
-        self.lock().repush_tag(namespace, repo, tag)
+        self.mutate(|state, actor| state.repush_tag(namespace, repo, tag, actor))
     }
 
-    /// Deletes a tag; false if there was none.
+    /// Deletes a tag, logged as `repo.tag.delete` (no webhook, as on the Hub); false if there
+    /// was none.
     pub fn delete_tag(&self, namespace: &str, repo: &str, tag: &str) -> bool {
-        self.lock().delete_tag(namespace, repo, tag)
+        self.mutate(|state, actor| state.delete_tag(namespace, repo, tag, actor))
     }
 
-    /// Deletes a repository and its tags; false if there was none.
+    /// Deletes a repository and its tags, logged as `repo.delete`; false if there was none.
     pub fn delete_repo(&self, namespace: &str, repo: &str) -> bool {
-        self.lock().delete_repo(namespace, repo)
+        self.mutate(|state, actor| state.delete_repo(namespace, repo, actor))
+    }
+
+    /// Names who makes the changes done through this handle from now on, in audit events and
+    /// webhooks (default `simhub`). The churn names its own actors.
+    pub fn set_actor(&self, actor: &str) {
+        self.lock().audit.actor = actor.to_string();
+    }
+
+    /// Whether `namespace`'s plan has audit logs (by default every namespace's has); without,
+    /// `GET /v2/auditlogs/{namespace}` answers 403. Events are recorded either way.
+    pub fn set_audit_log(&self, namespace: &str, available: bool) {
+        self.lock().audit.set_available(namespace, available);
+    }
+
+    /// The audit events of `namespace`, oldest first.
+    pub fn audit_events(&self, namespace: &str) -> Vec<AuditEvent> {
+        self.lock().audit.events(namespace)
+    }
+
+    /// Sends every push from now on (the handle's, the churn's, and page shifts'; not
+    /// deletions) to `url`, an `http://` URL, as the Hub's webhook `POST`; `None` stops
+    /// sending. Needs a tokio runtime at the time of the push, else nothing is sent.
+    pub fn set_webhook(&self, url: Option<&str>) {
+        self.lock().webhooks.url = url.map(str::to_string);
+    }
+
+    /// The webhook calls whose outcome is known, in the order it became known.
+    pub fn webhook_deliveries(&self) -> Vec<WebhookDelivery> {
+        self.lock().webhooks.deliveries.clone()
     }
 
     /// Every `every`, pushes a new tag, re-pushes one or deletes one in a random repository

@@ -8,10 +8,10 @@
 use bytes::Bytes;
 use hyper::Method;
 
-use super::auth;
 use super::reply::{Content, Page, Reply, to_json};
 use super::state::{Access, State, StoredRepo};
 use super::wire;
+use super::{audit, auth};
 
 /// The Hub's default page size.
 const DEFAULT_PAGE_SIZE: usize = 10;
@@ -154,6 +154,11 @@ pub(super) fn route(state: &mut State, req: &HubRequest) -> Reply {
             }
             get_only(state, req, |state, access| {
                 list_tags(state, req, access, ns, repo)
+            })
+        }
+        ["v2", "auditlogs", account] | ["v2", "auditlogs", account, ""] if !account.is_empty() => {
+            get_only(state, req, |state, access| {
+                audit::route(state, req, access, account)
             })
         }
         // The legacy routes want their trailing slash; the Hub redirects the bare form.

@@ -29,7 +29,7 @@ use hyper::body::Body as _;
 use super::reply::{Reply, SimBody};
 use super::routes::{self, HubRequest};
 use super::state::State;
-use super::{RequestRecord, SimHub, faults, registry};
+use super::{RequestRecord, SimHub, faults, registry, webhooks};
 
 /// Login bodies are tiny; anything larger is refused unread.
 const MAX_BODY: usize = 64 * 1024;
@@ -111,6 +111,9 @@ async fn handle(hub: SimHub, request: Request<Incoming>, local: SocketAddr) -> R
         accepts_gzip,
     };
     let (reply, gzip, record, delay) = respond(&mut hub.lock(), &req, at);
+    // A page shift may have pushed a tag; its webhook goes out now the lock is released.
+    let notices = std::mem::take(&mut hub.lock().webhooks.outbox);
+    webhooks::send(&hub, notices);
     // Rendered and compressed outside the lock, as concurrent requests would be on the Hub.
     let response = reply.into_response(gzip);
     let body_bytes = response.body().size_hint().exact().unwrap_or_else(|| {

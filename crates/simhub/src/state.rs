@@ -4,6 +4,10 @@
 //! Everything here is plain synchronous data behind the handle's mutex; nothing in this file
 //! knows about HTTP. Turning builders into stored records (choosing digests, ids and times) is
 //! done here so every record gets its randomness from the hub's own seeded generator.
+//!
+//! Every mutation names its actor and reports itself: an event in the audit log
+//! (`audit.rs`) and, for pushes, a webhook notice queued for the handle to send once the lock
+//! is released (`webhooks.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -12,10 +16,12 @@ use rand::rngs::StdRng;
 use rand::{Rng, RngExt};
 use time::OffsetDateTime;
 
+use super::audit::{AuditAction, AuditEvent, AuditLog};
 use super::faults::Fault;
 use super::model::{Repo, TagSpec};
 use super::ratelimit::Limiter;
 use super::registry::Registry;
+use super::webhooks::Webhooks;
 use super::{RequestRecord, RetryAfterStyle};
 
 /// Token lifetime of `/v2/auth/token` on the real Hub ("expires in 10 minutes").
@@ -136,6 +142,10 @@ pub(super) struct State {
     pub(super) requests: Vec<RequestRecord>,
     /// The simulated registry beside the Hub: pull quotas and pull tokens.
     pub(super) registry: Registry,
+    /// Every change made, and who is making changes through the handle.
+    pub(super) audit: AuditLog,
+    /// Where pushes are reported, and what was reported.
+    pub(super) webhooks: Webhooks,
     pub(super) rng: StdRng,
     next_id: u64,
 }
@@ -161,6 +171,8 @@ impl State {
             shifts: Vec::new(),
             requests: Vec::new(),
             registry: Registry::default(),
+            audit: AuditLog::default(),
+            webhooks: Webhooks::default(),
             rng,
             // Large like real Hub ids, so a client cannot confuse them with page numbers.
             next_id: 40_000_000,
@@ -181,9 +193,20 @@ impl State {
         format!("sha256:{hex}")
     }
 
-    /// Creates (or replaces) a repository from its builder.
-    pub(super) fn add_repo(&mut self, namespace: &str, repo: Repo) {
+    /// Creates (or replaces) a repository from its builder; only a creation is an event (its
+    /// tags were pushed before the hub knew them).
+    pub(super) fn add_repo(&mut self, namespace: &str, repo: Repo, actor: &str) {
         let now = OffsetDateTime::now_utc();
+        if self.repo(namespace, &repo.name).is_none() {
+            self.audit.record(AuditEvent::new(
+                AuditAction::RepoCreate,
+                namespace,
+                &repo.name,
+                actor,
+                now,
+                &[],
+            ));
+        }
         let mut stored = StoredRepo {
             id: self.next_id(),
             name: repo.name.clone(),
@@ -288,7 +311,13 @@ impl State {
     }
 
     /// Pushes a tag now, replacing one of the same name (which keeps its id).
-    pub(super) fn push_tag(&mut self, namespace: &str, repo: &str, spec: &TagSpec) -> bool {
+    pub(super) fn push_tag(
+        &mut self,
+        namespace: &str,
+        repo: &str,
+        spec: &TagSpec,
+        actor: &str,
+    ) -> bool {
         let Some(existing) = self.repo(namespace, repo) else {
             return false;
         };
@@ -303,12 +332,20 @@ impl State {
             return false;
         };
         stored.last_updated = now;
+        let digest = tag.digest.clone();
         stored.tags.insert(tag.name.clone(), tag);
+        self.pushed(namespace, repo, &spec.name, digest.as_deref(), actor, now);
         true
     }
 
     /// Pushes an existing tag again: same platforms, new digests, pushed now.
-    pub(super) fn repush_tag(&mut self, namespace: &str, repo: &str, tag: &str) -> Option<String> {
+    pub(super) fn repush_tag(
+        &mut self,
+        namespace: &str,
+        repo: &str,
+        tag: &str,
+        actor: &str,
+    ) -> Option<String> {
         let now = OffsetDateTime::now_utc();
         let old = self.repo(namespace, repo)?.tags.get(tag)?.clone();
         let mut renewed = old.clone();
@@ -323,11 +360,42 @@ impl State {
         let stored = self.namespaces.get_mut(namespace)?.get_mut(repo)?;
         stored.last_updated = now;
         stored.tags.insert(old.name, renewed);
+        self.pushed(namespace, repo, tag, Some(&digest), actor, now);
         Some(digest)
     }
 
+    /// Reports a push that has happened: an audit event and a webhook notice.
+    fn pushed(
+        &mut self,
+        namespace: &str,
+        repo: &str,
+        tag: &str,
+        digest: Option<&str>,
+        actor: &str,
+        at: OffsetDateTime,
+    ) {
+        let data = [("tag", tag), ("digest", digest.unwrap_or_default())];
+        self.audit.record(AuditEvent::new(
+            AuditAction::TagPush,
+            namespace,
+            repo,
+            actor,
+            at,
+            &data,
+        ));
+        if let Some(stored) = self.namespaces.get(namespace).and_then(|n| n.get(repo)) {
+            self.webhooks.queue(stored, tag, actor, at);
+        }
+    }
+
     /// Deletes a tag; false if there was none.
-    pub(super) fn delete_tag(&mut self, namespace: &str, repo: &str, tag: &str) -> bool {
+    pub(super) fn delete_tag(
+        &mut self,
+        namespace: &str,
+        repo: &str,
+        tag: &str,
+        actor: &str,
+    ) -> bool {
         let Some(stored) = self
             .namespaces
             .get_mut(namespace)
@@ -335,22 +403,47 @@ impl State {
         else {
             return false;
         };
-        let removed = stored.tags.remove(tag).is_some();
-        if removed && self.settings.delete_touches_repository {
-            stored.last_updated = OffsetDateTime::now_utc();
+        let Some(removed) = stored.tags.remove(tag) else {
+            return false;
+        };
+        let now = OffsetDateTime::now_utc();
+        if self.settings.delete_touches_repository {
+            stored.last_updated = now;
+        }
+        let data = [
+            ("tag", tag),
+            ("digest", removed.digest.as_deref().unwrap_or_default()),
+        ];
+        self.audit.record(AuditEvent::new(
+            AuditAction::TagDelete,
+            namespace,
+            repo,
+            actor,
+            now,
+            &data,
+        ));
+        true
+    }
+
+    /// Deletes a repository with its tags; false if there was none.
+    pub(super) fn delete_repo(&mut self, namespace: &str, repo: &str, actor: &str) -> bool {
+        let removed = self
+            .namespaces
+            .get_mut(namespace)
+            .is_some_and(|n| n.remove(repo).is_some());
+        if removed {
+            self.audit.record(AuditEvent::new(
+                AuditAction::RepoDelete,
+                namespace,
+                repo,
+                actor,
+                OffsetDateTime::now_utc(),
+                &[],
+            ));
         }
         removed
     }
 
-    /// Deletes a repository with its tags; false if there was none.
-    pub(super) fn delete_repo(&mut self, namespace: &str, repo: &str) -> bool {
-        self.namespaces
-            .get_mut(namespace)
-            .is_some_and(|n| n.remove(repo).is_some())
-    }
-
-    /// The tags of a repository in the order the Hub lists them: newest push first, ties by
-    /// name, so a push during a walk shifts the pages as on the real Hub.
     /// Makes the change a [`PageShift`] asks for on `namespace/repo`, if one has firings left:
     /// called before a tag page after the first is served.
     pub(super) fn shift_pages(&mut self, namespace: &str, repo: &str) {
@@ -362,23 +455,26 @@ impl State {
             return;
         };
         self.shifts[i].times -= 1;
+        let actor = self.audit.actor.clone();
         match self.shifts[i].shift {
             crate::Shift::Push => {
                 self.shifts[i].pushed += 1;
                 let name = format!("shifted-{}", self.shifts[i].pushed);
-                self.push_tag(namespace, repo, &crate::TagSpec::new(&name));
+                self.push_tag(namespace, repo, &crate::TagSpec::new(&name), &actor);
             }
             crate::Shift::Delete => {
                 let newest = self
                     .repo(namespace, repo)
                     .and_then(|r| Self::tags_in_order(r).first().map(|t| t.name.clone()));
                 if let Some(name) = newest {
-                    self.delete_tag(namespace, repo, &name);
+                    self.delete_tag(namespace, repo, &name, &actor);
                 }
             }
         }
     }
 
+    /// The tags of a repository in the order the Hub lists them: newest push first, ties by
+    /// name, so a push during a walk shifts the pages as on the real Hub.
     pub(super) fn tags_in_order(repo: &StoredRepo) -> Vec<&StoredTag> {
         let mut tags: Vec<&StoredTag> = repo.tags.values().collect();
         tags.sort_by(|a, b| {

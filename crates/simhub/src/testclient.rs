@@ -39,6 +39,17 @@ impl Answer {
     }
 }
 
+/// Logs in on `/v2/auth/token` and returns the `Authorization` value, `Bearer ...`.
+pub(super) async fn login(addr: SocketAddr, identifier: &str, secret: &str) -> String {
+    let body = format!(r#"{{"identifier":"{identifier}","secret":"{secret}"}}"#);
+    let answer = post(addr, "/v2/auth/token", &body).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    format!(
+        "Bearer {}",
+        answer.json()["access_token"].as_str().unwrap_or_default()
+    )
+}
+
 /// `GET path_and_query`, with `authorization` as the header if given.
 pub(super) async fn get(
     addr: SocketAddr,

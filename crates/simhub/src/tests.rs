@@ -4,17 +4,10 @@
 
 use std::time::Duration;
 
-use super::testclient::{get, post, send};
+use super::testclient::{get, login, send};
 use super::{Repo, SimHub, TagSpec};
 
 const TAGS: &str = "/v2/namespaces/acme/repositories/api/tags";
-
-async fn login(addr: std::net::SocketAddr, identifier: &str, secret: &str) -> String {
-    let body = format!(r#"{{"identifier":"{identifier}","secret":"{secret}"}}"#);
-    let answer = post(addr, "/v2/auth/token", &body).await;
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    format!("Bearer {}", answer.json()["access_token"].as_str().unwrap())
-}
 
 fn names(page: &serde_json::Value) -> Vec<String> {
     page["results"]
