@@ -69,22 +69,10 @@ pub(crate) enum Change {
     },
 }
 
-/// Every change from `previous` to `next`.
-///
-/// The first listing of anything counts nothing: a namespace absent from `previous` adds no
-/// repositories, and a repository whose tags were unknown adds no tags. A repository that is
-/// gone removes all its known tags.
-/// Only tags that `tags` matches count.
-pub(crate) fn diff(previous: &Snapshot, next: &Snapshot, tags: &TagSelection) -> Vec<Change> {
-    let mut changes = Vec::new();
-    for (ns_name, before) in &previous.namespaces {
-        let Some(after) = next.namespaces.get(ns_name) else {
-            continue;
-        };
-        diff_namespace(ns_name, before, after, &mut changes);
-    }
-    if !tags.is_open() {
-        changes.retain(|c| match c {
+impl Change {
+    /// The namespace, the repository and, for a change of a tag, the tag it is about.
+    pub(crate) fn subject(&self) -> (&str, &str, Option<&str>) {
+        match self {
             Change::TagAdded {
                 namespace,
                 repository,
@@ -102,8 +90,37 @@ pub(crate) fn diff(previous: &Snapshot, next: &Snapshot, tags: &TagSelection) ->
                 repository,
                 tag,
                 ..
-            } => tags.matches(namespace, repository, tag),
-            Change::RepositoryAdded { .. } | Change::RepositoryRemoved { .. } => true,
+            } => (namespace, repository, Some(tag)),
+            Change::RepositoryAdded {
+                namespace,
+                repository,
+            }
+            | Change::RepositoryRemoved {
+                namespace,
+                repository,
+            } => (namespace, repository, None),
+        }
+    }
+}
+
+/// Every change from `previous` to `next`.
+///
+/// The first listing of anything counts nothing: a namespace absent from `previous` adds no
+/// repositories, and a repository whose tags were unknown adds no tags. A repository that is
+/// gone removes all its known tags.
+/// Only tags that `tags` matches count.
+pub(crate) fn diff(previous: &Snapshot, next: &Snapshot, tags: &TagSelection) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for (ns_name, before) in &previous.namespaces {
+        let Some(after) = next.namespaces.get(ns_name) else {
+            continue;
+        };
+        diff_namespace(ns_name, before, after, &mut changes);
+    }
+    if !tags.is_open() {
+        changes.retain(|c| match c.subject() {
+            (namespace, repository, Some(tag)) => tags.matches(namespace, repository, tag),
+            _ => true,
         });
     }
     changes

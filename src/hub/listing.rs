@@ -65,8 +65,20 @@ impl Client {
     /// Every item of the listing that starts at `first`, each once, read again while the
     /// pages do not add up. Waits for a listing permit first and holds it to the end.
     pub(super) async fn list_all<T: Item>(&self, endpoint: Endpoint, first: Url) -> Result<Vec<T>> {
+        self.list_all_noting_start(endpoint, first, || {}).await
+    }
+
+    /// [`Client::list_all`], calling `started` once the permit is held, before the first
+    /// request.
+    pub(super) async fn list_all_noting_start<T: Item>(
+        &self,
+        endpoint: Endpoint,
+        first: Url,
+        started: impl FnOnce(),
+    ) -> Result<Vec<T>> {
         // The semaphore is never closed; without a permit the listing would still be bounded.
         let _permit = self.listings.acquire().await.ok();
+        started();
         let mut why = String::new();
         for read in 1..=READS {
             match self.read_listing(endpoint, &first).await? {

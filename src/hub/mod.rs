@@ -7,6 +7,7 @@
 //! an [`Observer`], and returns inventory types; it knows nothing about snapshots, metrics or
 //! the command line.
 
+mod audit;
 mod auth;
 mod headers;
 mod listing;
@@ -25,6 +26,7 @@ use reqwest::Url;
 
 use crate::error::{Error, Result};
 use crate::inventory::{RepositoryInfo, Tag};
+pub(crate) use audit::{AuditEvent, AuditLog};
 use auth::Session;
 #[cfg(test)]
 pub(crate) use headers::EPOCH_THRESHOLD;
@@ -207,6 +209,18 @@ impl Client {
         namespace: &str,
         repository: &str,
     ) -> Result<Option<Vec<Tag>>> {
+        self.list_tags_noting_start(namespace, repository, || {})
+            .await
+    }
+
+    /// [`Client::list_tags`], calling `started` once the listing may send its first request
+    /// (it has its listing permit): until then, nothing of the repository has been read.
+    pub(crate) async fn list_tags_noting_start(
+        &self,
+        namespace: &str,
+        repository: &str,
+        started: impl FnOnce(),
+    ) -> Result<Option<Vec<Tag>>> {
         let url = self.url(&[
             "v2",
             "namespaces",
@@ -215,7 +229,10 @@ impl Client {
             repository,
             "tags",
         ]);
-        match self.list_all::<WireTag>(Endpoint::Tags, url.clone()).await {
+        match self
+            .list_all_noting_start::<WireTag>(Endpoint::Tags, url.clone(), started)
+            .await
+        {
             Ok(items) => Ok(Some(items.into_iter().map(WireTag::into_tag).collect())),
             Err(Error::Status {
                 url: failed,

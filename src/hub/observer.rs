@@ -15,6 +15,8 @@ pub enum Endpoint {
     Repository,
     /// A tag page.
     Tags,
+    /// A page of a namespace's audit log.
+    AuditLog,
     /// A token from the registry's token service, for a pull-limit check.
     RegistryToken,
     /// A `HEAD` of a manifest on the registry, for a pull-limit check.
@@ -29,6 +31,7 @@ impl Endpoint {
             Endpoint::Repositories => "repositories",
             Endpoint::Repository => "repository",
             Endpoint::Tags => "tags",
+            Endpoint::AuditLog => "audit_log",
             Endpoint::RegistryToken => "registry_token",
             Endpoint::RegistryManifest => "registry_manifest",
         }

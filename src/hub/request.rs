@@ -44,6 +44,24 @@ impl Client {
     /// GET a document with the session token, renewing it once after a 401; the body of the
     /// successful answer.
     pub(super) async fn get(&self, endpoint: Endpoint, url: &Url) -> Result<Vec<u8>> {
+        match self.get_or_status(endpoint, url, &[]).await? {
+            Ok(body) => Ok(body),
+            Err(status) => Err(Error::Status {
+                url: url.to_string(),
+                status,
+            }),
+        }
+    }
+
+    /// [`Client::get`], except that an answer whose status is one of `given_back` is given
+    /// back as that status (`Err`) instead of being turned into an error: for routes where a
+    /// 403 or 404 means something else than a failure.
+    pub(super) async fn get_or_status(
+        &self,
+        endpoint: Endpoint,
+        url: &Url,
+        given_back: &[StatusCode],
+    ) -> Result<std::result::Result<Vec<u8>, u16>> {
         let mut renewed = false;
         loop {
             let token = self.token().await?;
@@ -51,7 +69,8 @@ impl Client {
                 .send(endpoint, Method::GET, url, token.as_ref(), None)
                 .await?;
             match response.status {
-                s if s.is_success() => return Ok(response.body),
+                s if s.is_success() => return Ok(Ok(response.body)),
+                s if given_back.contains(&s) => return Ok(Err(s.as_u16())),
                 StatusCode::UNAUTHORIZED if token.is_some() && !renewed => {
                     debug!(url = %url, "401 with a session token; logging in again");
                     if let Some(refused) = &token {
