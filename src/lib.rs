@@ -16,7 +16,8 @@
 //! - `inventory`: the snapshot of what the Hub holds, and how a refresh merges into it.
 //! - `changes`: what differs between two snapshots, and the change counters.
 //! - `state`: the state file that carries the inventory across restarts.
-//! - `refresh`: the background loop, sole writer of the published snapshot.
+//! - `refresh`: the background loop, sole writer of the published snapshot, and the re-reads
+//!   of single repositories that webhooks and the audit log ask for between refreshes.
 //! - `publication`: what the refresh publishes, its rendered exposition, and a scrape's body.
 //! - `server`: the HTTP endpoints, their TLS and authentication.
 //!
@@ -26,6 +27,10 @@
 //! [`version`], `shutdown` and [`Error`];
 //! [`healthcheck`] is a client of the server, for container health checks; [`command`] is
 //! what the binary runs.
+//!
+//! One signal goes against the flow: a Docker Hub webhook arrives at the server and asks the
+//! refresh for a re-read. The server knows only its own `PushReceiver` trait, which this file
+//! implements with the refresh's `Rereads` handle, so neither module knows the other.
 
 pub mod command;
 pub mod config;
@@ -122,6 +127,15 @@ impl Exporter {
             .transpose()?;
         let (refresher, published) =
             refresh::Refresher::new(client, refresh_options(&config), telemetry.clone());
+        let webhook = config
+            .signals
+            .webhook_token
+            .as_ref()
+            .map(|token| server::Webhook {
+                token: token.secret().to_string(),
+                receiver: Arc::new(Pushes(refresher.rereads())),
+                observer: telemetry.clone(),
+            });
         let (stop, stopped) = shutdown::channel();
         let mut refresh_task = tokio::spawn(refresher.run(stopped.clone().wait()));
         let mut pull_limit_task =
@@ -134,6 +148,7 @@ impl Exporter {
             in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_requests)),
             web: web.clone(),
             header_read_timeout: server::HEADER_READ_TIMEOUT,
+            webhook,
         };
         let web_watch = tokio::spawn(web.watch());
         let listeners = listeners.into();
@@ -241,6 +256,18 @@ fn refresh_options(config: &Config) -> refresh::Options {
         ),
         render: render_options(config),
         state_file: config.state_file.clone(),
+        audit_log_interval: config.signals.audit_log_interval,
+        repository_min_interval: config.signals.repository_min_interval,
+    }
+}
+
+/// Webhooks ask the refresh for re-reads.
+struct Pushes(refresh::Rereads);
+
+impl server::PushReceiver for Pushes {
+    fn pushed(&self, namespace: &str, repository: &str) -> bool {
+        self.0
+            .request(namespace, repository, refresh::Cause::Webhook, Vec::new())
     }
 }
 

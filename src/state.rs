@@ -9,6 +9,7 @@
 //! is the operator's to fix and is refused at start ([`check`]); content that cannot be
 //! parsed is set aside under a name of its own and the exporter starts empty.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -31,6 +32,22 @@ pub(crate) struct State {
     pub(crate) last_success: Option<f64>,
     /// The inventory.
     pub(crate) snapshot: Snapshot,
+    /// Where each namespace's audit log was last read up to (absent in files written before
+    /// audit logs were read).
+    #[serde(default)]
+    pub(crate) audit_log: BTreeMap<String, AuditCursor>,
+}
+
+/// How far a namespace's audit log has been read: the time of the newest event seen, and the
+/// events seen at exactly that time, so that the next read, which starts at that time, skips
+/// them and takes the others.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AuditCursor {
+    /// RFC 3339 time of the newest event seen.
+    pub(crate) time: String,
+    /// The events seen at that time, each told apart by a key of its fields.
+    #[serde(default)]
+    pub(crate) seen: Vec<String>,
 }
 
 impl State {
@@ -41,6 +58,7 @@ impl State {
             version: FORMAT_VERSION,
             last_success: unix_seconds(last_success),
             snapshot,
+            audit_log: BTreeMap::new(),
         }
     }
 
@@ -161,26 +179,29 @@ pub(crate) fn load(path: &Path) -> Option<State> {
     Some(state)
 }
 
-/// [`State`] borrowing its snapshot, for saving without a copy.
+/// [`State`] borrowing its parts, for saving without a copy.
 #[derive(Serialize)]
 struct Saved<'a> {
     version: u32,
     last_success: Option<f64>,
     snapshot: &'a Snapshot,
+    audit_log: &'a BTreeMap<String, AuditCursor>,
 }
 
-/// Writes `snapshot` and `last_success` to `path` atomically: a temporary file beside the
-/// file (the one a symbolic link points to, which stays a link), fsync, rename, and an fsync
-/// of the directory so that the rename itself survives a crash.
+/// Writes `snapshot`, `last_success` and the audit-log cursors to `path` atomically: a
+/// temporary file beside the file (the one a symbolic link points to, which stays a link),
+/// fsync, rename, and an fsync of the directory so that the rename itself survives a crash.
 pub(crate) fn save(
     path: &Path,
     snapshot: &Snapshot,
     last_success: Option<SystemTime>,
+    audit_log: &BTreeMap<String, AuditCursor>,
 ) -> io::Result<()> {
     let state = Saved {
         version: FORMAT_VERSION,
         last_success: unix_seconds(last_success),
         snapshot,
+        audit_log,
     };
     let path = &target(path)?;
     let tmp = sibling(path, ".tmp");
@@ -287,12 +308,34 @@ mod tests {
         let dir = temp_dir("roundtrip");
         let path = dir.join("state.json");
         let saved_at = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let state = State::new(snapshot(), Some(saved_at));
-        save(&path, &snapshot(), Some(saved_at)).unwrap();
+        let cursors = BTreeMap::from([(
+            "acme".to_string(),
+            AuditCursor {
+                time: "2026-12-02T13:05:01.123Z".into(),
+                seen: vec!["repo.tag.push acme/api 1.2.4".into()],
+            },
+        )]);
+        let state = State {
+            audit_log: cursors.clone(),
+            ..State::new(snapshot(), Some(saved_at))
+        };
+        save(&path, &snapshot(), Some(saved_at), &cursors).unwrap();
         assert!(!sibling(&path, ".tmp").exists());
         let loaded = load(&path).expect("the state loads");
         assert_eq!(loaded, state);
         assert_eq!(loaded.last_success(), Some(saved_at));
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_written_before_audit_logs_were_read_still_loads() {
+        let dir = temp_dir("before-audit");
+        let path = dir.join("state.json");
+        let mut old = serde_json::to_value(State::new(snapshot(), None)).unwrap();
+        old.as_object_mut().unwrap().remove("audit_log");
+        fs::write(&path, old.to_string()).unwrap();
+        let loaded = load(&path).expect("the state loads");
+        assert_eq!(loaded, State::new(snapshot(), None));
         fs::remove_dir_all(dir).unwrap();
     }
 
@@ -367,7 +410,7 @@ mod tests {
         if !running_as_root() {
             use std::os::unix::fs::PermissionsExt as _;
             let locked = dir.join("locked.json");
-            save(&locked, &snapshot(), None).unwrap();
+            save(&locked, &snapshot(), None, &BTreeMap::new()).unwrap();
             fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
             assert!(check(&locked).is_err());
             assert!(load(&locked).is_none());
@@ -399,7 +442,7 @@ mod tests {
         let link = dir.join("state.json");
         std::os::unix::fs::symlink("data/real.json", &link).unwrap();
         check(&link).unwrap();
-        save(&link, &snapshot(), None).unwrap();
+        save(&link, &snapshot(), None, &BTreeMap::new()).unwrap();
         assert!(
             fs::symlink_metadata(&link)
                 .unwrap()
@@ -408,7 +451,7 @@ mod tests {
         );
         assert!(dir.join("data/real.json").is_file());
         assert_eq!(load(&link).unwrap().snapshot, snapshot());
-        save(&link, &Snapshot::default(), None).unwrap();
+        save(&link, &Snapshot::default(), None, &BTreeMap::new()).unwrap();
         assert!(
             fs::symlink_metadata(&link)
                 .unwrap()
@@ -423,8 +466,8 @@ mod tests {
     fn saving_replaces_the_previous_state() {
         let dir = temp_dir("replace");
         let path = dir.join("state.json");
-        save(&path, &snapshot(), None).unwrap();
-        save(&path, &Snapshot::default(), None).unwrap();
+        save(&path, &snapshot(), None, &BTreeMap::new()).unwrap();
+        save(&path, &Snapshot::default(), None, &BTreeMap::new()).unwrap();
         assert_eq!(load(&path).unwrap().snapshot, Snapshot::default());
         fs::remove_dir_all(dir).unwrap();
     }

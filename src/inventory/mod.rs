@@ -159,6 +159,15 @@ pub(crate) enum SelectedRead {
     Kept(String),
 }
 
+/// What a re-read of one repository found.
+#[derive(Debug, Clone)]
+pub(crate) enum Reread {
+    /// Its details and the outcome of its tag listing.
+    Read(RepositoryRead),
+    /// Its details answered 404: the repository of this name is gone.
+    Gone(String),
+}
+
 /// What one refresh read about one repository of a successfully listed namespace.
 #[derive(Debug, Clone)]
 pub(crate) struct RepositoryRead {
@@ -225,6 +234,58 @@ impl Snapshot {
             next.namespaces.insert(ns_name, namespace);
         }
         next
+    }
+
+    /// Puts what a re-read of one repository found in place of what was known of it: its
+    /// listing (a repository not known before is added), or nothing when it is gone. A
+    /// namespace not in the snapshot is created only with `create` (a namespace of
+    /// repositories named on their own); otherwise nothing is done and `false` returned,
+    /// since one repository must not stand for a namespace whose listing never succeeded.
+    /// A read whose tag listing failed keeps the tags known, as in [`Snapshot::merge`].
+    pub(crate) fn apply_reread(&mut self, namespace: &str, read: Reread, create: bool) -> bool {
+        if !create && !self.namespaces.contains_key(namespace) {
+            return false;
+        }
+        let ns = self.namespaces.entry(namespace.to_string()).or_default();
+        let name = match &read {
+            Reread::Read(repo) => repo.name.clone(),
+            Reread::Gone(name) => name.clone(),
+        };
+        let known = ns.repositories.remove(&name);
+        if known.is_some() {
+            ns.visible = ns.visible.saturating_sub(1);
+        }
+        if let Reread::Read(repo) = read {
+            ns.add(repo, known.as_ref());
+        }
+        true
+    }
+
+    /// Sets each of `which` (namespace, repository) back to what `from` holds of it: a copy of
+    /// it, or its absence. Namespaces this snapshot does not hold are left alone.
+    pub(crate) fn keep_repositories<'a>(
+        &mut self,
+        from: &Snapshot,
+        which: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) {
+        for (namespace, name) in which {
+            let Some(ns) = self.namespaces.get_mut(namespace) else {
+                continue;
+            };
+            let kept = from
+                .namespaces
+                .get(namespace)
+                .and_then(|n| n.repositories.get(name));
+            let had = match kept {
+                Some(repo) => ns.repositories.insert(name.to_string(), repo.clone()),
+                None => ns.repositories.remove(name),
+            };
+            match (had.is_some(), kept.is_some()) {
+                (false, true) => ns.visible += 1,
+                (true, false) => ns.visible = ns.visible.saturating_sub(1),
+                _ => {}
+            }
+        }
     }
 
     /// Keeps only what the configuration still asks for: the namespaces listed, and the

@@ -123,3 +123,79 @@ fn repositories_read_one_by_one_keep_what_could_not_be_read_and_hold_no_others()
     none.retain_configured(&[], &[]);
     assert!(none.namespaces.is_empty());
 }
+
+#[test]
+fn a_reread_replaces_one_repository_and_leaves_the_others() {
+    let first = Snapshot::default().merge(listed(
+        "acme",
+        vec![
+            read("api", tags(&[("a", "sha256:a")])),
+            read("web", tags(&[("w", "sha256:w")])),
+        ],
+    ));
+    let mut next = first.clone();
+    assert!(next.apply_reread(
+        "acme",
+        Reread::Read(read("api", tags(&[("a", "sha256:a"), ("b", "sha256:b")]))),
+        false
+    ));
+    assert_eq!(tag_names(&next, "api").unwrap(), ["a", "b"]);
+    assert_eq!(tag_names(&next, "web").unwrap(), ["w"]);
+    assert_eq!(next.namespaces["acme"].visible, 2);
+
+    // A repository created since the listing is added; one gone is removed.
+    assert!(next.apply_reread("acme", Reread::Read(read("new", tags(&[]))), false));
+    assert!(next.apply_reread("acme", Reread::Gone("web".into()), false));
+    assert_eq!(
+        next.namespaces["acme"]
+            .repositories
+            .keys()
+            .collect::<Vec<_>>(),
+        ["api", "new"]
+    );
+    assert_eq!(next.namespaces["acme"].visible, 2);
+
+    // A failed listing keeps the tags known.
+    assert!(next.apply_reread("acme", Reread::Read(read("api", TagsRead::Failed)), false));
+    assert_eq!(tag_names(&next, "api").unwrap(), ["a", "b"]);
+}
+
+#[test]
+fn a_reread_never_stands_for_a_namespace_never_listed_unless_asked_to() {
+    let mut empty = Snapshot::default();
+    let api = || Reread::Read(read("api", tags(&[("a", "sha256:a")])));
+    assert!(!empty.apply_reread("acme", api(), false));
+    assert!(empty.namespaces.is_empty());
+    assert!(empty.apply_reread("acme", api(), true));
+    assert_eq!(tag_names(&empty, "api").unwrap(), ["a"]);
+}
+
+#[test]
+fn kept_repositories_go_back_to_what_the_other_snapshot_holds() {
+    let base = Snapshot::default().merge(listed(
+        "acme",
+        vec![
+            read("api", tags(&[("a", "sha256:a")])),
+            read("web", tags(&[("w", "sha256:w")])),
+        ],
+    ));
+    // A later listing that saw neither the new tag of api, nor `web`'s deletion, nor `new`.
+    let mut current = base.clone();
+    current.apply_reread(
+        "acme",
+        Reread::Read(read("api", tags(&[("a", "sha256:a"), ("b", "sha256:b")]))),
+        false,
+    );
+    current.apply_reread("acme", Reread::Gone("web".into()), false);
+    current.apply_reread("acme", Reread::Read(read("new", tags(&[]))), false);
+    let mut stale = base.clone();
+    stale.keep_repositories(
+        &current,
+        [("acme", "api"), ("acme", "web"), ("acme", "new")],
+    );
+    assert_eq!(stale, current);
+    // Namespaces it does not hold are left alone.
+    let mut other = Snapshot::default();
+    other.keep_repositories(&current, [("acme", "api")]);
+    assert!(other.namespaces.is_empty());
+}

@@ -1,16 +1,25 @@
-//! The refresh loop: the only writer of the published inventory.
+//! The refresh loop and the re-reads between refreshes: together the only writer of the
+//! published inventory.
 //!
 //! At start it restores what the state file holds (see `restore`), then refreshes at once and
 //! every `--refresh.interval` (start to start): it lists every namespace, then the tags of
 //! every repository, several at once within the client's limits (see `read`), merges what it
-//! read into the previous snapshot (failed listings keep their previous data), counts and
+//! read into the published snapshot (failed listings keep their previous data), counts and
 //! logs the changes, renders the exposition once, saves the state file, and publishes the
-//! result through a `watch` channel. It reports what it does through an [`Observer`]; it
+//! result through a `watch` channel. Between refreshes, webhooks and the audit log (see
+//! `audit`) ask for re-reads of single repositories (see `reread`), merged and published the
+//! same way; `activity` keeps the two from reading one repository at once, and tells whose
+//! read is newer when both are merged. It reports what it does through an [`Observer`]; it
 //! never serves HTTP and never formats text for a client itself.
 
+mod activity;
+mod audit;
 mod read;
 mod report;
+mod reread;
 mod restore;
+
+pub(crate) use reread::{Cause, RereadResult, Rereads};
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -25,6 +34,8 @@ use crate::error::ErrorKind;
 use crate::hub::Client;
 use crate::inventory::NameFilter;
 use crate::publication::{Published, RefreshResult, RefreshStatus, render};
+use crate::state::AuditCursor;
+use std::collections::{BTreeMap, HashMap};
 
 /// What the refresh needs to know: what to read, how often, how to render it and where to
 /// keep it.
@@ -45,6 +56,10 @@ pub(crate) struct Options {
     pub(crate) render: render::Options,
     /// Where the inventory is kept across restarts, if anywhere.
     pub(crate) state_file: Option<PathBuf>,
+    /// Time between two reads of each audit log; `None`: audit logs are not read.
+    pub(crate) audit_log_interval: Option<Duration>,
+    /// Re-reads of one repository at least this far apart.
+    pub(crate) repository_min_interval: Duration,
 }
 
 /// Receives what the refresh does, as it does it.
@@ -60,17 +75,43 @@ pub(crate) trait Observer: Send + Sync {
 
     /// A refresh finished, and its result is already published.
     fn finished(&self, status: &RefreshStatus, last_success: Option<SystemTime>);
+
+    /// A re-read of one repository ended so.
+    fn reread(&self, result: RereadResult);
 }
 
-/// The background task that keeps the inventory up to date.
+/// The background tasks that keep the inventory up to date.
 pub(crate) struct Refresher {
+    shared: Arc<Shared>,
+    rereads: Rereads,
+    requests: tokio::sync::mpsc::UnboundedReceiver<reread::Request>,
+}
+
+/// What the refresh and the re-reads share.
+pub(super) struct Shared {
     client: Arc<Client>,
     options: Options,
     observer: Arc<dyn Observer>,
     publish: watch::Sender<Arc<Published>>,
-    counters: Arc<Mutex<Counters>>,
+    /// Held while a refresh or a batch of re-reads merges and publishes, so that each merges
+    /// into what the other published.
+    writer: Arc<tokio::sync::Mutex<Writer>>,
+    /// Who is reading which repository.
+    activity: activity::Activity,
+    /// Which repositories are inventoried.
+    scope: reread::Scope,
+    /// How far each namespace's audit log has been read.
+    audit_cursors: Mutex<BTreeMap<String, AuditCursor>>,
     /// When the last full walk that read everything started.
     last_full: Mutex<Option<Instant>>,
+}
+
+/// What only the one merging may touch.
+pub(super) struct Writer {
+    /// The change counters.
+    counters: Counters,
+    /// The stamps of the re-reads merged since the last refresh was merged, by repository.
+    rereads: HashMap<activity::Key, u64>,
 }
 
 impl Refresher {
@@ -83,21 +124,84 @@ impl Refresher {
     ) -> (Refresher, watch::Receiver<Arc<Published>>) {
         let restored = restore::restore(&options, observer.as_ref());
         let (publish, published) = watch::channel(Arc::new(restored.published));
-        let refresher = Refresher {
+        let scope = reread::Scope::new(
+            options.namespaces.clone(),
+            options.repositories.clone(),
+            options.repository_filter.clone(),
+        );
+        let (rereads, requests) = Rereads::new(scope.clone());
+        let shared = Arc::new(Shared {
             client,
             options,
             observer,
             publish,
-            counters: Arc::new(Mutex::new(restored.counters)),
+            writer: Arc::new(tokio::sync::Mutex::new(Writer {
+                counters: restored.counters,
+                rereads: HashMap::new(),
+            })),
+            activity: activity::Activity::default(),
+            scope,
+            audit_cursors: Mutex::new(restored.audit_log),
             last_full: Mutex::new(None),
+        });
+        let refresher = Refresher {
+            shared,
+            rereads,
+            requests,
         };
         (refresher, published)
     }
 
-    /// Refreshes at once and then every interval until `shutdown` completes; a refresh in
-    /// progress is abandoned at shutdown.
+    /// The handle through which webhooks ask for re-reads.
+    pub(crate) fn rereads(&self) -> Rereads {
+        self.rereads.clone()
+    }
+
+    /// Refreshes at once and then every interval, re-reads what is asked for in between, and
+    /// reads the audit logs if asked to, until `shutdown` completes; what is in progress then
+    /// is abandoned.
     pub(crate) async fn run(self, shutdown: impl Future<Output = ()>) {
-        crate::shutdown::every(self.options.interval, shutdown, || self.refresh()).await;
+        let Refresher {
+            shared,
+            rereads,
+            requests,
+        } = self;
+        let refreshes =
+            crate::shutdown::every(shared.options.interval, std::future::pending(), || {
+                shared.refresh()
+            });
+        let worker = reread::work(
+            Arc::clone(&shared),
+            rereads.clone(),
+            requests,
+            shared.options.repository_min_interval,
+        );
+        let audit = async {
+            match shared.options.audit_log_interval {
+                Some(every) => audit::poll(&shared, &rereads, every).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shutdown => {}
+            _ = refreshes => {}
+            _ = worker => {}
+            _ = audit => {}
+        }
+    }
+}
+
+impl Shared {
+    /// Saves the state file, if there is one, with the audit-log cursors as they are now.
+    fn save_state(&self, snapshot: &crate::inventory::Snapshot, last_success: Option<SystemTime>) {
+        if let Some(path) = &self.options.state_file {
+            let cursors = self
+                .audit_cursors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            report::save_state(path, snapshot, last_success, &cursors);
+        }
     }
 
     /// Whether this refresh must list every repository's tags.
@@ -110,14 +214,18 @@ impl Refresher {
     }
 
     /// Runs one refresh and publishes its result.
-    async fn refresh(&self) {
+    async fn refresh(self: &Arc<Self>) {
         let started = Instant::now();
         let requests_before = self.client.requests_sent();
-        let previous = Arc::clone(&self.publish.borrow());
         let full = self.full_walk_due();
         self.observer.progress(0.0);
         self.client.begin_refresh().await;
-        let reads = self.read_all(&previous.snapshot, full).await;
+        let reads = {
+            // Whatever the refresh marked is done when it ends, also when it is abandoned.
+            let _over = RefreshOver(&self.activity);
+            let previous = Arc::clone(&self.publish.borrow().snapshot);
+            self.read_all(&previous, full).await
+        };
         let result = match (reads.failures.is_empty(), reads.successes) {
             (true, _) => RefreshResult::Success,
             (false, 0) => RefreshResult::Failure,
@@ -135,46 +243,59 @@ impl Refresher {
             finished: SystemTime::now(),
             duration: started.elapsed(),
         };
+        let failed_listings = reads.failures.len();
+        // Merged into what is published now, which re-reads may have changed since the
+        // refresh began.
+        let mut writer = Arc::clone(&self.writer).lock_owned().await;
+        let current = Arc::clone(&self.publish.borrow());
         let last_success = if result == RefreshResult::Success {
             Some(status.finished)
         } else {
-            previous.last_success
+            current.last_success
         };
-        let previous_snapshot = Arc::clone(&previous.snapshot);
-        let was_ready = previous.ready;
-        drop(previous);
-        let counters = Arc::clone(&self.counters);
-        let state_file = self.options.state_file.clone();
-        let render = self.options.render.clone();
         // Merging, diffing, rendering and saving a large inventory takes a while; keep it off
         // the runtime's worker threads so that scrapes stay fast.
+        let shared = Arc::clone(self);
         let built = tokio::task::spawn_blocking(move || {
-            let snapshot = Arc::new(previous_snapshot.merge(reads.namespaces));
-            let changes = changes::diff(&previous_snapshot, &snapshot, &render.tag_filter);
+            let render = &shared.options.render;
+            let rereads = std::mem::take(&mut writer.rereads);
+            // A repository re-read after this refresh read it keeps the re-read's data.
+            let newer: Vec<&activity::Key> = rereads
+                .iter()
+                .filter(|(key, stamp)| reads.stamp_of(key).is_some_and(|read| **stamp > read))
+                .map(|(key, _)| key)
+                .collect();
+            let mut next = current.snapshot.merge(reads.namespaces);
+            next.keep_repositories(
+                &current.snapshot,
+                newer.iter().map(|(ns, r)| (ns.as_str(), r.as_str())),
+            );
+            let snapshot = Arc::new(next);
+            let changes = changes::diff(&current.snapshot, &snapshot, &render.tag_filter);
             let rendering = Instant::now();
-            let published = {
-                let mut counters = counters.lock().unwrap_or_else(|e| e.into_inner());
-                counters.count(&changes);
-                counters.cover(&snapshot);
-                let snapshot = Arc::clone(&snapshot);
-                Published::new(snapshot, Some(status), last_success, &counters, &render)
-            };
+            writer.counters.count(&changes);
+            writer.counters.cover(&snapshot);
+            let mut published = Published::new(
+                Arc::clone(&snapshot),
+                Some(status),
+                last_success,
+                &writer.counters,
+                render,
+            );
+            published.ready |= current.ready;
             let render_seconds = rendering.elapsed().as_secs_f64();
-            if let Some(path) = state_file {
-                report::save_state(&path, &snapshot, last_success);
-            }
-            (published, changes, render_seconds)
+            shared.save_state(&snapshot, last_success);
+            (published, changes, render_seconds, writer)
         })
         .await;
-        let (mut published, changes, render_seconds) = match built {
+        let (published, changes, render_seconds, writer) = match built {
             Ok(built) => built,
             Err(e) => {
                 warn!(error = %e, "rendering the inventory failed; keeping the previous one");
                 return;
             }
         };
-        report::log_changes(&changes);
-        published.ready |= was_ready;
+        report::log_changes(&changes, |_| None);
         info!(
             result = result.as_str(),
             full_walk = full,
@@ -182,14 +303,24 @@ impl Refresher {
             requests = self.client.requests_sent() - requests_before,
             repositories = published.snapshot.repositories().count(),
             tags = published.snapshot.tag_count(),
-            failed_listings = reads.failures.len(),
+            failed_listings,
             render_seconds,
             exposition_bytes = published.exposition_len(),
             "refresh finished"
         );
         // Publish before counting: see `publication::scrape`.
         self.publish.send_replace(Arc::new(published));
+        drop(writer);
         self.observer.finished(&status, last_success);
         self.observer.progress(1.0);
+    }
+}
+
+/// Ends the refresh's marks on the repositories it was to read, when dropped.
+struct RefreshOver<'a>(&'a activity::Activity);
+
+impl Drop for RefreshOver<'_> {
+    fn drop(&mut self) {
+        self.0.refresh_over();
     }
 }

@@ -2,13 +2,15 @@
 //! named on its own, then the tags of every repository that needs listing, as many at once as
 //! the client allows, with progress reported along the way.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use super::Refresher;
+use super::Shared;
+use super::activity::Key;
 use crate::error::Error;
 use crate::hub::ListedRepository;
 use crate::inventory::{NamespaceRead, RepositoryRead, SelectedRead, Snapshot, TagsRead};
@@ -21,12 +23,28 @@ pub(super) struct Reads {
     pub(super) namespaces: BTreeMap<String, NamespaceRead>,
     pub(super) failures: Vec<(String, Error)>,
     pub(super) successes: usize,
+    /// The stamp of each namespace's repository listing (see `activity`).
+    pub(super) namespace_stamps: HashMap<String, u64>,
+    /// The stamp of the newest read of each repository that was read on its own (details or
+    /// tags).
+    pub(super) repository_stamps: HashMap<Key, u64>,
 }
 
-impl Refresher {
+impl Reads {
+    /// The stamp of this refresh's newest read of `key`: its tags or details, or else its
+    /// namespace's listing; `None` when the refresh read nothing of it.
+    pub(super) fn stamp_of(&self, key: &Key) -> Option<u64> {
+        self.repository_stamps
+            .get(key)
+            .or_else(|| self.namespace_stamps.get(&key.0))
+            .copied()
+    }
+}
+
+impl Shared {
     /// Reads every namespace; with `full` false, repositories whose `last_updated` is what it
     /// was at their last successful tag listing in `previous` are not listed again.
-    pub(super) async fn read_all(&self, previous: &Snapshot, full: bool) -> Reads {
+    pub(super) async fn read_all(self: &Arc<Self>, previous: &Snapshot, full: bool) -> Reads {
         let started = Instant::now();
         let requests_before = self.client.requests_sent();
         let waited_before = self.client.quota_wait();
@@ -34,10 +52,15 @@ impl Refresher {
             namespaces: BTreeMap::new(),
             failures: Vec::new(),
             successes: 0,
+            namespace_stamps: HashMap::new(),
+            repository_stamps: HashMap::new(),
         };
         let mut by_namespace: BTreeMap<String, Vec<RepositoryRead>> = BTreeMap::new();
         let mut to_list: Vec<(String, ListedRepository)> = Vec::new();
         for ns in &self.options.namespaces {
+            reads
+                .namespace_stamps
+                .insert(ns.clone(), self.activity.stamp());
             let repos = match self.client.list_repositories(ns).await {
                 Ok(repos) => repos,
                 Err(e) => {
@@ -86,16 +109,20 @@ impl Refresher {
         let mut details = JoinSet::new();
         for (ns, name) in self.options.repositories.iter().cloned() {
             kept.entry(ns.clone()).or_default();
-            let client = std::sync::Arc::clone(&self.client);
+            let shared = Arc::clone(self);
             details.spawn(async move {
-                let read = client.get_repository(&ns, &name).await;
-                (ns, name, read)
+                let stamp = shared.activity.stamp();
+                let read = shared.client.get_repository(&ns, &name).await;
+                (ns, name, stamp, read)
             });
         }
         while let Some(joined) = details.join_next().await {
-            let Ok((ns, name, read)) = joined else {
+            let Ok((ns, name, stamp, read)) = joined else {
                 continue;
             };
+            reads
+                .repository_stamps
+                .insert((ns.clone(), name.clone()), stamp);
             match read {
                 Ok(repo) if !full && unchanged(previous, &ns, &repo) => {
                     reads.successes += 1;
@@ -133,13 +160,32 @@ impl Refresher {
         }
 
         // Every tag listing is started at once; the client decides how many are read at once.
+        // A re-read asked for before a listing sends its first request is not needed.
         let total = to_list.len();
+        let keys: Vec<Key> = to_list
+            .iter()
+            .map(|(ns, repo)| (ns.clone(), repo.name.clone()))
+            .collect();
+        self.activity.refresh_pending(&keys);
         let mut tasks = JoinSet::new();
         for (ns, repo) in to_list.iter().cloned() {
-            let client = std::sync::Arc::clone(&self.client);
+            let shared = Arc::clone(self);
             tasks.spawn(async move {
-                let tags = client.list_tags(&ns, &repo.name).await;
-                (ns, repo, tags)
+                let key = (ns, repo.name.clone());
+                shared.activity.refresh_wait(&key).await;
+                let stamp = std::sync::atomic::AtomicU64::new(0);
+                let tags = shared
+                    .client
+                    .list_tags_noting_start(&key.0, &repo.name, || {
+                        stamp.store(
+                            shared.activity.refresh_reading(&key),
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
+                    })
+                    .await;
+                shared.activity.refresh_done(&key);
+                let stamp = stamp.into_inner();
+                (key.0, repo, stamp, tags)
             });
         }
         let mut done = 0usize;
@@ -167,9 +213,14 @@ impl Refresher {
             done += 1;
             self.observer.progress(done as f64 / total as f64);
             // A listing task that did not complete is made up for below.
-            let Ok((ns, repo, tags)) = joined else {
+            let Ok((ns, repo, stamp, tags)) = joined else {
                 continue;
             };
+            if stamp != 0 {
+                reads
+                    .repository_stamps
+                    .insert((ns.clone(), repo.name.clone()), stamp);
+            }
             let tags = match tags {
                 Ok(Some(tags)) => {
                     reads.successes += 1;

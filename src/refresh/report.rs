@@ -8,21 +8,28 @@ use tracing::{info, warn};
 use crate::changes::Change;
 use crate::error::{Error, ErrorKind};
 use crate::inventory::Snapshot;
+use crate::state::AuditCursor;
 
 /// Saves the state file, logging (not failing) when it cannot be written.
 pub(super) fn save_state(
     path: &std::path::Path,
     snapshot: &Snapshot,
     last_success: Option<SystemTime>,
+    audit_log: &BTreeMap<String, AuditCursor>,
 ) {
-    if let Err(e) = crate::state::save(path, snapshot, last_success) {
+    if let Err(e) = crate::state::save(path, snapshot, last_success, audit_log) {
         warn!(path = %path.display(), error = %e, "writing the state file failed; the previous one stays");
     }
 }
 
-/// Logs every change at info level, so that a person can see what happened without PromQL.
-pub(super) fn log_changes(changes: &[Change]) {
+/// Logs every change at info level, so that a person can see what happened without PromQL;
+/// with the account that made it where an audit-log event told (`actor`), never as a label.
+pub(super) fn log_changes<'a>(
+    changes: &'a [Change],
+    actor: impl Fn(&'a Change) -> Option<&'a str>,
+) {
     for change in changes {
+        let actor = actor(change).map(tracing::field::display);
         match change {
             Change::TagAdded {
                 namespace,
@@ -30,7 +37,7 @@ pub(super) fn log_changes(changes: &[Change]) {
                 tag,
                 digest,
             } => {
-                info!(hub_namespace = %namespace, repository = %repository, tag = %tag, digest = %digest, "tag added")
+                info!(hub_namespace = %namespace, repository = %repository, tag = %tag, digest = %digest, actor, "tag added")
             }
             Change::TagRemoved {
                 namespace,
@@ -38,7 +45,7 @@ pub(super) fn log_changes(changes: &[Change]) {
                 tag,
                 digest,
             } => {
-                info!(hub_namespace = %namespace, repository = %repository, tag = %tag, digest = %digest, "tag removed")
+                info!(hub_namespace = %namespace, repository = %repository, tag = %tag, digest = %digest, actor, "tag removed")
             }
             Change::TagDigestChanged {
                 namespace,
@@ -47,19 +54,19 @@ pub(super) fn log_changes(changes: &[Change]) {
                 old_digest,
                 new_digest,
             } => {
-                info!(hub_namespace = %namespace, repository = %repository, tag = %tag, old_digest = %old_digest, new_digest = %new_digest, "tag digest changed")
+                info!(hub_namespace = %namespace, repository = %repository, tag = %tag, old_digest = %old_digest, new_digest = %new_digest, actor, "tag digest changed")
             }
             Change::RepositoryAdded {
                 namespace,
                 repository,
             } => {
-                info!(hub_namespace = %namespace, repository = %repository, "repository added")
+                info!(hub_namespace = %namespace, repository = %repository, actor, "repository added")
             }
             Change::RepositoryRemoved {
                 namespace,
                 repository,
             } => {
-                info!(hub_namespace = %namespace, repository = %repository, "repository removed")
+                info!(hub_namespace = %namespace, repository = %repository, actor, "repository removed")
             }
         }
     }

@@ -1,12 +1,13 @@
 //! The rules for starting from the state file: what of it is served before the first
 //! refresh, and what the change counters start from.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{Observer, Options};
 use crate::changes::Counters;
 use crate::publication::Published;
-use crate::state;
+use crate::state::{self, AuditCursor};
 
 /// What a refresher starts from.
 pub(super) struct Restored {
@@ -14,6 +15,8 @@ pub(super) struct Restored {
     pub(super) published: Published,
     /// Change counters covering every repository served.
     pub(super) counters: Counters,
+    /// How far each configured namespace's audit log was read.
+    pub(super) audit_log: BTreeMap<String, AuditCursor>,
 }
 
 /// The state file's inventory, if there is one that can be read.
@@ -28,6 +31,7 @@ pub(super) fn restore(options: &Options, observer: &dyn Observer) -> Restored {
         return Restored {
             published: Published::empty(),
             counters,
+            audit_log: BTreeMap::new(),
         };
     };
     restored
@@ -45,8 +49,13 @@ pub(super) fn restore(options: &Options, observer: &dyn Observer) -> Restored {
         &counters,
         &options.render,
     );
+    let mut audit_log = restored.audit_log;
+    audit_log.retain(|ns, _| {
+        options.namespaces.contains(ns) || options.repositories.iter().any(|(n, _)| n == ns)
+    });
     Restored {
         published,
         counters,
+        audit_log,
     }
 }

@@ -9,8 +9,10 @@
 
 mod listeners;
 pub(crate) mod webconfig;
+mod webhook;
 
 pub use listeners::Listeners;
+pub(crate) use webhook::{PushReceiver, Webhook, WebhookObserver, WebhookResult};
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -63,6 +65,8 @@ pub(crate) struct State {
     /// How long a client may take for the TLS handshake and for its request headers
     /// ([`HEADER_READ_TIMEOUT`] in the exporter).
     pub(crate) header_read_timeout: Duration,
+    /// The Docker Hub webhook endpoint, if configured (`--web.webhook-token-file`).
+    pub(crate) webhook: Option<Webhook>,
 }
 
 /// Serves HTTP on `listeners` until `shutdown` completes, then gives open connections
@@ -159,7 +163,7 @@ async fn serve_connection<S>(
     let service = service_fn(move |request: Request<Incoming>| {
         let state = Arc::clone(&state);
         async move {
-            let mut response = respond(&state, &request).await;
+            let mut response = respond(&state, request).await;
             // `http_server_config.headers`, on every response (401, 404 and 503 too), as the
             // exporter toolkit sets them; none of them is one the server sets itself.
             for (name, value) in state.web.current().response_headers() {
@@ -187,7 +191,20 @@ async fn serve_connection<S>(
 }
 
 /// Routes one request and builds its response; HEAD gets the GET headers without the body.
-async fn respond(state: &State, request: &Request<Incoming>) -> Response<Chunks> {
+async fn respond(state: &State, request: Request<Incoming>) -> Response<Chunks> {
+    // Docker Hub sends no credentials: its endpoint is protected by the token in its path.
+    if let Some(hook) = &state.webhook
+        && request.uri().path().starts_with(webhook::PREFIX)
+    {
+        if !hook.authorized(request.uri().path()) {
+            return hook.answer(request).await;
+        }
+        let Ok(_slot) = state.in_flight.try_acquire() else {
+            return busy();
+        };
+        return hook.answer(request).await;
+    }
+    let request = &request;
     if has_body(request) {
         return text(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -209,10 +226,7 @@ async fn respond(state: &State, request: &Request<Incoming>) -> Response<Chunks>
     }
     // Held until the response is built; sending it does not count.
     let Ok(_slot) = state.in_flight.try_acquire() else {
-        return text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many requests at once; try again\n",
-        );
+        return busy();
     };
     let is_metrics = path == state.telemetry_path;
     let response = if !is_metrics && !matches!(path, "/" | "/healthz" | "/readyz") {
@@ -243,6 +257,14 @@ async fn respond(state: &State, request: &Request<Incoming>) -> Response<Chunks>
         body = Chunks::new([]);
     }
     Response::from_parts(parts, body)
+}
+
+/// The answer when `--web.max-requests` requests are being served.
+fn busy() -> Response<Chunks> {
+    text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too many requests at once; try again\n",
+    )
 }
 
 /// Whether the request carries basic credentials that `web` admits.

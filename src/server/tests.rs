@@ -44,6 +44,7 @@ async fn start(namespaces: &[&str]) -> Running {
         in_flight: Arc::new(tokio::sync::Semaphore::new(40)),
         web: webconfig::Watched::open(),
         header_read_timeout: Duration::from_millis(300),
+        webhook: None,
     };
     let in_flight = Arc::clone(&state.in_flight);
     let (stop, stopped) = oneshot::channel::<()>();

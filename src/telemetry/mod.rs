@@ -22,6 +22,7 @@ use crate::error::ErrorKind;
 use crate::hub::{self, Endpoint, RateLimitHeader};
 use crate::publication::{RefreshResult, RefreshStatus, unix_seconds};
 use crate::refresh;
+use crate::server;
 use crate::version;
 
 /// The exporter's own series, in a registry it owns.
@@ -38,6 +39,8 @@ pub(crate) struct Telemetry {
     last_success: Gauge,
     progress: Gauge,
     refresh_errors: IntCounterVec,
+    rereads: IntCounterVec,
+    webhook_requests: IntCounterVec,
     pull_limits: pull_limit::PullLimitSeries,
 }
 
@@ -149,6 +152,34 @@ impl Telemetry {
         for kind in ErrorKind::ALL {
             refresh_errors.with_label_values(&[kind.as_str()]);
         }
+        let rereads = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "dockerhub_repository_rereads_total",
+                    "Re-reads of one repository asked for by a webhook or the audit log, by result: success (read and merged), failure (a request failed, the previous data kept), skipped (the running refresh was about to list it).",
+                ),
+                &["result"],
+            )
+            .expect("valid metric"),
+        );
+        for r in refresh::RereadResult::ALL {
+            rereads.with_label_values(&[r.as_str()]);
+        }
+        let webhook_requests = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "dockerhub_webhook_requests_total",
+                    "Requests to the Docker Hub webhook endpoint, by result: accepted (a re-read asked for), ignored (a repository not inventoried), invalid (a malformed or oversized body), unauthorized (a wrong token).",
+                ),
+                &["result"],
+            )
+            .expect("valid metric"),
+        );
+        for r in server::WebhookResult::ALL {
+            webhook_requests.with_label_values(&[r.as_str()]);
+        }
         let build_info = registered(
             &registry,
             IntGaugeVec::new(
@@ -185,6 +216,8 @@ impl Telemetry {
             last_success,
             progress,
             refresh_errors,
+            rereads,
+            webhook_requests,
             pull_limits,
         }
     }
@@ -255,6 +288,18 @@ impl refresh::Observer for Telemetry {
         if let Some(t) = last_success {
             self.last_success.set(unix_seconds(t));
         }
+    }
+
+    fn reread(&self, result: refresh::RereadResult) {
+        self.rereads.with_label_values(&[result.as_str()]).inc();
+    }
+}
+
+impl server::WebhookObserver for Telemetry {
+    fn answered(&self, result: server::WebhookResult) {
+        self.webhook_requests
+            .with_label_values(&[result.as_str()])
+            .inc();
     }
 }
 

@@ -1,0 +1,387 @@
+//! Re-reads of one repository between refreshes, asked for by a webhook or the audit log.
+//!
+//! [`Rereads`] is the handle others ask through: it says at once whether the repository is
+//! inventoried, and queues the request. One worker takes the requests in order: a repository
+//! asked for again within `--refresh.repository-min-interval` of its last re-read is re-read
+//! once, when that time is up; every repository due is re-read in one batch, several at once
+//! within the client's limits (the same limiter and retries as a refresh), and the batch is
+//! merged, counted, logged, rendered, saved and published in one step, like a refresh. See
+//! `activity` for how re-reads and refreshes keep out of each other's way.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::activity::{Key, Start};
+use super::{Shared, report};
+use crate::changes::{self, Change};
+use crate::error::Error;
+use crate::inventory::{NameFilter, RepositoryRead, Reread, TagsRead};
+use crate::publication::Published;
+
+/// What asked for a re-read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cause {
+    /// A Docker Hub webhook (a push).
+    Webhook,
+    /// An audit-log event.
+    AuditLog,
+}
+
+impl Cause {
+    fn as_str(self) -> &'static str {
+        match self {
+            Cause::Webhook => "webhook",
+            Cause::AuditLog => "audit_log",
+        }
+    }
+}
+
+/// How one re-read ended, as `dockerhub_repository_rereads_total` counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum RereadResult {
+    /// Read and merged.
+    Success,
+    /// A request failed; what was known is kept.
+    Failure,
+    /// Not needed: the running refresh lists the repository from its first page.
+    Skipped,
+}
+
+impl RereadResult {
+    /// Every result, in the order the metric lists them.
+    pub(crate) const ALL: [RereadResult; 3] = [
+        RereadResult::Success,
+        RereadResult::Failure,
+        RereadResult::Skipped,
+    ];
+
+    /// The value of the `result` label.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RereadResult::Success => "success",
+            RereadResult::Failure => "failure",
+            RereadResult::Skipped => "skipped",
+        }
+    }
+}
+
+/// Who changed what, as an audit-log event tells: logged with the changes a re-read finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Actor {
+    /// The tag the event is about, if any.
+    pub(crate) tag: Option<String>,
+    /// The account that made the change.
+    pub(crate) name: String,
+}
+
+/// One request for a re-read.
+#[derive(Debug)]
+pub(super) struct Request {
+    key: Key,
+    cause: Cause,
+    actors: Vec<Actor>,
+}
+
+/// Which repositories are inventoried: those of the listed namespaces that the repository
+/// filter lets through, and those named on their own.
+#[derive(Debug, Clone)]
+pub(super) struct Scope {
+    namespaces: Vec<String>,
+    named: Vec<(String, String)>,
+    filter: NameFilter,
+}
+
+impl Scope {
+    pub(super) fn new(
+        namespaces: Vec<String>,
+        named: Vec<(String, String)>,
+        filter: NameFilter,
+    ) -> Scope {
+        Scope {
+            namespaces,
+            named,
+            filter,
+        }
+    }
+
+    /// Whether `namespace/repository` is inventoried.
+    pub(super) fn contains(&self, namespace: &str, repository: &str) -> bool {
+        (self.namespaces.iter().any(|n| n == namespace) && self.filter.matches(repository))
+            || self
+                .named
+                .iter()
+                .any(|(n, r)| n == namespace && r == repository)
+    }
+
+    /// Whether `namespace` is one of repositories named on their own (not listed).
+    fn is_named_only(&self, namespace: &str) -> bool {
+        !self.namespaces.iter().any(|n| n == namespace)
+    }
+}
+
+/// Asks for re-reads; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Rereads {
+    requests: mpsc::UnboundedSender<Request>,
+    scope: Arc<Scope>,
+}
+
+impl Rereads {
+    /// A handle and the receiving end for the worker.
+    pub(super) fn new(scope: Scope) -> (Rereads, mpsc::UnboundedReceiver<Request>) {
+        let (requests, received) = mpsc::unbounded_channel();
+        (
+            Rereads {
+                requests,
+                scope: Arc::new(scope),
+            },
+            received,
+        )
+    }
+
+    /// Asks for a re-read of `namespace/repository`; `false` (and nothing asked) when the
+    /// repository is not inventoried.
+    pub(crate) fn request(
+        &self,
+        namespace: &str,
+        repository: &str,
+        cause: Cause,
+        actors: Vec<Actor>,
+    ) -> bool {
+        if !self.scope.contains(namespace, repository) {
+            return false;
+        }
+        // The worker is gone only at shutdown, when nothing needs reading any more.
+        let _ = self.requests.send(Request {
+            key: (namespace.to_string(), repository.to_string()),
+            cause,
+            actors,
+        });
+        true
+    }
+}
+
+/// A re-read waiting for its time.
+struct Due {
+    at: Instant,
+    cause: Cause,
+    actors: Vec<Actor>,
+}
+
+/// Takes requests until the channel closes, re-reading each repository when it is due.
+pub(super) async fn work(
+    shared: Arc<Shared>,
+    handle: Rereads,
+    mut requests: mpsc::UnboundedReceiver<Request>,
+    min_interval: Duration,
+) {
+    let mut due: BTreeMap<Key, Due> = BTreeMap::new();
+    let mut last_start: HashMap<Key, Instant> = HashMap::new();
+    loop {
+        let next = due.values().map(|d| d.at).min();
+        tokio::select! {
+            request = requests.recv() => {
+                let Some(request) = request else { return };
+                match due.get_mut(&request.key) {
+                    Some(waiting) => {
+                        debug!(hub_namespace = %request.key.0, repository = %request.key.1, "re-read folded into one already due");
+                        waiting.actors.extend(request.actors);
+                    }
+                    None => {
+                        let earliest = last_start.get(&request.key).map(|t| *t + min_interval);
+                        let at = earliest.map_or_else(Instant::now, |t| t.max(Instant::now()));
+                        due.insert(request.key, Due { at, cause: request.cause, actors: request.actors });
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => {
+                let now = Instant::now();
+                let ready: Vec<Key> = due.iter().filter(|(_, d)| d.at <= now).map(|(k, _)| k.clone()).collect();
+                let mut batch = Vec::with_capacity(ready.len());
+                for key in ready {
+                    if let Some(d) = due.remove(&key) {
+                        batch.push((key, d));
+                    }
+                }
+                let started = run_batch(&shared, &handle, batch).await;
+                for key in started {
+                    last_start.insert(key, now);
+                }
+                last_start.retain(|_, t| t.elapsed() < min_interval);
+            }
+        }
+    }
+}
+
+/// What a re-read of one repository found.
+enum Found {
+    /// Read: merge it.
+    Read(Reread),
+    /// A request failed: keep what is known.
+    Failed(Error),
+}
+
+/// Re-reads every repository of `batch` and publishes the result; the repositories it read
+/// (or tried to).
+async fn run_batch(shared: &Arc<Shared>, handle: &Rereads, batch: Vec<(Key, Due)>) -> Vec<Key> {
+    let mut guards = Vec::new();
+    let mut tasks = JoinSet::new();
+    let mut actors: HashMap<Key, Vec<Actor>> = HashMap::new();
+    let mut started = Vec::new();
+    for (key, due) in batch {
+        match shared.activity.begin_reread(&key) {
+            Start::Skip => {
+                debug!(hub_namespace = %key.0, repository = %key.1, "re-read not needed: the running refresh lists the repository");
+                shared.observer.reread(RereadResult::Skipped);
+            }
+            Start::Busy => {
+                // Asked again once the reader is done; the request keeps its place otherwise.
+                let shared = Arc::clone(shared);
+                let handle = handle.clone();
+                tokio::spawn(async move {
+                    shared.activity.until_idle(&key).await;
+                    let _ = handle.requests.send(Request {
+                        key,
+                        cause: due.cause,
+                        actors: due.actors,
+                    });
+                });
+            }
+            Start::Go(guard) => {
+                info!(hub_namespace = %key.0, repository = %key.1, cause = due.cause.as_str(), "re-reading a repository");
+                let stamp = guard.stamp;
+                guards.push(guard);
+                started.push(key.clone());
+                actors.insert(key.clone(), due.actors);
+                let client = Arc::clone(&shared.client);
+                tasks.spawn(async move {
+                    let found = read_one(&client, &key).await;
+                    (key, stamp, found)
+                });
+            }
+        }
+    }
+    if started.is_empty() {
+        return started;
+    }
+    let requests_before = shared.client.requests_sent();
+    let mut reads = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let Ok((key, stamp, found)) = joined else {
+            shared.observer.reread(RereadResult::Failure);
+            continue;
+        };
+        match found {
+            Found::Read(read) => reads.push((key, stamp, read)),
+            Found::Failed(e) => {
+                warn!(hub_namespace = %key.0, repository = %key.1, error = %e, "re-reading a repository failed; what was known is kept");
+                shared.observer.listing_failed(e.kind());
+                shared.observer.reread(RereadResult::Failure);
+            }
+        }
+    }
+    let merged = reads.len();
+    let changes = merge(shared, reads).await;
+    for _ in 0..merged {
+        shared.observer.reread(RereadResult::Success);
+    }
+    report::log_changes(&changes, |change| actor_of(&actors, change));
+    debug!(
+        repositories = merged,
+        changes = changes.len(),
+        requests = shared.client.requests_sent() - requests_before,
+        "re-reads merged"
+    );
+    // The re-reads end once merged, so a refresh's listing of these repositories starts
+    // after them and is merged after them.
+    drop(guards);
+    started
+}
+
+/// Reads one repository's details and then its tags.
+async fn read_one(client: &crate::hub::Client, (namespace, name): &Key) -> Found {
+    let repo = match client.get_repository(namespace, name).await {
+        Ok(repo) => repo,
+        Err(Error::NotFound { .. }) => return Found::Read(Reread::Gone(name.clone())),
+        Err(e) => return Found::Failed(e),
+    };
+    let tags = match client.list_tags(namespace, name).await {
+        Ok(Some(tags)) => TagsRead::Listed(tags),
+        Ok(None) => return Found::Read(Reread::Gone(name.clone())),
+        Err(e) => return Found::Failed(e),
+    };
+    Found::Read(Reread::Read(RepositoryRead {
+        name: repo.name,
+        info: repo.info,
+        tags,
+    }))
+}
+
+/// Merges the reads into the published snapshot and publishes it; the changes found.
+async fn merge(shared: &Arc<Shared>, reads: Vec<(Key, u64, Reread)>) -> Vec<Change> {
+    let mut writer = Arc::clone(&shared.writer).lock_owned().await;
+    let current = Arc::clone(&shared.publish.borrow());
+    let shared_for_build = Arc::clone(shared);
+    let built = tokio::task::spawn_blocking(move || {
+        let shared = shared_for_build;
+        let mut next = (*current.snapshot).clone();
+        for (key, stamp, read) in reads {
+            let create = shared.scope.is_named_only(&key.0);
+            if next.apply_reread(&key.0, read, create) {
+                writer.rereads.insert(key, stamp);
+            } else {
+                debug!(hub_namespace = %key.0, repository = %key.1, "re-read left for the first refresh: the namespace was never listed");
+            }
+        }
+        let next = Arc::new(next);
+        let changes = changes::diff(
+            &current.snapshot,
+            &next,
+            &shared.options.render.tag_filter,
+        );
+        let mut published = {
+            writer.counters.count(&changes);
+            writer.counters.cover(&next);
+            Published::new(
+                Arc::clone(&next),
+                current.last_refresh,
+                current.last_success,
+                &writer.counters,
+                &shared.options.render,
+            )
+        };
+        published.ready = current.ready;
+        shared.save_state(&next, current.last_success);
+        shared.publish.send_replace(Arc::new(published));
+        drop(writer);
+        changes
+    })
+    .await;
+    match built {
+        Ok(changes) => changes,
+        Err(e) => {
+            warn!(error = %e, "merging re-reads failed; keeping the previous inventory");
+            Vec::new()
+        }
+    }
+}
+
+/// The actor an audit-log event named for the tag (or, failing that, the repository) of
+/// `change`.
+fn actor_of<'a>(actors: &'a HashMap<Key, Vec<Actor>>, change: &Change) -> Option<&'a str> {
+    let (namespace, repository, tag) = change.subject();
+    let known = actors.get(&(namespace.to_string(), repository.to_string()))?;
+    known
+        .iter()
+        .rev()
+        .find(|a| a.tag.as_deref() == tag && tag.is_some())
+        .or_else(|| known.iter().rev().find(|a| a.tag.is_none()))
+        .or_else(|| known.last())
+        .map(|a| a.name.as_str())
+}
