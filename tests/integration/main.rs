@@ -20,6 +20,7 @@ mod pull_limit;
 #[cfg(target_os = "linux")]
 mod resources;
 mod scale;
+mod signals;
 mod support;
 mod systemd;
 mod watched;
