@@ -14,6 +14,10 @@ use simhub::SimHub;
 /// The demo account's secret, known to the simulated Hub only.
 const DEMO_SECRET: &str = "dckr_pat_demo_acme";
 
+/// The demo's webhook token: the path Docker Hub would be given is
+/// `/hooks/dockerhub/<token>`.
+const DEMO_WEBHOOK_TOKEN: &str = "demo-webhook-token-0123456789abcdef";
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listen = std::env::args()
@@ -31,6 +35,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _churn = hub.start_churn(Duration::from_secs(20), 42);
 
     let (registry_url, auth_url) = (running.registry_url(), running.registry_auth_url());
+    let token_file = std::env::temp_dir().join(format!(
+        "dockerhub-exporter-demo-webhook-{}",
+        std::process::id()
+    ));
+    std::fs::write(&token_file, DEMO_WEBHOOK_TOKEN)?;
+    let token_path = token_file.to_string_lossy().into_owned();
     let args = Args::try_parse_from([
         "dockerhub_exporter",
         "--hub.url",
@@ -51,6 +61,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "acme-bot",
         "--refresh.interval",
         "30s",
+        // Pushes arrive as webhooks at once, deletions through the audit log.
+        "--web.webhook-token-file",
+        &token_path,
+        "--hub.audit-log.interval",
+        "5s",
+        "--refresh.repository-min-interval",
+        "5s",
         "--web.listen-address",
         &listen,
     ])?;
@@ -63,15 +80,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let address = listener.local_addrs()?[0];
+    // The simulated Hub calls the webhook on every push, as Docker Hub does once it is set
+    // up in a repository's settings.
+    let hook_host = if address.ip().is_unspecified() {
+        std::net::SocketAddr::from(([127, 0, 0, 1], address.port()))
+    } else {
+        address
+    };
+    hub.set_webhook(Some(&format!(
+        "http://{hook_host}/hooks/dockerhub/{DEMO_WEBHOOK_TOKEN}"
+    )));
     println!();
     println!("  simulated Docker Hub:  {}", running.url());
     println!("  exporter:              http://{address}/");
     println!("  metrics:               http://{address}/metrics");
     println!();
     println!("  The simulated Hub pushes, re-pushes and deletes a tag every 20 s; the exporter");
-    println!(
-        "  refreshes every 30 s. Try: curl -s http://{address}/metrics | grep dockerhub_repository_tags"
-    );
+    println!("  refreshes every 30 s, and sees a push within a second through the Hub's webhook");
+    println!("  and a deletion within seconds through its audit log (watch the log's");
+    println!("  \"tag added\" and \"tag removed\" lines).");
+    println!("  Try: curl -s http://{address}/metrics | grep dockerhub_tags_added_total");
     println!("  Stop with Ctrl-C.");
     println!();
     exporter
@@ -79,5 +107,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
+    let _ = std::fs::remove_file(&token_file);
     Ok(())
 }
