@@ -12,7 +12,7 @@
 use std::io;
 
 use bytes::Bytes;
-use flate2::{Compress, Compression, Crc, FlushCompress, Status};
+use flate2::{Compress, Compression, Crc, Decompress, FlushCompress, FlushDecompress, Status};
 
 /// The gzip header of RFC 1952: deflate, no flags, no time, no extra flags, unknown OS.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
@@ -28,27 +28,119 @@ pub(super) struct Deflated {
     /// Raw deflate data ending with a sync flush; empty for empty text.
     data: Bytes,
     crc: Crc,
+    /// Bytes of text deflated.
+    len: u64,
 }
 
 impl Deflated {
     /// Deflates `text` at the fast level: the exposition is repetitive enough that it still
     /// shrinks about sevenfold.
     pub(super) fn new(text: &[u8]) -> io::Result<Self> {
-        let mut crc = Crc::new();
-        if text.is_empty() {
-            return Ok(Deflated {
-                data: Bytes::new(),
-                crc,
-            });
+        let mut stream = DeflateStream::new();
+        stream.write(text)?;
+        stream.finish()
+    }
+
+    /// Bytes of text it holds, inflated.
+    pub(super) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Bytes it takes, deflated.
+    pub(super) fn deflated_len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Its text again, a piece at a time.
+    pub(super) fn inflate(&self) -> Inflating {
+        Inflating {
+            data: self.data.clone(),
+            decompress: Decompress::new(false),
+            left: self.len,
         }
-        let mut data = Vec::with_capacity(text.len() / 6 + 64);
-        deflate(text, &mut data, FlushCompress::Sync)?;
-        data.shrink_to_fit();
-        crc.update(text);
+    }
+}
+
+/// Text being deflated a piece at a time into one [`Deflated`], so that the whole text is
+/// never held at once.
+pub(super) struct DeflateStream {
+    compress: Compress,
+    data: Vec<u8>,
+    crc: Crc,
+}
+
+impl DeflateStream {
+    pub(super) fn new() -> Self {
+        DeflateStream {
+            compress: Compress::new(Compression::fast(), false),
+            data: Vec::new(),
+            crc: Crc::new(),
+        }
+    }
+
+    /// Deflates `text` after what was written before.
+    pub(super) fn write(&mut self, text: &[u8]) -> io::Result<()> {
+        if text.is_empty() {
+            return Ok(());
+        }
+        self.crc.update(text);
+        deflate(
+            &mut self.compress,
+            text,
+            &mut self.data,
+            FlushCompress::None,
+        )
+    }
+
+    /// Ends the data on a byte boundary, without a final block.
+    pub(super) fn finish(mut self) -> io::Result<Deflated> {
+        let len = self.compress.total_in();
+        if len == 0 {
+            return Ok(Deflated::default());
+        }
+        deflate(&mut self.compress, &[], &mut self.data, FlushCompress::Sync)?;
+        self.data.shrink_to_fit();
         Ok(Deflated {
-            data: data.into(),
-            crc,
+            data: self.data.into(),
+            crc: self.crc,
+            len,
         })
+    }
+}
+
+/// A [`Deflated`] being inflated, a piece at a time.
+pub(super) struct Inflating {
+    data: Bytes,
+    decompress: Decompress,
+    /// Bytes of text still to come.
+    left: u64,
+}
+
+impl Inflating {
+    /// The next piece of text, at most `max` bytes; `None` at the end. Data that does not
+    /// inflate (which this module never makes) ends the text early.
+    pub(super) fn next_piece(&mut self, max: usize) -> Option<Bytes> {
+        if self.left == 0 {
+            return None;
+        }
+        let want = max.min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let mut out = Vec::with_capacity(want);
+        while out.len() < want {
+            let consumed = self.decompress.total_in() as usize;
+            let before = out.len();
+            let status = self.decompress.decompress_vec(
+                &self.data[consumed..],
+                &mut out,
+                FlushDecompress::None,
+            );
+            let stuck = out.len() == before && self.decompress.total_in() as usize == consumed;
+            if status.is_err() || stuck {
+                self.left = 0;
+                break;
+            }
+        }
+        self.left = self.left.saturating_sub(out.len() as u64);
+        (!out.is_empty()).then(|| Bytes::from(out))
     }
 }
 
@@ -60,7 +152,8 @@ pub(super) fn gzip<'a>(
 ) -> io::Result<Vec<Bytes>> {
     let mut start = Vec::with_capacity(HEADER.len() + head.len() / 3 + 64);
     start.extend_from_slice(&HEADER);
-    deflate(head, &mut start, FlushCompress::Sync)?;
+    let mut compress = Compress::new(Compression::fast(), false);
+    deflate(&mut compress, head, &mut start, FlushCompress::Sync)?;
     let mut crc = Crc::new();
     crc.update(head);
     let mut parts = vec![Bytes::from(start)];
@@ -78,22 +171,28 @@ pub(super) fn gzip<'a>(
     Ok(parts)
 }
 
-/// Appends the raw deflate data of `input` to `out`, ending with `flush`.
-fn deflate(input: &[u8], out: &mut Vec<u8>, flush: FlushCompress) -> io::Result<()> {
-    let mut compress = Compress::new(Compression::fast(), false);
+/// Appends the raw deflate data of `input` to `out`, ending with `flush`, with `compress`
+/// (which keeps its state for the next call).
+fn deflate(
+    compress: &mut Compress,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    flush: FlushCompress,
+) -> io::Result<()> {
+    let start = compress.total_in();
     loop {
-        let consumed = compress.total_in() as usize;
+        let consumed = (compress.total_in() - start) as usize;
         if out.capacity() - out.len() < 1024 {
             out.reserve(out.len().max(4096));
         }
         let status = compress
             .compress_vec(&input[consumed..], out, flush)
             .map_err(io::Error::other)?;
-        let done = compress.total_in() as usize == input.len();
+        let done = (compress.total_in() - start) as usize == input.len();
         match (status, flush) {
             (Status::StreamEnd, _) => return Ok(()),
-            // A sync flush is complete once all input is in and the output did not fill up.
-            (_, FlushCompress::Sync) if done && out.len() < out.capacity() => return Ok(()),
+            // Complete once all input is in and the output did not fill up.
+            _ if done && out.len() < out.capacity() => return Ok(()),
             _ => {}
         }
     }
@@ -126,6 +225,41 @@ mod tests {
             expected.extend_from_slice(&tail_text);
             assert_eq!(gunzip_single_member(&parts), expected);
         }
+    }
+
+    #[test]
+    fn text_deflated_in_pieces_inflates_in_pieces_to_the_same_text() {
+        let text: Vec<u8> = (0..50_000)
+            .flat_map(|i| format!("dockerhub_tag_info{{tag=\"v{i}\"}} 1\n").into_bytes())
+            .collect();
+        let mut stream = DeflateStream::new();
+        for piece in text.chunks(7_777) {
+            stream.write(piece).unwrap();
+        }
+        let deflated = stream.finish().unwrap();
+        assert_eq!(deflated.len(), text.len() as u64);
+        assert!(deflated.deflated_len() < text.len() / 5);
+        assert_eq!(
+            gunzip_single_member(&gzip(b"", [&deflated]).unwrap()),
+            text,
+            "the same as one deflated at once"
+        );
+        for max in [1, 1000, 65_536, usize::MAX] {
+            let mut inflating = deflated.inflate();
+            let mut back = Vec::new();
+            while let Some(piece) = inflating.next_piece(max) {
+                assert!(piece.len() <= max);
+                back.extend_from_slice(&piece);
+            }
+            assert_eq!(back, text, "pieces of at most {max}");
+        }
+        assert!(
+            Deflated::new(b"")
+                .unwrap()
+                .inflate()
+                .next_piece(10)
+                .is_none()
+        );
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //! endpoint sends.
 //!
 //! The refresh loop builds one [`Published`] per refresh: the snapshot, how the refresh
-//! ended, and the inventory's exposition, rendered once ([`render`]) and deflated once
-//! ([`gzip`]). It publishes it through a `watch` channel; readers clone the `Arc` out and
-//! hold no lock while they answer. [`scrape`] builds the body of one scrape: the exporter's
+//! ended, and the inventory's exposition, rendered once ([`render`]) straight into the
+//! compressor ([`gzip`]) and kept only deflated, which is what Prometheus asks for; a plain
+//! scrape inflates it a piece at a time as it is sent ([`Body`]). It publishes it through a
+//! `watch` channel; readers clone the `Arc` out and hold no lock while they answer. [`scrape`] builds the body of one scrape: the exporter's
 //! own series, gathered at that moment, followed by the published inventory, in the one order
 //! that keeps the two consistent. This module neither calls the Hub nor owns the exporter's
 //! own series (see `telemetry`); it never serves HTTP itself.
@@ -15,7 +16,7 @@ pub(crate) mod render;
 
 pub(crate) use format::Format;
 
-use std::ops::Range;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -66,7 +67,7 @@ pub(crate) struct RefreshStatus {
     pub(crate) duration: Duration,
 }
 
-/// One published state: a snapshot and its pre-rendered exposition.
+/// One published state: a snapshot and its pre-rendered exposition, kept deflated only.
 #[derive(Debug)]
 pub(crate) struct Published {
     /// The inventory.
@@ -75,13 +76,9 @@ pub(crate) struct Published {
     pub(crate) last_refresh: Option<RefreshStatus>,
     /// When a refresh last read everything.
     pub(crate) last_success: Option<SystemTime>,
-    /// The inventory families and the change counters in the text exposition format.
-    exposition: Bytes,
-    /// The families' header lines in OpenMetrics, one after another.
-    openmetrics_headers: Bytes,
-    /// Where each family's header lines are in `exposition` and in `openmetrics_headers`.
-    headers: Vec<(Range<usize>, Range<usize>)>,
-    /// The same, deflated once, to end the gzip stream of every scrape that asks for gzip.
+    /// The inventory families and the change counters, deflated once: what ends the gzip
+    /// stream of every scrape that asks for gzip, and what a plain scrape inflates as it is
+    /// sent.
     deflated: DeflatedExposition,
     /// Whether a refresh of this process has finished fully or in part (`/readyz`).
     pub(crate) ready: bool,
@@ -99,7 +96,8 @@ impl Published {
         )
     }
 
-    /// Publishes a snapshot, rendering its exposition once.
+    /// Publishes a snapshot, rendering its exposition once, straight into the compressor:
+    /// the plain text is never held whole.
     pub(crate) fn new(
         snapshot: Arc<Snapshot>,
         last_refresh: Option<RefreshStatus>,
@@ -107,50 +105,31 @@ impl Published {
         changes: &Counters,
         options: &render::Options,
     ) -> Self {
-        let mut rendered = render::render_inventory(&snapshot, options);
-        rendered.append(render::render_changes(changes));
-        let render::Rendered {
-            mut text,
-            openmetrics,
-            headers,
-        } = rendered;
-        // The buffer lives as long as its publication; give back what growing over-reserved.
-        text.shrink_to_fit();
-        // Compressed once here rather than at every scrape.
-        let deflated = DeflatedExposition::new(&text, &openmetrics, &headers);
+        let mut deflating = Deflating::default();
+        render::render_to(&snapshot, changes, options, &mut deflating);
         Published {
             snapshot,
             last_refresh,
             last_success,
-            exposition: text.into(),
-            openmetrics_headers: openmetrics.into(),
-            headers,
-            deflated,
+            deflated: deflating.finish(),
             ready: last_refresh.is_some_and(|r| r.result != RefreshResult::Failure),
         }
     }
 
-    /// Size of the inventory's exposition in bytes, uncompressed.
-    pub(crate) fn exposition_len(&self) -> usize {
-        self.exposition.len()
+    /// Size of the inventory's exposition in bytes, uncompressed (text format).
+    pub(crate) fn exposition_len(&self) -> u64 {
+        self.deflated
+            .parts(Format::Text)
+            .map(gzip::Deflated::len)
+            .sum()
     }
 
-    /// The exposition in `format` as buffers to send in order, sharing this publication's.
-    fn parts(&self, format: Format) -> Vec<Bytes> {
-        match format {
-            Format::Text => vec![self.exposition.clone()],
-            Format::OpenMetrics => {
-                let mut parts = Vec::with_capacity(self.headers.len() * 2 + 1);
-                let mut at = 0;
-                for (text, openmetrics) in &self.headers {
-                    parts.push(self.exposition.slice(at..text.start));
-                    parts.push(self.openmetrics_headers.slice(openmetrics.clone()));
-                    at = text.end;
-                }
-                parts.push(self.exposition.slice(at..));
-                parts
-            }
-        }
+    /// Size of the inventory's exposition as kept, deflated (text format).
+    pub(crate) fn deflated_len(&self) -> usize {
+        self.deflated
+            .parts(Format::Text)
+            .map(gzip::Deflated::deflated_len)
+            .sum()
     }
 }
 
@@ -165,37 +144,6 @@ struct DeflatedExposition {
 }
 
 impl DeflatedExposition {
-    fn new(text: &[u8], openmetrics: &[u8], headers: &[(Range<usize>, Range<usize>)]) -> Self {
-        let deflate = |bytes: &[u8]| {
-            // Compressing into a Vec cannot fail; should it, scrapes that ask for gzip get
-            // the exporter's series only.
-            gzip::Deflated::new(bytes).ok()
-        };
-        let mut between = Vec::with_capacity(headers.len() + 1);
-        let mut deflated_headers = Vec::with_capacity(headers.len());
-        let mut at = 0;
-        for (in_text, in_openmetrics) in headers {
-            let (Some(before), Some(header), Some(om)) = (
-                deflate(&text[at..in_text.start]),
-                deflate(&text[in_text.clone()]),
-                deflate(&openmetrics[in_openmetrics.clone()]),
-            ) else {
-                return DeflatedExposition::default();
-            };
-            between.push(before);
-            deflated_headers.push((header, om));
-            at = in_text.end;
-        }
-        match deflate(&text[at..]) {
-            Some(rest) => between.push(rest),
-            None => return DeflatedExposition::default(),
-        }
-        DeflatedExposition {
-            between,
-            headers: deflated_headers,
-        }
-    }
-
     /// The parts in order, with the header lines of `format`.
     fn parts(&self, format: Format) -> impl Iterator<Item = &gzip::Deflated> {
         let headers = self.headers.iter().map(move |(text, om)| match format {
@@ -209,14 +157,64 @@ impl DeflatedExposition {
     }
 }
 
+/// A [`DeflatedExposition`] being rendered into.
+#[derive(Default)]
+struct Deflating {
+    done: DeflatedExposition,
+    current: Option<gzip::DeflateStream>,
+    /// Set when compressing failed, which compressing into memory does not.
+    failed: bool,
+}
+
+impl Deflating {
+    /// What was rendered; empty (a scrape then carries the exporter's own series only) if
+    /// compressing failed.
+    fn finish(mut self) -> DeflatedExposition {
+        let last = self.current.take().unwrap_or_else(gzip::DeflateStream::new);
+        match last.finish() {
+            Ok(last) if !self.failed => {
+                self.done.between.push(last);
+                self.done
+            }
+            _ => {
+                warn!(
+                    "compressing the exposition failed; scrapes carry the exporter's own series only"
+                );
+                DeflatedExposition::default()
+            }
+        }
+    }
+}
+
+impl render::Output for Deflating {
+    fn samples(&mut self, text: &[u8]) {
+        let current = self.current.get_or_insert_with(gzip::DeflateStream::new);
+        self.failed |= current.write(text).is_err();
+    }
+
+    fn header(&mut self, text: &[u8], openmetrics: &[u8]) {
+        let before = self.current.take().unwrap_or_else(gzip::DeflateStream::new);
+        match (
+            before.finish(),
+            gzip::Deflated::new(text),
+            gzip::Deflated::new(openmetrics),
+        ) {
+            (Ok(before), Ok(text), Ok(openmetrics)) => {
+                self.done.between.push(before);
+                self.done.headers.push((text, openmetrics));
+            }
+            _ => self.failed = true,
+        }
+    }
+}
+
 /// The exporter's own series in the text format, gathered when called.
 pub(crate) type OwnSeries = dyn Fn() -> Vec<u8> + Send + Sync;
 
-/// The body of one scrape, as buffers to send in order without joining them.
-#[derive(Debug)]
+/// The body of one scrape, as pieces to send in order.
 pub(crate) struct Scrape {
-    /// The buffers.
-    pub(crate) parts: Vec<Bytes>,
+    /// The pieces.
+    pub(crate) body: Body,
     /// Whether they form a gzip stream.
     pub(crate) gzipped: bool,
 }
@@ -227,7 +225,8 @@ pub(crate) struct Scrape {
 /// The order is the point: the refresh publishes its inventory before it counts itself in
 /// the exporter's series, so gathering those first and taking the inventory after means an
 /// exposition that counts a refresh always carries that refresh's inventory. Only the small
-/// parts are encoded (and compressed) here; the inventory's buffers are shared, not copied.
+/// parts are encoded (and compressed) here; the inventory's deflated buffers are shared, not
+/// copied, and a plain scrape inflates them a piece at a time as it is sent.
 pub(crate) fn scrape(
     own_series: &OwnSeries,
     published: &watch::Receiver<Arc<Published>>,
@@ -247,7 +246,7 @@ pub(crate) fn scrape(
         match gzip::gzip(&own, published.deflated.parts(format).chain(end.as_ref())) {
             Ok(parts) => {
                 return Scrape {
-                    parts,
+                    body: Body::from_bytes(parts),
                     gzipped: true,
                 };
             }
@@ -256,14 +255,94 @@ pub(crate) fn scrape(
             }
         }
     }
-    let mut parts = vec![Bytes::from(own)];
-    parts.extend(published.parts(format));
+    let mut pieces: VecDeque<Piece> = VecDeque::new();
+    pieces.push_back(Piece::Ready(Bytes::from(own)));
+    for part in published.deflated.parts(format) {
+        pieces.push_back(Piece::Inflate(part.inflate(), part.len()));
+    }
     if format == Format::OpenMetrics {
-        parts.push(Bytes::from_static(format::EOF));
+        pieces.push_back(Piece::Ready(Bytes::from_static(format::EOF)));
     }
     Scrape {
-        parts,
+        body: Body::new(pieces),
         gzipped: false,
+    }
+}
+
+/// How much of a deflated part a plain scrape inflates at a time.
+const INFLATED_PIECE: usize = 256 * 1024;
+
+/// One piece of a [`Body`].
+enum Piece {
+    /// A buffer to send as it is.
+    Ready(Bytes),
+    /// A deflated part to inflate as it is sent, and its length inflated.
+    Inflate(gzip::Inflating, u64),
+}
+
+/// A response body: buffers sent as they are, shared and never joined, and deflated parts
+/// of the exposition inflated a piece at a time, so that no body is ever held whole.
+pub(crate) struct Body {
+    pieces: VecDeque<Piece>,
+    remaining: u64,
+}
+
+impl Body {
+    fn new(pieces: VecDeque<Piece>) -> Body {
+        let remaining = pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Ready(b) => b.len() as u64,
+                Piece::Inflate(_, len) => *len,
+            })
+            .sum();
+        Body { pieces, remaining }
+    }
+
+    /// A body of these buffers, in order.
+    pub(crate) fn from_bytes(parts: impl IntoIterator<Item = Bytes>) -> Body {
+        Body::new(
+            parts
+                .into_iter()
+                .filter(|b| !b.is_empty())
+                .map(Piece::Ready)
+                .collect(),
+        )
+    }
+
+    /// Bytes still to come.
+    pub(crate) fn remaining(&self) -> u64 {
+        self.remaining
+    }
+
+    /// The next buffer to send; `None` at the end.
+    pub(crate) fn next_chunk(&mut self) -> Option<Bytes> {
+        loop {
+            let chunk = match self.pieces.front_mut()? {
+                Piece::Ready(_) => match self.pieces.pop_front() {
+                    Some(Piece::Ready(b)) => Some(b),
+                    _ => None,
+                },
+                Piece::Inflate(inflating, _) => match inflating.next_piece(INFLATED_PIECE) {
+                    Some(b) => Some(b),
+                    None => {
+                        self.pieces.pop_front();
+                        None
+                    }
+                },
+            };
+            if let Some(chunk) = chunk
+                && !chunk.is_empty()
+            {
+                self.remaining = self.remaining.saturating_sub(chunk.len() as u64);
+                return Some(chunk);
+            }
+        }
+    }
+
+    /// Whether nothing is left to send.
+    pub(crate) fn is_end(&self) -> bool {
+        self.pieces.is_empty()
     }
 }
 
@@ -272,4 +351,97 @@ pub(crate) fn unix_seconds(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read as _;
+
+    use super::*;
+    use crate::changes::TagCounts;
+    use crate::inventory::fixtures::{image, repository, snapshot, tag};
+
+    /// An inventory whose exposition is several times [`INFLATED_PIECE`] and the renderer's
+    /// chunk, so that every part is sent in several pieces.
+    fn large() -> (Snapshot, Counters) {
+        let tags: Vec<_> = (0..3000)
+            .map(|i| {
+                tag(&format!("1.{i}.0"), &format!("sha256:{i:064x}")).with_images(vec![
+                    image("linux", "amd64", "", &format!("sha256:{:064x}", i + 1)).sized(i),
+                    image("linux", "arm64", "v8", &format!("sha256:{:064x}", i + 2)),
+                ])
+            })
+            .collect();
+        let s = snapshot(vec![(
+            "acme",
+            vec![
+                repository("api", Some(tags)),
+                repository("empty", None),
+                repository("web", Some(vec![tag("latest", "sha256:w")])),
+            ],
+        )]);
+        let mut counters = Counters::default();
+        counters.cover(&s);
+        counters.tags.insert(
+            ("acme".into(), "api".into()),
+            TagCounts {
+                added: 3,
+                ..TagCounts::default()
+            },
+        );
+        (s, counters)
+    }
+
+    fn body(mut body: Body) -> Vec<u8> {
+        let announced = body.remaining();
+        let mut out = Vec::new();
+        while let Some(chunk) = body.next_chunk() {
+            out.extend_from_slice(&chunk);
+        }
+        assert_eq!(
+            out.len() as u64,
+            announced,
+            "the length announced is the length sent"
+        );
+        assert_eq!(body.remaining(), 0);
+        out
+    }
+
+    #[test]
+    fn every_scrape_serves_what_the_renderer_renders_whole() {
+        let (s, counters) = large();
+        let options = render::Options::default();
+        let mut whole = render::render_inventory(&s, &options);
+        whole.append(render::render_changes(&counters));
+        assert!(
+            whole.text.len() > 4 * INFLATED_PIECE,
+            "several pieces per part"
+        );
+        let published = Published::new(Arc::new(s), None, None, &counters, &options);
+        assert_eq!(published.exposition_len(), whole.text.len() as u64);
+        assert!(published.deflated_len() * 5 < whole.text.len());
+        let (_tx, rx) = watch::channel(Arc::new(published));
+        let own = || b"own_series 1\n".to_vec();
+        for format in [Format::Text, Format::OpenMetrics] {
+            let mut expected = b"own_series 1\n".to_vec();
+            if format == Format::OpenMetrics {
+                expected = format::openmetrics_from_text(&expected);
+                expected.extend_from_slice(&whole.openmetrics_text());
+                expected.extend_from_slice(format::EOF);
+            } else {
+                expected.extend_from_slice(&whole.text);
+            }
+            let plain = scrape(&own, &rx, false, format);
+            assert!(!plain.gzipped);
+            assert!(body(plain.body) == expected, "{format:?} plain");
+            let gzipped = scrape(&own, &rx, true, format);
+            assert!(gzipped.gzipped);
+            let compressed = body(gzipped.body);
+            let mut inflated = Vec::new();
+            flate2::read::GzDecoder::new(&compressed[..])
+                .read_to_end(&mut inflated)
+                .unwrap();
+            assert!(inflated == expected, "{format:?} gzip");
+        }
+    }
 }

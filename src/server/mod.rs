@@ -14,7 +14,6 @@ mod webhook;
 pub use listeners::Listeners;
 pub(crate) use webhook::{PushReceiver, Webhook, WebhookObserver, WebhookResult};
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -253,7 +252,7 @@ async fn respond(state: &State, request: Request<Incoming>) -> Response<Chunks> 
     if request.method() == Method::HEAD {
         parts
             .headers
-            .insert(CONTENT_LENGTH, HeaderValue::from(body.remaining));
+            .insert(CONTENT_LENGTH, HeaderValue::from(body.0.remaining()));
         body = Chunks::new([]);
     }
     Response::from_parts(parts, body)
@@ -313,7 +312,7 @@ fn metrics(state: &State, request_headers: &HeaderMap) -> Response<Chunks> {
         accepts_gzip(request_headers),
         format,
     );
-    let mut response = Response::new(Chunks::new(scrape.parts));
+    let mut response = Response::new(Chunks(scrape.body));
     let headers = response.headers_mut();
     headers.insert(
         CONTENT_TYPE,
@@ -327,17 +326,12 @@ fn metrics(state: &State, request_headers: &HeaderMap) -> Response<Chunks> {
     response
 }
 
-/// A response body sent as a few shared buffers, one frame each, without joining them.
-pub(crate) struct Chunks {
-    parts: VecDeque<Bytes>,
-    remaining: u64,
-}
+/// A response body sent a buffer at a time (see [`crate::publication::Body`]).
+pub(crate) struct Chunks(crate::publication::Body);
 
 impl Chunks {
     fn new(parts: impl IntoIterator<Item = Bytes>) -> Self {
-        let parts: VecDeque<Bytes> = parts.into_iter().filter(|b| !b.is_empty()).collect();
-        let remaining = parts.iter().map(|b| b.len() as u64).sum();
-        Chunks { parts, remaining }
+        Chunks(crate::publication::Body::from_bytes(parts))
     }
 }
 
@@ -349,19 +343,15 @@ impl hyper::body::Body for Chunks {
         mut self: Pin<&mut Self>,
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let next = self.parts.pop_front();
-        if let Some(b) = &next {
-            self.remaining -= b.len() as u64;
-        }
-        std::task::Poll::Ready(next.map(|b| Ok(Frame::data(b))))
+        std::task::Poll::Ready(self.0.next_chunk().map(|b| Ok(Frame::data(b))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.parts.is_empty()
+        self.0.is_end()
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.remaining)
+        SizeHint::with_exact(self.0.remaining())
     }
 }
 

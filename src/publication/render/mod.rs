@@ -4,7 +4,8 @@
 //! inventory series, and the rule that no family ever holds two identical label sets. It
 //! writes straight into one byte buffer, without the `prometheus` crate's metric types, because
 //! an inventory can hold hundreds of thousands of series and the crate's vectors keep every
-//! label set alive twice. It does not decide when to render (the refresh loop publishes,
+//! label set alive twice; the exporter hands the text on in pieces as it is written (see
+//! [`Output`]), so the whole text is never held. It does not decide when to render (the refresh loop publishes,
 //! [`super::Published::new`] renders once per publication) and it does not serve the text or
 //! render the exporter's own series.
 
@@ -33,10 +34,12 @@ const AS_OF: &str = ", as of the last refresh of the inventory.";
 /// Bytes reserved per known tag before rendering: a tag with one platform image and sha256
 /// digests renders to roughly this much over its six families (estimated from the line
 /// lengths; an over-estimate is given back after rendering).
+#[cfg(test)]
 const BYTES_PER_TAG: usize = 768;
 
 /// Renders the inventory families of `snapshot` that `options` asks for, one family after
-/// another, each with its `# HELP` and `# TYPE` lines even when it has no series.
+/// another, each with its `# HELP` and `# TYPE` lines even when it has no series, kept whole.
+#[cfg(test)]
 pub(crate) fn render_inventory(snapshot: &Snapshot, options: &Options) -> Rendered {
     let repositories: usize = snapshot
         .namespaces
@@ -47,7 +50,26 @@ pub(crate) fn render_inventory(snapshot: &Snapshot, options: &Options) -> Render
         4096 + repositories.saturating_mul(1024)
             + snapshot.tag_count().saturating_mul(BYTES_PER_TAG),
     );
-    render_repository_families(&mut out, snapshot);
+    inventory_families(&mut out, snapshot, options);
+    out.finish()
+}
+
+/// Renders what [`render_inventory`] and then [`render_changes`] render into `output`, a
+/// piece at a time: the whole text is never held.
+pub(crate) fn render_to(
+    snapshot: &Snapshot,
+    counters: &Counters,
+    options: &Options,
+    output: &mut dyn Output,
+) {
+    let mut out = Exposition::to(output);
+    inventory_families(&mut out, snapshot, options);
+    change_families(&mut out, counters);
+    out.finish();
+}
+
+fn inventory_families(out: &mut Exposition<'_>, snapshot: &Snapshot, options: &Options) {
+    render_repository_families(out, snapshot);
     out.family(
         "dockerhub_repository_watched",
         Kind::Gauge,
@@ -62,12 +84,11 @@ pub(crate) fn render_inventory(snapshot: &Snapshot, options: &Options) -> Render
     }
     if options.level != SeriesLevel::None {
         let selected = select(snapshot, options);
-        render_tag_families(&mut out, &selected);
+        render_tag_families(out, &selected);
         if options.level == SeriesLevel::Images {
-            render_image_families(&mut out, &selected);
+            render_image_families(out, &selected);
         }
     }
-    out.rendered
 }
 
 /// A family whose value a tag or repository may lack: name, type, help, and how to read
@@ -79,8 +100,14 @@ type Family<T> = (&'static str, &'static str, fn(&T) -> u64);
 
 /// Renders the change counters: per repository, tags added, removed and whose digest
 /// changed; per namespace, repositories added and removed.
+#[cfg(test)]
 pub(crate) fn render_changes(counters: &Counters) -> Rendered {
     let mut out = Exposition::with_capacity(1024 + counters.tags.len() * 3 * 96);
+    change_families(&mut out, counters);
+    out.finish()
+}
+
+fn change_families(out: &mut Exposition<'_>, counters: &Counters) {
     let tag_families: [Family<TagCounts>; 3] = [
         (
             "dockerhub_tags_added_total",
@@ -130,10 +157,9 @@ pub(crate) fn render_changes(counters: &Counters) -> Rendered {
             );
         }
     }
-    out.rendered
 }
 
-fn render_repository_families(out: &mut Exposition, snapshot: &Snapshot) {
+fn render_repository_families(out: &mut Exposition<'_>, snapshot: &Snapshot) {
     out.family(
         "dockerhub_repositories",
         Kind::Gauge,
@@ -212,7 +238,7 @@ fn render_repository_families(out: &mut Exposition, snapshot: &Snapshot) {
 
 /// A family each, a series for each repository that has the value.
 fn render_per_repository(
-    out: &mut Exposition,
+    out: &mut Exposition<'_>,
     snapshot: &Snapshot,
     families: &[OptionalFamily<Repository>],
 ) {
@@ -226,7 +252,7 @@ fn render_per_repository(
     }
 }
 
-fn render_tag_families(out: &mut Exposition, selected: &[Selected<'_>]) {
+fn render_tag_families(out: &mut Exposition<'_>, selected: &[Selected<'_>]) {
     out.family(
         "dockerhub_tag_info",
         Kind::Gauge,
@@ -276,7 +302,7 @@ fn render_tag_families(out: &mut Exposition, selected: &[Selected<'_>]) {
     }
 }
 
-fn render_image_families(out: &mut Exposition, selected: &[Selected<'_>]) {
+fn render_image_families(out: &mut Exposition<'_>, selected: &[Selected<'_>]) {
     out.family(
         "dockerhub_image_info",
         Kind::Gauge,
@@ -460,6 +486,7 @@ pub(crate) struct Rendered {
 
 impl Rendered {
     /// `other` appended to this one.
+    #[cfg(test)]
     pub(crate) fn append(&mut self, other: Rendered) {
         let (text, openmetrics) = (self.text.len(), self.openmetrics.len());
         self.text.extend_from_slice(&other.text);
@@ -487,19 +514,62 @@ impl Rendered {
     }
 }
 
-/// The exposition being written, with the few primitives of the text format.
-struct Exposition {
-    rendered: Rendered,
+/// Where a rendering goes, a piece at a time, when it is not kept whole (see [`render_to`]).
+pub(crate) trait Output {
+    /// The sample lines that come next, in order.
+    fn samples(&mut self, text: &[u8]);
+
+    /// The header lines of the next family: in the text format, and in OpenMetrics.
+    fn header(&mut self, text: &[u8], openmetrics: &[u8]);
 }
 
-impl Exposition {
+/// Sample text gathered before it goes to an [`Output`].
+const CHUNK: usize = 64 * 1024;
+
+/// The exposition being written, with the few primitives of the text format: kept whole in
+/// `rendered`, or, with an `output`, handed on in pieces (then `rendered.text` holds only the
+/// sample lines not handed on yet).
+struct Exposition<'o> {
+    rendered: Rendered,
+    output: Option<&'o mut dyn Output>,
+}
+
+#[cfg(test)]
+impl Exposition<'static> {
     fn with_capacity(bytes: usize) -> Self {
         Exposition {
             rendered: Rendered {
                 text: Vec::with_capacity(bytes),
                 ..Rendered::default()
             },
+            output: None,
         }
+    }
+}
+
+impl<'o> Exposition<'o> {
+    fn to(output: &'o mut dyn Output) -> Self {
+        Exposition {
+            rendered: Rendered {
+                text: Vec::with_capacity(CHUNK + 4096),
+                ..Rendered::default()
+            },
+            output: Some(output),
+        }
+    }
+
+    /// Hands the sample lines written so far on to the output, if there is one.
+    fn hand_on(&mut self) {
+        if let Some(output) = &mut self.output {
+            output.samples(&self.rendered.text);
+            self.rendered.text.clear();
+        }
+    }
+
+    /// The rendering kept whole; empty when it went to an output.
+    fn finish(mut self) -> Rendered {
+        self.hand_on();
+        self.rendered
     }
 
     /// Writes the `# HELP` and `# TYPE` lines of a family, and notes their OpenMetrics form
@@ -515,6 +585,16 @@ impl Exposition {
             Kind::Gauge => ("gauge", name),
             Kind::Counter => ("counter", name.strip_suffix("_total").unwrap_or(name)),
         };
+        if self.output.is_some() {
+            self.hand_on();
+            let (mut text, mut openmetrics) = (Vec::new(), Vec::new());
+            write_header(&mut text, name, kind, help, None);
+            write_header(&mut openmetrics, family, kind, help, format::unit(family));
+            if let Some(output) = &mut self.output {
+                output.header(&text, &openmetrics);
+            }
+            return;
+        }
         let start = self.rendered.text.len();
         write_header(&mut self.rendered.text, name, kind, help, None);
         let om_start = self.rendered.openmetrics.len();
@@ -550,6 +630,9 @@ impl Exposition {
             Value::Float(v) => self.float(v),
         }
         self.rendered.text.push(b'\n');
+        if self.rendered.text.len() >= CHUNK {
+            self.hand_on();
+        }
     }
 
     /// Appends a label value with `\`, `"` and line feeds escaped as the format requires.
