@@ -23,7 +23,7 @@
 //!
 //! Beside the flow: `registry` (the registry's pull quota, checked on its own clock: config →
 //! `registry` → `telemetry`), `telemetry` (the exporter's own series, fed by the client, the
-//! refresh and the pull-limit checks through their observer traits), [`logging`],
+//! refresh, the pull-limit checks and the webhook endpoint through their observer traits), [`logging`],
 //! [`version`], `shutdown` and [`Error`];
 //! [`healthcheck`] is a client of the server, for container health checks; [`command`] is
 //! what the binary runs.

@@ -458,6 +458,13 @@ impl Config {
             .map(|a| Ok((a.clone(), parse_listen_address(a)?)))
             .collect::<Result<Vec<_>, String>>()
             .map_err(|m| config_error("--web.listen-address", m))?;
+        let signals = args.signals.validate()?;
+        if signals.webhook_token.is_some() && args.telemetry_path.starts_with("/hooks/") {
+            return Err(config_error(
+                "--web.telemetry-path",
+                "paths under /hooks/ belong to the webhook endpoint (--web.webhook-token-file)",
+            ));
+        }
         Ok(Config {
             hub_url,
             namespaces,
@@ -483,7 +490,7 @@ impl Config {
             max_requests: args.max_requests as usize,
             web_config_file: args.web_config_file,
             pull_limit: args.pull_limit.validate()?,
-            signals: args.signals.validate()?,
+            signals,
         })
     }
 }

@@ -291,3 +291,29 @@ fn the_webhook_token_is_read_from_its_file_checked_and_never_printed() {
     }
     std::fs::remove_file(&file).unwrap();
 }
+
+#[test]
+fn the_metrics_path_cannot_be_under_the_webhook_endpoints() {
+    let file = std::env::temp_dir().join(format!("dhx-webhook-path-{}", std::process::id()));
+    std::fs::write(&file, "0123456789abcdef0123").unwrap();
+    let config = |path: &str| {
+        Config::from_args(
+            args(&[
+                "--hub.namespace",
+                "acme",
+                "--web.webhook-token-file",
+                file.to_str().unwrap(),
+                "--web.telemetry-path",
+                path,
+            ])
+            .unwrap(),
+            None,
+        )
+    };
+    assert_eq!(
+        config("/hooks/metrics").unwrap_err().flag,
+        "--web.telemetry-path"
+    );
+    assert!(config("/metrics").is_ok());
+    std::fs::remove_file(&file).unwrap();
+}

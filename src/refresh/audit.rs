@@ -9,8 +9,9 @@
 //! starts (what happened before is the first refresh's to find). A namespace whose plan has
 //! no audit log (403 or 404) is logged once and not read again until a restart.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -32,6 +33,15 @@ pub(super) async fn poll(shared: &Arc<Shared>, rereads: &Rereads, every: Duratio
         }
     }
     let mut unavailable: HashSet<String> = HashSet::new();
+    // How far each log has been read; the shared cursors (those the state file keeps) follow
+    // once the re-reads the events asked for are done.
+    let mut reading: HashMap<String, AuditCursor> = shared
+        .audit_cursors
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .into_iter()
+        .collect();
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -40,13 +50,8 @@ pub(super) async fn poll(shared: &Arc<Shared>, rereads: &Rereads, every: Duratio
             if unavailable.contains(ns) {
                 continue;
             }
-            let cursor = shared
-                .audit_cursors
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(ns)
-                .cloned();
-            let (from, seen) = match cursor.as_ref().and_then(|c| Some((parse(&c.time)?, c))) {
+            let cursor = reading.get(ns);
+            let (from, seen) = match cursor.and_then(|c| Some((parse(&c.time)?, c))) {
                 Some((from, c)) => (from, c.seen.clone()),
                 None => (started, Vec::new()),
             };
@@ -64,13 +69,9 @@ pub(super) async fn poll(shared: &Arc<Shared>, rereads: &Rereads, every: Duratio
                     if fresh.is_empty() {
                         continue;
                     }
-                    ask_for_rereads(ns, &fresh, rereads);
                     let next = advance(from, seen, &fresh);
-                    shared
-                        .audit_cursors
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(ns.clone(), next);
+                    reading.insert(ns.clone(), next.clone());
+                    ask_for_rereads(ns, &fresh, rereads, next, &shared.audit_cursors);
                 }
                 Err(e) => {
                     warn!(hub_namespace = %ns, error = %e, "reading the audit log failed; it is read again at the next interval");
@@ -125,8 +126,50 @@ fn advance(from: OffsetDateTime, mut seen: Vec<String>, fresh: &[AuditEvent]) ->
     }
 }
 
-/// Logs each event and asks once for a re-read of each repository they name.
-fn ask_for_rereads(namespace: &str, fresh: &[AuditEvent], rereads: &Rereads) {
+/// How far a namespace's audit log has been read, waiting for the re-reads its events asked
+/// for: once the last of them is done (merged, failed or found not needed), it becomes the
+/// cursor the state file keeps. A re-read lost at shutdown leaves the older cursor, so that a
+/// restart takes those events again rather than missing them.
+#[derive(Debug)]
+pub(super) struct PendingCursor {
+    namespace: String,
+    cursor: AuditCursor,
+    left: AtomicUsize,
+}
+
+impl PendingCursor {
+    /// One of the re-reads is done; the last one moves the cursor in `cursors` forward.
+    pub(super) fn done(&self, cursors: &Mutex<BTreeMap<String, AuditCursor>>) {
+        if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            commit(
+                &mut cursors.lock().unwrap_or_else(|e| e.into_inner()),
+                &self.namespace,
+                &self.cursor,
+            );
+        }
+    }
+}
+
+/// Moves the cursor of `namespace` to `cursor`, unless it is already further.
+fn commit(cursors: &mut BTreeMap<String, AuditCursor>, namespace: &str, cursor: &AuditCursor) {
+    let further = cursors
+        .get(namespace)
+        .and_then(|c| Some((parse(&c.time)?, parse(&cursor.time)?)))
+        .is_some_and(|(now, new)| now > new);
+    if !further {
+        cursors.insert(namespace.to_string(), cursor.clone());
+    }
+}
+
+/// Logs each event and asks once for a re-read of each repository they name; the cursor
+/// after these events is committed once those re-reads are done (at once if none is needed).
+fn ask_for_rereads(
+    namespace: &str,
+    fresh: &[AuditEvent],
+    rereads: &Rereads,
+    next: AuditCursor,
+    cursors: &Mutex<BTreeMap<String, AuditCursor>>,
+) {
     let mut by_repository: BTreeMap<(&str, &str), Vec<Actor>> = BTreeMap::new();
     for event in fresh {
         info!(
@@ -148,11 +191,27 @@ fn ask_for_rereads(namespace: &str, fresh: &[AuditEvent], rereads: &Rereads) {
             });
         }
     }
+    let pending = Arc::new(PendingCursor {
+        namespace: namespace.to_string(),
+        cursor: next,
+        // One for this function, released below, so that the cursor waits for every request.
+        left: AtomicUsize::new(1),
+    });
     for ((ns, repository), actors) in by_repository {
-        if !rereads.request(ns, repository, Cause::AuditLog, actors) {
+        pending.left.fetch_add(1, Ordering::AcqRel);
+        let asked = rereads.request_then(
+            ns,
+            repository,
+            Cause::AuditLog,
+            actors,
+            Some(Arc::clone(&pending)),
+        );
+        if !asked {
             debug!(audit_log = %namespace, hub_namespace = %ns, repository = %repository, "audit log event for a repository not inventoried; ignored");
+            pending.done(cursors);
         }
     }
+    pending.done(cursors);
 }
 
 #[cfg(test)]

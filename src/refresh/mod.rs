@@ -112,6 +112,17 @@ pub(super) struct Writer {
     counters: Counters,
     /// The stamps of the re-reads merged since the last refresh was merged, by repository.
     rereads: HashMap<activity::Key, u64>,
+    /// The stamps of what the last refresh merged read.
+    refreshed: read::Stamps,
+}
+
+impl Writer {
+    /// The stamp of the newest read of `key` merged so far, if any is known.
+    fn newest(&self, key: &activity::Key) -> Option<u64> {
+        let reread = self.rereads.get(key).copied();
+        let refreshed = self.refreshed.stamp_of(key);
+        reread.max(refreshed)
+    }
 }
 
 impl Refresher {
@@ -138,6 +149,7 @@ impl Refresher {
             writer: Arc::new(tokio::sync::Mutex::new(Writer {
                 counters: restored.counters,
                 rereads: HashMap::new(),
+                refreshed: read::Stamps::default(),
             })),
             activity: activity::Activity::default(),
             scope,
@@ -262,7 +274,12 @@ impl Shared {
             // A repository re-read after this refresh read it keeps the re-read's data.
             let newer: Vec<&activity::Key> = rereads
                 .iter()
-                .filter(|(key, stamp)| reads.stamp_of(key).is_some_and(|read| **stamp > read))
+                .filter(|(key, stamp)| {
+                    reads
+                        .stamps
+                        .stamp_of(key)
+                        .is_some_and(|read| **stamp > read)
+                })
                 .map(|(key, _)| key)
                 .collect();
             let mut next = current.snapshot.merge(reads.namespaces);
@@ -271,6 +288,7 @@ impl Shared {
                 newer.iter().map(|(ns, r)| (ns.as_str(), r.as_str())),
             );
             let snapshot = Arc::new(next);
+            writer.refreshed = reads.stamps;
             let changes = changes::diff(&current.snapshot, &snapshot, &render.tag_filter);
             let rendering = Instant::now();
             writer.counters.count(&changes);
@@ -306,6 +324,7 @@ impl Shared {
             failed_listings,
             render_seconds,
             exposition_bytes = published.exposition_len(),
+            exposition_deflated_bytes = published.deflated_len(),
             "refresh finished"
         );
         // Publish before counting: see `publication::scrape`.

@@ -23,20 +23,28 @@ pub(super) struct Reads {
     pub(super) namespaces: BTreeMap<String, NamespaceRead>,
     pub(super) failures: Vec<(String, Error)>,
     pub(super) successes: usize,
-    /// The stamp of each namespace's repository listing (see `activity`).
-    pub(super) namespace_stamps: HashMap<String, u64>,
-    /// The stamp of the newest read of each repository that was read on its own (details or
-    /// tags).
-    pub(super) repository_stamps: HashMap<Key, u64>,
+    /// When each thing was read.
+    pub(super) stamps: Stamps,
 }
 
-impl Reads {
+/// The stamps (see `activity`) of what one refresh read.
+#[derive(Debug, Default)]
+pub(super) struct Stamps {
+    /// The stamp of each namespace's repository listing.
+    namespaces: HashMap<String, u64>,
+    /// The stamp of the newest read of each repository that was read on its own (details, or
+    /// tags that were listed or found gone; a failed listing brought nothing newer than its
+    /// namespace's listing).
+    repositories: HashMap<Key, u64>,
+}
+
+impl Stamps {
     /// The stamp of this refresh's newest read of `key`: its tags or details, or else its
     /// namespace's listing; `None` when the refresh read nothing of it.
     pub(super) fn stamp_of(&self, key: &Key) -> Option<u64> {
-        self.repository_stamps
+        self.repositories
             .get(key)
-            .or_else(|| self.namespace_stamps.get(&key.0))
+            .or_else(|| self.namespaces.get(&key.0))
             .copied()
     }
 }
@@ -52,14 +60,14 @@ impl Shared {
             namespaces: BTreeMap::new(),
             failures: Vec::new(),
             successes: 0,
-            namespace_stamps: HashMap::new(),
-            repository_stamps: HashMap::new(),
+            stamps: Stamps::default(),
         };
         let mut by_namespace: BTreeMap<String, Vec<RepositoryRead>> = BTreeMap::new();
         let mut to_list: Vec<(String, ListedRepository)> = Vec::new();
         for ns in &self.options.namespaces {
             reads
-                .namespace_stamps
+                .stamps
+                .namespaces
                 .insert(ns.clone(), self.activity.stamp());
             let repos = match self.client.list_repositories(ns).await {
                 Ok(repos) => repos,
@@ -120,9 +128,12 @@ impl Shared {
             let Ok((ns, name, stamp, read)) = joined else {
                 continue;
             };
-            reads
-                .repository_stamps
-                .insert((ns.clone(), name.clone()), stamp);
+            if read.is_ok() {
+                reads
+                    .stamps
+                    .repositories
+                    .insert((ns.clone(), name.clone()), stamp);
+            }
             match read {
                 Ok(repo) if !full && unchanged(previous, &ns, &repo) => {
                     reads.successes += 1;
@@ -216,9 +227,10 @@ impl Shared {
             let Ok((ns, repo, stamp, tags)) = joined else {
                 continue;
             };
-            if stamp != 0 {
+            if stamp != 0 && tags.is_ok() {
                 reads
-                    .repository_stamps
+                    .stamps
+                    .repositories
                     .insert((ns.clone(), repo.name.clone()), stamp);
             }
             let tags = match tags {

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::activity::{Key, Start};
+use super::audit::PendingCursor;
 use super::{Shared, report};
 use crate::changes::{self, Change};
 use crate::error::Error;
@@ -86,6 +87,8 @@ pub(super) struct Request {
     key: Key,
     cause: Cause,
     actors: Vec<Actor>,
+    /// How far a namespace's audit log will have been read once this re-read is done.
+    cursor: Option<Arc<PendingCursor>>,
 }
 
 /// Which repositories are inventoried: those of the listed namespaces that the repository
@@ -154,6 +157,19 @@ impl Rereads {
         cause: Cause,
         actors: Vec<Actor>,
     ) -> bool {
+        self.request_then(namespace, repository, cause, actors, None)
+    }
+
+    /// [`Rereads::request`], and once the re-read is done (merged, failed or not needed),
+    /// `cursor` is how far that namespace's audit log has been read.
+    pub(super) fn request_then(
+        &self,
+        namespace: &str,
+        repository: &str,
+        cause: Cause,
+        actors: Vec<Actor>,
+        cursor: Option<Arc<PendingCursor>>,
+    ) -> bool {
         if !self.scope.contains(namespace, repository) {
             return false;
         }
@@ -162,6 +178,7 @@ impl Rereads {
             key: (namespace.to_string(), repository.to_string()),
             cause,
             actors,
+            cursor,
         });
         true
     }
@@ -172,7 +189,11 @@ struct Due {
     at: Instant,
     cause: Cause,
     actors: Vec<Actor>,
+    cursors: Vec<Arc<PendingCursor>>,
 }
+
+/// How far off a re-read is put when its minimum interval is beyond what a clock can count.
+const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Takes requests until the channel closes, re-reading each repository when it is due.
 pub(super) async fn work(
@@ -192,11 +213,20 @@ pub(super) async fn work(
                     Some(waiting) => {
                         debug!(hub_namespace = %request.key.0, repository = %request.key.1, "re-read folded into one already due");
                         waiting.actors.extend(request.actors);
+                        waiting.cursors.extend(request.cursor);
                     }
                     None => {
-                        let earliest = last_start.get(&request.key).map(|t| *t + min_interval);
-                        let at = earliest.map_or_else(Instant::now, |t| t.max(Instant::now()));
-                        due.insert(request.key, Due { at, cause: request.cause, actors: request.actors });
+                        let now = Instant::now();
+                        let earliest = last_start
+                            .get(&request.key)
+                            .map(|t| t.checked_add(min_interval).unwrap_or(now + FAR));
+                        let at = earliest.map_or(now, |t| t.max(now));
+                        due.insert(request.key, Due {
+                            at,
+                            cause: request.cause,
+                            actors: request.actors,
+                            cursors: request.cursor.into_iter().collect(),
+                        });
                     }
                 }
             }
@@ -233,12 +263,14 @@ async fn run_batch(shared: &Arc<Shared>, handle: &Rereads, batch: Vec<(Key, Due)
     let mut guards = Vec::new();
     let mut tasks = JoinSet::new();
     let mut actors: HashMap<Key, Vec<Actor>> = HashMap::new();
+    let mut cursors = Vec::new();
     let mut started = Vec::new();
     for (key, due) in batch {
         match shared.activity.begin_reread(&key) {
             Start::Skip => {
                 debug!(hub_namespace = %key.0, repository = %key.1, "re-read not needed: the running refresh lists the repository");
                 shared.observer.reread(RereadResult::Skipped);
+                commit_cursors(shared, due.cursors);
             }
             Start::Busy => {
                 // Asked again once the reader is done; the request keeps its place otherwise.
@@ -246,11 +278,21 @@ async fn run_batch(shared: &Arc<Shared>, handle: &Rereads, batch: Vec<(Key, Due)
                 let handle = handle.clone();
                 tokio::spawn(async move {
                     shared.activity.until_idle(&key).await;
+                    let mut cursors = due.cursors.into_iter();
                     let _ = handle.requests.send(Request {
-                        key,
+                        key: key.clone(),
                         cause: due.cause,
                         actors: due.actors,
+                        cursor: cursors.next(),
                     });
+                    for cursor in cursors {
+                        let _ = handle.requests.send(Request {
+                            key: key.clone(),
+                            cause: due.cause,
+                            actors: Vec::new(),
+                            cursor: Some(cursor),
+                        });
+                    }
                 });
             }
             Start::Go(guard) => {
@@ -259,9 +301,11 @@ async fn run_batch(shared: &Arc<Shared>, handle: &Rereads, batch: Vec<(Key, Due)
                 guards.push(guard);
                 started.push(key.clone());
                 actors.insert(key.clone(), due.actors);
+                cursors.extend(due.cursors);
                 let client = Arc::clone(&shared.client);
+                let named_only = shared.scope.is_named_only(&key.0);
                 tasks.spawn(async move {
-                    let found = read_one(&client, &key).await;
+                    let found = read_one(&client, &key, named_only).await;
                     (key, stamp, found)
                 });
             }
@@ -286,10 +330,12 @@ async fn run_batch(shared: &Arc<Shared>, handle: &Rereads, batch: Vec<(Key, Due)
             }
         }
     }
-    let merged = reads.len();
-    let changes = merge(shared, reads).await;
+    let (changes, merged, stale) = merge(shared, reads, cursors).await;
     for _ in 0..merged {
         shared.observer.reread(RereadResult::Success);
+    }
+    for _ in 0..stale {
+        shared.observer.reread(RereadResult::Skipped);
     }
     report::log_changes(&changes, |change| actor_of(&actors, change));
     debug!(
@@ -304,11 +350,14 @@ async fn run_batch(shared: &Arc<Shared>, handle: &Rereads, batch: Vec<(Key, Due)
     started
 }
 
-/// Reads one repository's details and then its tags.
-async fn read_one(client: &crate::hub::Client, (namespace, name): &Key) -> Found {
+/// Reads one repository's details and then its tags. A repository named on its own whose
+/// details are not found is kept, as a refresh keeps it.
+async fn read_one(client: &crate::hub::Client, (namespace, name): &Key, named_only: bool) -> Found {
     let repo = match client.get_repository(namespace, name).await {
         Ok(repo) => repo,
-        Err(Error::NotFound { .. }) => return Found::Read(Reread::Gone(name.clone())),
+        Err(Error::NotFound { .. }) if !named_only => {
+            return Found::Read(Reread::Gone(name.clone()));
+        }
         Err(e) => return Found::Failed(e),
     };
     let tags = match client.list_tags(namespace, name).await {
@@ -323,20 +372,37 @@ async fn read_one(client: &crate::hub::Client, (namespace, name): &Key) -> Found
     }))
 }
 
-/// Merges the reads into the published snapshot and publishes it; the changes found.
-async fn merge(shared: &Arc<Shared>, reads: Vec<(Key, u64, Reread)>) -> Vec<Change> {
+/// Merges the reads into the published snapshot and publishes it; the changes found, how
+/// many reads were merged, and how many were left out as older than what is published (a
+/// refresh merged in the meantime read the repository later).
+///
+/// The audit-log `cursors` of these re-reads are committed before the state file is written,
+/// so that the file never holds their changes without their events.
+async fn merge(
+    shared: &Arc<Shared>,
+    reads: Vec<(Key, u64, Reread)>,
+    cursors: Vec<Arc<PendingCursor>>,
+) -> (Vec<Change>, usize, usize) {
     let mut writer = Arc::clone(&shared.writer).lock_owned().await;
     let current = Arc::clone(&shared.publish.borrow());
     let shared_for_build = Arc::clone(shared);
     let built = tokio::task::spawn_blocking(move || {
         let shared = shared_for_build;
         let mut next = (*current.snapshot).clone();
+        let (mut merged, mut stale) = (0, 0);
         for (key, stamp, read) in reads {
+            if writer.newest(&key).is_some_and(|newest| newest > stamp) {
+                debug!(hub_namespace = %key.0, repository = %key.1, "re-read left out: a later read of the repository is merged already");
+                stale += 1;
+                continue;
+            }
             let create = shared.scope.is_named_only(&key.0);
             if next.apply_reread(&key.0, read, create) {
                 writer.rereads.insert(key, stamp);
+                merged += 1;
             } else {
                 debug!(hub_namespace = %key.0, repository = %key.1, "re-read left for the first refresh: the namespace was never listed");
+                stale += 1;
             }
         }
         let next = Arc::new(next);
@@ -357,18 +423,26 @@ async fn merge(shared: &Arc<Shared>, reads: Vec<(Key, u64, Reread)>) -> Vec<Chan
             )
         };
         published.ready = current.ready;
+        commit_cursors(&shared, cursors);
         shared.save_state(&next, current.last_success);
         shared.publish.send_replace(Arc::new(published));
         drop(writer);
-        changes
+        (changes, merged, stale)
     })
     .await;
     match built {
-        Ok(changes) => changes,
+        Ok(built) => built,
         Err(e) => {
             warn!(error = %e, "merging re-reads failed; keeping the previous inventory");
-            Vec::new()
+            (Vec::new(), 0, 0)
         }
+    }
+}
+
+/// These re-reads asked for by audit-log events are done (see [`PendingCursor`]).
+fn commit_cursors(shared: &Shared, cursors: Vec<Arc<PendingCursor>>) {
+    for cursor in cursors {
+        cursor.done(&shared.audit_cursors);
     }
 }
 
@@ -380,8 +454,8 @@ fn actor_of<'a>(actors: &'a HashMap<Key, Vec<Actor>>, change: &Change) -> Option
     known
         .iter()
         .rev()
-        .find(|a| a.tag.as_deref() == tag && tag.is_some())
+        .find(|a| tag.is_some() && a.tag.as_deref() == tag)
         .or_else(|| known.iter().rev().find(|a| a.tag.is_none()))
-        .or_else(|| known.last())
+        .or_else(|| tag.is_none().then(|| known.last()).flatten())
         .map(|a| a.name.as_str())
 }
