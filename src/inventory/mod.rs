@@ -111,6 +111,10 @@ impl Namespace {
                 tags_as_of = repo.info.last_updated;
                 Some(Arc::from(tags))
             }
+            TagsRead::Shared(tags) => {
+                tags_as_of = repo.info.last_updated;
+                Some(tags)
+            }
             TagsRead::Failed | TagsRead::Unchanged => known_tags,
             TagsRead::Gone => return,
             TagsRead::Skipped => {
@@ -184,6 +188,9 @@ pub(crate) struct RepositoryRead {
 pub(crate) enum TagsRead {
     /// Every page was read; tags deduplicated by name.
     Listed(Vec<Tag>),
+    /// Every page was read, and the tags are exactly those already known: these, shared
+    /// rather than held twice (see [`TagsRead::listed`]).
+    Shared(Arc<[Tag]>),
     /// The listing failed: keep the tags known from before.
     Failed,
     /// The repository answered 404 on its first tag page: it is gone.
@@ -192,6 +199,19 @@ pub(crate) enum TagsRead {
     Unchanged,
     /// Left out by the repository filter: not inventoried, but counted as visible.
     Skipped,
+}
+
+impl TagsRead {
+    /// A successful listing of `tags`: [`TagsRead::Shared`] when they are exactly the tags
+    /// `known` holds, so that an unchanged repository's tags are not held twice while a
+    /// refresh reads the rest, nor after it.
+    pub(crate) fn listed(mut tags: Vec<Tag>, known: Option<&Repository>) -> TagsRead {
+        tags.sort_by(|a, b| a.name.cmp(&b.name));
+        match known.and_then(|r| r.tags.as_ref()) {
+            Some(known) if known[..] == tags[..] => TagsRead::Shared(Arc::clone(known)),
+            _ => TagsRead::Listed(tags),
+        }
+    }
 }
 
 impl Snapshot {

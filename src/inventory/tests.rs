@@ -199,3 +199,31 @@ fn kept_repositories_go_back_to_what_the_other_snapshot_holds() {
     other.keep_repositories(&current, [("acme", "api")]);
     assert!(other.namespaces.is_empty());
 }
+
+#[test]
+fn a_listing_of_exactly_the_known_tags_shares_them() {
+    let first = Snapshot::default().merge(listed(
+        "acme",
+        vec![read("api", tags(&[("b", "sha256:b"), ("a", "sha256:a")]))],
+    ));
+    let known = &first.namespaces["acme"].repositories["api"];
+    let same = vec![
+        super::fixtures::tag("b", "sha256:b"),
+        super::fixtures::tag("a", "sha256:a"),
+    ];
+    let TagsRead::Shared(shared) = TagsRead::listed(same, Some(known)) else {
+        panic!("the same tags, in another order, are shared");
+    };
+    assert!(Arc::ptr_eq(&shared, known.tags.as_ref().unwrap()));
+    let second = first.merge(listed("acme", vec![read("api", TagsRead::Shared(shared))]));
+    assert_eq!(second, first);
+    let moved = vec![super::fixtures::tag("a", "sha256:new")];
+    assert!(matches!(
+        TagsRead::listed(moved, Some(known)),
+        TagsRead::Listed(_)
+    ));
+    assert!(matches!(
+        TagsRead::listed(Vec::new(), None),
+        TagsRead::Listed(_)
+    ));
+}

@@ -236,7 +236,11 @@ impl Shared {
             let tags = match tags {
                 Ok(Some(tags)) => {
                     reads.successes += 1;
-                    TagsRead::Listed(tags)
+                    let known = previous
+                        .namespaces
+                        .get(&ns)
+                        .and_then(|n| n.repositories.get(&repo.name));
+                    TagsRead::listed(tags, known)
                 }
                 Ok(None) => {
                     reads.successes += 1;
