@@ -8,20 +8,49 @@
 //! be used: a path that cannot hold the file (a directory, a missing parent, no permission)
 //! is the operator's to fix and is refused at start ([`check`]); content that cannot be
 //! parsed is set aside under a name of its own and the exporter starts empty.
+//!
+//! The file is one JSON document ([`State`]) in a gzip stream, whatever the file is called;
+//! a plain JSON file, as earlier versions wrote, is still read, told apart by its first
+//! bytes. Both ways stream: saving serializes the snapshot straight into the compressor and
+//! loading parses straight out of the decompressor, so neither the whole text nor a second
+//! copy of the inventory is ever in memory (at 100,000 tags the JSON is about 50 MB, 17 MB
+//! compressed).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use flate2::Compression;
+use flate2::bufread::GzDecoder;
+use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::inventory::Snapshot;
 
 /// Version of the file's format; a file of another version is set aside.
+///
+/// It versions the JSON document, not its wrapping: compression is told by the first bytes
+/// ([`GZIP_MAGIC`]), so files written before it came in, plain JSON of the same document,
+/// are version 1 too and still load.
 const FORMAT_VERSION: u32 = 1;
+
+/// The first two bytes of every gzip stream (RFC 1952, section 2.3.1); a JSON document cannot
+/// start with them, since 0x1f is neither whitespace nor the start of a value.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Compression level of the file: the fastest. Measured on 100,000 tags (1,000 repositories
+/// of 100 tags, 2 platform images each, release build): level 1 writes 17.1 MB in 0.3 s,
+/// level 6 (the default) 16.9 MB in 1.4 s, level 9 16.8 MB in 1.9 s, against 50.3 MB of plain
+/// JSON. The file is mostly hexadecimal digests, which no level packs below 4 bits a
+/// character, so the slower levels buy 1.5 % for four times the CPU, after every refresh.
+const COMPRESSION: Compression = Compression::fast();
+
+/// Buffer size for reading and writing the file: large enough that the per-call overhead of
+/// the serializer's many small writes and the parser's byte-by-byte reads is paid rarely.
+const BUFFER_SIZE: usize = 1 << 16;
 
 /// What the state file holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,9 +161,10 @@ fn parent(file: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-/// Reads the state file at `path`. A missing file gives `None`; a file that cannot be opened
-/// is logged and gives `None` (the exporter checked it at start, so something changed since);
-/// content that cannot be parsed is logged, set aside under a name no earlier copy has
+/// Reads the state file at `path`, gzip-compressed or plain JSON. A missing file gives
+/// `None`; a file that cannot be opened is logged and gives `None` (the exporter checked it at
+/// start, so something changed since); content that cannot be parsed, or a gzip stream that is
+/// cut short or damaged, is logged, set aside under a name no earlier copy has
 /// (`<path>.corrupt-<time>`) and gives `None`.
 pub(crate) fn load(path: &Path) -> Option<State> {
     let opened = target(path).and_then(|file| match fs::metadata(&file) {
@@ -152,8 +182,26 @@ pub(crate) fn load(path: &Path) -> Option<State> {
             return None;
         }
     };
-    // Read as a stream: a large inventory's file need not sit in memory beside its parse.
-    let state: State = match serde_json::from_reader(io::BufReader::with_capacity(1 << 16, file)) {
+    let mut file = io::BufReader::with_capacity(BUFFER_SIZE, file);
+    // For a regular file the first read fills the buffer, so both magic bytes are seen; a
+    // file shorter than that is no gzip stream anyway, and fails as JSON.
+    let compressed = match file.fill_buf() {
+        Ok(start) => start.starts_with(&GZIP_MAGIC),
+        Err(e) => {
+            warn!(path = %path.display(), error = %e, "the state file cannot be read; starting with an empty inventory");
+            return None;
+        }
+    };
+    // Read as a stream: a large inventory's file need not sit in memory beside its parse. The
+    // parser reads on to the end after the document, so the decoder checks the stream's CRC
+    // and length: a truncated or damaged file fails here, whatever its document looked like.
+    let parsed = if compressed {
+        let inflated = io::BufReader::with_capacity(BUFFER_SIZE, GzDecoder::new(file));
+        serde_json::from_reader(inflated)
+    } else {
+        serde_json::from_reader(file)
+    };
+    let state: State = match parsed {
         Ok(s) => s,
         Err(e) => {
             set_aside(path, &format!("is not a valid state file: {e}"));
@@ -188,9 +236,10 @@ struct Saved<'a> {
     audit_log: &'a BTreeMap<String, AuditCursor>,
 }
 
-/// Writes `snapshot`, `last_success` and the audit-log cursors to `path` atomically: a
-/// temporary file beside the file (the one a symbolic link points to, which stays a link),
-/// fsync, rename, and an fsync of the directory so that the rename itself survives a crash.
+/// Writes `snapshot`, `last_success` and the audit-log cursors to `path`, gzip-compressed,
+/// atomically: a temporary file beside the file (the one a symbolic link points to, which
+/// stays a link), fsync, rename, and an fsync of the directory so that the rename itself
+/// survives a crash.
 pub(crate) fn save(
     path: &Path,
     snapshot: &Snapshot,
@@ -206,11 +255,20 @@ pub(crate) fn save(
     let path = &target(path)?;
     let tmp = sibling(path, ".tmp");
     let result = (|| {
-        let mut file = File::create(&tmp)?;
-        let mut writer = io::BufWriter::new(&mut file);
-        serde_json::to_writer(&mut writer, &state).map_err(io::Error::other)?;
-        writer.flush()?;
-        drop(writer);
+        // The serializer writes a few bytes at a time; the buffer in front of the compressor
+        // hands it large blocks instead, which made saving 100,000 tags 8 times faster
+        // (2.2 s to 0.27 s). The compressor writes the file in blocks of up to 32 KiB of its
+        // own, so a buffer behind it measured no faster and is left out.
+        let gzip = GzEncoder::new(File::create(&tmp)?, COMPRESSION);
+        let mut json = io::BufWriter::with_capacity(BUFFER_SIZE, gzip);
+        // `io::Error::from` gives back the error of a failed write itself (a full disk).
+        serde_json::to_writer(&mut json, &state).map_err(io::Error::from)?;
+        // `finish` writes the end of the stream, which dropping the encoder would do without
+        // reporting a failure.
+        let file = json
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?
+            .finish()?;
         file.sync_all()?;
         fs::rename(&tmp, path)?;
         // Not every platform can open a directory for syncing; the rename is done anyway.
@@ -274,9 +332,14 @@ mod tests {
     use crate::inventory::{RepositoryInfo, RepositoryRead, TagsRead};
 
     fn snapshot() -> Snapshot {
-        let tag = tag("1.0", "sha256:abc")
+        let mut tag = tag("1.0", "sha256:abc")
             .pushed_at(1727833827.5)
-            .with_images(vec![image("linux", "arm64", "v8", "")]);
+            .with_images(vec![
+                image("linux", "amd64", "", "sha256:def").sized(29_150_123),
+                image("linux", "arm64", "v8", ""),
+            ]);
+        tag.full_size = Some(29_150_123);
+        tag.last_pulled = Some(1727900000.25);
         let api = RepositoryRead {
             info: RepositoryInfo {
                 private: true,
@@ -308,13 +371,7 @@ mod tests {
         let dir = temp_dir("roundtrip");
         let path = dir.join("state.json");
         let saved_at = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let cursors = BTreeMap::from([(
-            "acme".to_string(),
-            AuditCursor {
-                time: "2026-12-02T13:05:01.123Z".into(),
-                seen: vec!["repo.tag.push acme/api 1.2.4".into()],
-            },
-        )]);
+        let cursors = cursors();
         let state = State {
             audit_log: cursors.clone(),
             ..State::new(snapshot(), Some(saved_at))
@@ -324,6 +381,121 @@ mod tests {
         let loaded = load(&path).expect("the state loads");
         assert_eq!(loaded, state);
         assert_eq!(loaded.last_success(), Some(saved_at));
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn cursors() -> BTreeMap<String, AuditCursor> {
+        BTreeMap::from([(
+            "acme".to_string(),
+            AuditCursor {
+                time: "2026-12-02T13:05:01.123Z".into(),
+                seen: vec!["repo.tag.push acme/api 1.2.4".into()],
+            },
+        )])
+    }
+
+    /// What the exporter wrote for [`snapshot`] and [`cursors`], saved at 1,800,000,000,
+    /// before the file was compressed: plain JSON, byte for byte.
+    const PLAIN_VERSION_1: &str = r#"{"version":1,"last_success":1800000000.0,"snapshot":{"namespaces":{"acme":{"repositories":{"api":{"name":"api","info":{"private":true,"repository_type":"image","pull_count":7,"star_count":1,"last_updated":1727833000.0,"storage_size":null},"tags":[{"name":"1.0","digest":"sha256:abc","full_size":29150123,"last_pushed":1727833827.5,"last_pulled":1727900000.25,"images":[{"os":"linux","architecture":"amd64","variant":"","digest":"sha256:def","size":29150123},{"os":"linux","architecture":"arm64","variant":"v8","digest":"","size":null}]}],"tags_as_of":1727833000.0},"unknown-tags":{"name":"unknown-tags","info":{"private":false,"repository_type":"image","pull_count":0,"star_count":0,"last_updated":null,"storage_size":null},"tags":null,"tags_as_of":null}},"visible":2}}},"audit_log":{"acme":{"time":"2026-12-02T13:05:01.123Z","seen":["repo.tag.push acme/api 1.2.4"]}}}"#;
+
+    fn inflate(bytes: &[u8]) -> io::Result<String> {
+        let mut json = String::new();
+        io::Read::read_to_string(&mut GzDecoder::new(bytes), &mut json)?;
+        Ok(json)
+    }
+
+    #[test]
+    fn a_saved_file_is_the_same_json_gzip_compressed() {
+        let dir = temp_dir("gzip");
+        let path = dir.join("state.json");
+        let saved_at = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        save(&path, &snapshot(), Some(saved_at), &cursors()).unwrap();
+        let bytes = fs::read(&path).unwrap();
+        assert!(bytes.starts_with(&GZIP_MAGIC), "{:02x?}", &bytes[..8]);
+        // The document inside is unchanged, which is why the version stays 1.
+        assert_eq!(inflate(&bytes).unwrap(), PLAIN_VERSION_1);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_plain_json_file_of_version_1_still_loads_to_an_equal_state() {
+        let dir = temp_dir("plain");
+        let path = dir.join("state.json");
+        fs::write(&path, PLAIN_VERSION_1).unwrap();
+        let loaded = load(&path).expect("the plain file loads");
+        let saved_at = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        assert_eq!(
+            loaded,
+            State {
+                audit_log: cursors(),
+                ..State::new(snapshot(), Some(saved_at))
+            }
+        );
+        assert!(path.exists(), "a plain file is not set aside");
+        // The next save replaces it with a compressed one holding the same.
+        save(
+            &path,
+            &loaded.snapshot,
+            loaded.last_success(),
+            &loaded.audit_log,
+        )
+        .unwrap();
+        assert!(fs::read(&path).unwrap().starts_with(&GZIP_MAGIC));
+        assert_eq!(load(&path), Some(loaded));
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_truncated_or_damaged_gzip_file_is_set_aside() {
+        let dir = temp_dir("bad-gzip");
+        let path = dir.join("state.json");
+        save(&path, &snapshot(), None, &cursors()).unwrap();
+        let good = fs::read(&path).unwrap();
+        let gzip = |text: &str| {
+            let mut e = GzEncoder::new(Vec::new(), COMPRESSION);
+            io::Write::write_all(&mut e, text.as_bytes()).unwrap();
+            e.finish().unwrap()
+        };
+        let mut flipped = good.clone();
+        flipped[good.len() / 2] ^= 0x55;
+        let mut wrong_crc = good.clone();
+        let crc = good.len() - 8;
+        wrong_crc[crc] ^= 0x01;
+        let bad: Vec<(&str, Vec<u8>)> = vec![
+            ("only the magic bytes", GZIP_MAGIC.to_vec()),
+            ("cut in the middle", good[..good.len() / 2].to_vec()),
+            // The whole document inflates; only the check at the end is missing.
+            ("cut before the trailer", good[..good.len() - 8].to_vec()),
+            ("a byte flipped", flipped),
+            ("a wrong checksum", wrong_crc),
+            ("gzip of no JSON", gzip("not json")),
+            (
+                "gzip of another version",
+                gzip(
+                    &serde_json::to_string(&State {
+                        version: 99,
+                        ..State::new(snapshot(), None)
+                    })
+                    .unwrap(),
+                ),
+            ),
+        ];
+        for (what, content) in &bad {
+            fs::write(&path, content).unwrap();
+            assert!(load(&path).is_none(), "{what}");
+            assert!(!path.exists(), "{what} is set aside");
+        }
+        // Each one kept as it was, under a name of its own.
+        let mut kept: Vec<Vec<u8>> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("state.json.corrupt-"))
+            .map(|p| fs::read(p).unwrap())
+            .collect();
+        let mut expected: Vec<Vec<u8>> = bad.into_iter().map(|(_, c)| c).collect();
+        kept.sort();
+        expected.sort();
+        assert_eq!(kept, expected);
         fs::remove_dir_all(dir).unwrap();
     }
 
