@@ -151,7 +151,7 @@ impl WireRepository {
 impl WireTag {
     /// The tag, attestation manifests left out.
     pub(crate) fn into_tag(self) -> Tag {
-        let images = self
+        let mut images: Vec<Image> = self
             .images
             .unwrap_or_default()
             .into_iter()
@@ -164,6 +164,9 @@ impl WireTag {
             })
             .filter(|i| !i.is_attestation())
             .collect();
+        // The list is kept as long as the tag: no room for more (a decoded list has room for
+        // twice its images, and the collect above reuses that room).
+        images.shrink_to_fit();
         Tag {
             digest: self.digest.unwrap_or_default(),
             full_size: self.full_size,

@@ -182,8 +182,10 @@ fn deflate(
     let start = compress.total_in();
     loop {
         let consumed = (compress.total_in() - start) as usize;
+        // Grown by a quarter at a time: the largest family's data is megabytes, and doubling
+        // would leave up to as much again unused until it is shrunk.
         if out.capacity() - out.len() < 1024 {
-            out.reserve(out.len().max(4096));
+            out.reserve_exact((out.len() / 4).max(64 * 1024));
         }
         let status = compress
             .compress_vec(&input[consumed..], out, flush)

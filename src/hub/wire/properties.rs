@@ -358,6 +358,8 @@ proptest! {
         let tags: Vec<Tag> = decoded.results.into_iter().map(WireTag::into_tag).collect();
         for tag in &tags {
             prop_assert!(tag.images.iter().all(|i| !i.is_attestation()));
+            // Kept as long as the tag: no room held for images it does not have.
+            prop_assert_eq!(tag.images.capacity(), tag.images.len());
             for t in [tag.last_pushed, tag.last_pulled].into_iter().flatten() {
                 prop_assert!(t.is_finite());
             }
