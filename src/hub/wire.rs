@@ -11,7 +11,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::inventory::{Image, RepositoryInfo, Tag};
+use crate::inventory::{Image, RepositoryInfo, Tag, interned};
 
 /// One page of a listing, as decoded before its envelope is checked.
 #[derive(Debug, Deserialize)]
@@ -156,9 +156,9 @@ impl WireTag {
             .unwrap_or_default()
             .into_iter()
             .map(|i| Image {
-                os: i.os.unwrap_or_default(),
-                architecture: i.architecture.unwrap_or_default(),
-                variant: i.variant.unwrap_or_default(),
+                os: interned(i.os.as_deref().unwrap_or_default()),
+                architecture: interned(i.architecture.as_deref().unwrap_or_default()),
+                variant: interned(i.variant.as_deref().unwrap_or_default()),
                 digest: i.digest.unwrap_or_default(),
                 size: i.size,
             })
@@ -199,8 +199,8 @@ mod tests {
         assert_eq!(t.full_size, Some(34157024));
         assert_eq!(t.last_pushed, Some(1727833827.90536));
         assert_eq!(t.images.len(), 6);
-        assert_eq!(t.images[1].variant, "v7");
-        assert_eq!(t.images[0].variant, "");
+        assert_eq!(&*t.images[1].variant, "v7");
+        assert_eq!(&*t.images[0].variant, "");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::{
     Image, Namespace, NamespaceRead, Repository, RepositoryInfo, RepositoryRead, Snapshot, Tag,
-    TagsRead,
+    TagsRead, interned,
 };
 
 /// A public image repository with no pulls, stars, time or size.
@@ -37,9 +37,9 @@ pub(crate) fn tag(name: &str, digest: &str) -> Tag {
 /// A platform image.
 pub(crate) fn image(os: &str, architecture: &str, variant: &str, digest: &str) -> Image {
     Image {
-        os: os.into(),
-        architecture: architecture.into(),
-        variant: variant.into(),
+        os: interned(os),
+        architecture: interned(architecture),
+        variant: interned(variant),
         digest: digest.into(),
         size: None,
     }

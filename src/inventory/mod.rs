@@ -13,20 +13,25 @@ use serde::{Deserialize, Serialize};
 mod filter;
 #[cfg(test)]
 pub(crate) mod fixtures;
+mod intern;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use filter::{NameFilter, TagSelection};
+pub(crate) use intern::interned;
 
 /// One platform image of a tag (an entry of the tag's `images[]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Image {
-    /// Operating system, for example `linux`.
-    pub(crate) os: String,
-    /// CPU architecture, for example `arm64`.
-    pub(crate) architecture: String,
-    /// Architecture variant (`v8`), empty when the Hub reports none.
-    pub(crate) variant: String,
+    /// Operating system, for example `linux` (shared, see [`interned`]).
+    #[serde(deserialize_with = "intern::deserialize")]
+    pub(crate) os: Arc<str>,
+    /// CPU architecture, for example `arm64` (shared).
+    #[serde(deserialize_with = "intern::deserialize")]
+    pub(crate) architecture: Arc<str>,
+    /// Architecture variant (`v8`), empty when the Hub reports none (shared).
+    #[serde(deserialize_with = "intern::deserialize")]
+    pub(crate) variant: Arc<str>,
     /// Platform manifest digest, empty when the Hub reports none.
     pub(crate) digest: String,
     /// Compressed size in bytes, when reported.
@@ -36,7 +41,7 @@ pub(crate) struct Image {
 impl Image {
     /// Attestation manifests are listed as `unknown/unknown`; they are not platforms.
     pub(crate) fn is_attestation(&self) -> bool {
-        self.os == "unknown" && self.architecture == "unknown"
+        &*self.os == "unknown" && &*self.architecture == "unknown"
     }
 }
 

@@ -56,9 +56,9 @@ fn image_of(
     (os, architecture, variant, digest, size): (String, String, String, String, Option<u64>),
 ) -> Image {
     Image {
-        os,
-        architecture,
-        variant,
+        os: os.into(),
+        architecture: architecture.into(),
+        variant: variant.into(),
         digest,
         size,
     }
@@ -246,9 +246,9 @@ proptest! {
             let tag = repository.tags.iter().flat_map(|t| t.iter()).find(|t| t.name == tag_name);
             let tag = tag.ok_or_else(|| TestCaseError::fail(format!("no tag {tag_name:?}")))?;
             let found = tag.images.iter().any(|i| {
-                Some(i.os.as_str()) == label(s, "os")
-                    && Some(i.architecture.as_str()) == label(s, "architecture")
-                    && Some(i.variant.as_str()) == label(s, "variant")
+                Some(&*i.os) == label(s, "os")
+                    && Some(&*i.architecture) == label(s, "architecture")
+                    && Some(&*i.variant) == label(s, "variant")
                     && label(s, "digest").is_none_or(|d| d == i.digest)
                     && !i.is_attestation()
             });
