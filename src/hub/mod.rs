@@ -1,11 +1,12 @@
-//! The Docker Hub client: login, listings followed page by page, pacing and retries.
+//! The Docker Hub client: login, paginated listings, pacing and retries.
 //!
 //! Every request goes through one path (see `request`): wait for the shared [`Pacer`], send
 //! with a time limit, read a bounded body, report it, read the rate-limit headers, retry what
-//! is transient. `next` links are followed only on the origin of `--hub.url`, so the token
-//! never leaves it. The client takes its own [`ClientOptions`], reports what it does through
-//! an [`Observer`], and returns inventory types; it knows nothing about snapshots, metrics or
-//! the command line.
+//! is transient. Listings (see `listing`) are returned only when whole; `next` links are
+//! followed only on the origin of `--hub.url`, and the pages of a repository listing asked
+//! for at once are made from its first `next`, so the token never leaves it. The client
+//! takes its own [`ClientOptions`], reports what it does through an [`Observer`], and
+//! returns inventory types; it knows nothing about snapshots, metrics or the command line.
 
 mod audit;
 mod auth;
@@ -83,10 +84,13 @@ pub(crate) struct Client {
     credentials: Option<Credentials>,
     session: tokio::sync::Mutex<Session>,
     pacer: Pacer,
-    /// One permit per listing being read: no more listings are read at once than requests may
-    /// be in flight, so the pages held while listings are read stay within
+    /// One permit per listing being read (a repository listing whose pages are asked for at
+    /// once holds one too): no more listings are read at once than requests may be in
+    /// flight, so the pages held while listings are read stay within
     /// `concurrency` × [`listing::LISTING_BYTES`], however many are waiting.
     listings: tokio::sync::Semaphore,
+    /// Requests in flight at most, and so pages of one listing asked for at once.
+    concurrency: usize,
     timeout: Duration,
     observer: Arc<dyn Observer>,
     /// Requests sent since start, answered or not.
@@ -111,6 +115,7 @@ impl Client {
             http,
             pacer: Pacer::new(options.rate_limit, options.burst, options.concurrency),
             listings: tokio::sync::Semaphore::new(options.concurrency.max(1)),
+            concurrency: options.concurrency.max(1),
             base: options.base,
             credentials: options.credentials,
             session: tokio::sync::Mutex::new(Session::default()),
@@ -144,12 +149,39 @@ impl Client {
     /// Every repository of `namespace` visible to the credentials. A repository whose name
     /// the Hub could not have given (see [`names::check_name`]) comes as an error of its own, so that
     /// it is never fetched under another name and the others are still read.
-    pub(crate) async fn list_repositories(
+    ///
+    /// The pages after the first are asked for at once when the first says how many there
+    /// are (see `listing`), and each page's repositories with a valid name are handed to
+    /// `on_page` as soon as the page is read, so that the caller can start on them while
+    /// the rest is read. They are not yet known to be the listing: a read that does not add
+    /// up is read again, so a repository may come more than once (with newer metadata), one
+    /// may come that the listing returned in the end does not hold, and the listing may
+    /// still fail. Only what is returned is the namespace's listing.
+    pub(crate) async fn list_repositories_streaming(
         &self,
         namespace: &str,
+        mut on_page: impl FnMut(Vec<ListedRepository>) + Send,
     ) -> Result<Vec<Result<ListedRepository>>> {
         let url = self.url(&["v2", "namespaces", namespace, "repositories"]);
-        let items: Vec<WireRepository> = self.list_all(Endpoint::Repositories, url.clone()).await?;
+        let items: Vec<WireRepository> = self
+            .list_pages(
+                Endpoint::Repositories,
+                url.clone(),
+                listing::Pages::Concurrent,
+                || {},
+                |page: &[WireRepository]| {
+                    on_page(
+                        page.iter()
+                            .filter(|r| check_name(&r.name).is_ok())
+                            .map(|r| ListedRepository {
+                                name: r.name.clone(),
+                                info: r.info(),
+                            })
+                            .collect(),
+                    );
+                },
+            )
+            .await?;
         Ok(items
             .into_iter()
             .map(|r| match check_name(&r.name) {

@@ -2,8 +2,9 @@
 //! published inventory.
 //!
 //! At start it restores what the state file holds (see `restore`), then refreshes at once and
-//! every `--refresh.interval` (start to start): it lists every namespace, then the tags of
-//! every repository, several at once within the client's limits (see `read`), merges what it
+//! every `--refresh.interval` (start to start): it lists every namespace and, as each page of
+//! repositories arrives, the tags of its repositories, several at once within the client's
+//! limits (see `read`), merges what it
 //! read into the published snapshot (failed listings keep their previous data), counts and
 //! logs the changes, renders the exposition once, saves the state file, and publishes the
 //! result through a `watch` channel. Between refreshes, webhooks and the audit log (see

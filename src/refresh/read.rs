@@ -1,11 +1,23 @@
 //! One refresh's reading: every namespace's repositories and the details of every repository
-//! named on its own, then the tags of every repository that needs listing, as many at once as
+//! named on its own, and the tags of every repository that needs listing, as many at once as
 //! the client allows, with progress reported along the way.
+//!
+//! A repository's tag listing starts as soon as the page of the repository listing that
+//! names it has been read, while the rest of that listing is still read (see
+//! [`Client::list_repositories_streaming`]), so that no tag listing waits for the whole
+//! repository listing, page after page. What is kept is still decided by the
+//! repository listing as it is returned in the end, whole: a repository seen only on a read
+//! of the listing that did not add up is not kept, one seen on several reads is listed once,
+//! and a namespace whose listing fails keeps all of its previous data.
+//!
+//! [`Client::list_repositories_streaming`]: crate::hub::Client::list_repositories_streaming
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
@@ -13,7 +25,7 @@ use super::Shared;
 use super::activity::Key;
 use crate::error::Error;
 use crate::hub::ListedRepository;
-use crate::inventory::{NamespaceRead, RepositoryRead, SelectedRead, Snapshot, TagsRead};
+use crate::inventory::{NamespaceRead, RepositoryRead, SelectedRead, Snapshot, Tag, TagsRead};
 
 /// How often a long refresh logs its progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
@@ -49,6 +61,113 @@ impl Stamps {
     }
 }
 
+/// What one tag-listing task brings back.
+struct Listing {
+    key: Key,
+    /// Taken when its first request was about to go out; 0 when none did.
+    stamp: u64,
+    /// `None`: abandoned before its first request (its namespace's listing failed).
+    tags: Option<crate::error::Result<Option<Vec<Tag>>>>,
+}
+
+/// A finished tag listing, ready to be kept if its repository is.
+struct Settled {
+    tags: TagsRead,
+    /// Why it failed, when it did.
+    error: Option<Error>,
+    stamp: u64,
+}
+
+/// The tag listings one refresh has started, each repository's at most once.
+#[derive(Default)]
+struct TagListings {
+    tasks: JoinSet<Listing>,
+    /// Every repository whose listing was started, as it was listed when it was.
+    started: HashMap<Key, ListedRepository>,
+    /// Which repository each task lists.
+    ids: HashMap<tokio::task::Id, Key>,
+    /// Per namespace, what tells its listings that have not sent anything yet to give up.
+    abandon: HashMap<String, watch::Sender<bool>>,
+}
+
+impl TagListings {
+    /// Starts listing `repo`'s tags, unless it is already being listed.
+    fn start(&mut self, shared: &Arc<Shared>, namespace: &str, repo: ListedRepository) {
+        let key = (namespace.to_string(), repo.name.clone());
+        if self.started.contains_key(&key) {
+            return;
+        }
+        // Marked before the task exists: from now on a re-read of the repository is skipped
+        // (this listing has yet to start and will see what the re-read was asked for) or
+        // waited for.
+        shared.activity.refresh_pending([&key]);
+        let abandoned = self
+            .abandon
+            .entry(namespace.to_string())
+            .or_insert_with(|| watch::channel(false).0)
+            .subscribe();
+        let task = list_tags(Arc::clone(shared), key.clone(), abandoned);
+        let handle = self.tasks.spawn(task);
+        self.ids.insert(handle.id(), key.clone());
+        self.started.insert(key, repo);
+    }
+
+    /// The listings of `namespace` that have sent nothing yet give up, and what the others
+    /// read will not be kept.
+    fn abandon(&mut self, namespace: &str) {
+        if let Some(abandon) = self.abandon.get(namespace) {
+            abandon.send_replace(true);
+        }
+    }
+
+    /// Whether `namespace`'s listings were abandoned.
+    fn abandoned(&self, namespace: &str) -> bool {
+        self.abandon.get(namespace).is_some_and(|a| *a.borrow())
+    }
+}
+
+/// Lists the tags of `key` for the refresh, once no re-read of it is running, unless
+/// `abandoned` turns true before the listing sends its first request.
+async fn list_tags(shared: Arc<Shared>, key: Key, mut abandoned: watch::Receiver<bool>) -> Listing {
+    let stamp = AtomicU64::new(0);
+    let tags = {
+        let listing = async {
+            shared.activity.refresh_wait(&key).await;
+            shared
+                .client
+                .list_tags_noting_start(&key.0, &key.1, || {
+                    stamp.store(shared.activity.refresh_reading(&key), Ordering::Relaxed);
+                })
+                .await
+        };
+        tokio::pin!(listing);
+        let given_up = async {
+            // The sender lives as long as the refresh's reading; without it, nothing gives up.
+            if abandoned.wait_for(|a| *a).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let tags = tokio::select! {
+            biased;
+            tags = &mut listing => Some(tags),
+            () = given_up => None,
+        };
+        // A listing that has sent a request is finished rather than dropped, so that no
+        // request is left half done or uncounted; one that has not (it holds no permit yet)
+        // is dropped.
+        match tags {
+            None if stamp.load(Ordering::Relaxed) != 0 => Some(listing.await),
+            tags => tags,
+        }
+    };
+    shared.activity.refresh_done(&key);
+    Listing {
+        key,
+        stamp: stamp.into_inner(),
+        tags,
+    }
+}
+
 impl Shared {
     /// Reads every namespace; with `full` false, repositories whose `last_updated` is what it
     /// was at their last successful tag listing in `previous` are not listed again.
@@ -63,15 +182,49 @@ impl Shared {
             stamps: Stamps::default(),
         };
         let mut by_namespace: BTreeMap<String, Vec<RepositoryRead>> = BTreeMap::new();
-        let mut to_list: Vec<(String, ListedRepository)> = Vec::new();
+        let mut listings = TagListings::default();
+        // The repositories whose tag listing is kept: those of whole repository listings and
+        // those named on their own, in the order they were settled.
+        let mut wanted: Vec<Key> = Vec::new();
+
+        // Repositories named on their own: their details, all asked for at once, while the
+        // namespaces are listed.
+        let mut kept: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut details = JoinSet::new();
+        for (ns, name) in self.options.repositories.iter().cloned() {
+            kept.entry(ns.clone()).or_default();
+            let shared = Arc::clone(self);
+            details.spawn(async move {
+                let stamp = shared.activity.stamp();
+                let read = shared.client.get_repository(&ns, &name).await;
+                (ns, name, stamp, read)
+            });
+        }
+
         for ns in &self.options.namespaces {
             reads
                 .stamps
                 .namespaces
                 .insert(ns.clone(), self.activity.stamp());
-            let repos = match self.client.list_repositories(ns).await {
+            // Each page's repositories that need listing are started on as the page comes;
+            // the whole listing below decides what is kept.
+            let listed = self
+                .client
+                .list_repositories_streaming(ns, |page| {
+                    for repo in page {
+                        if self.needs_listing(previous, full, ns, &repo) {
+                            listings.start(self, ns, repo);
+                        }
+                    }
+                })
+                .await;
+            let repos = match listed {
                 Ok(repos) => repos,
                 Err(e) => {
+                    // The namespace keeps its previous data, tags and all: the tag listings
+                    // its pages started are thrown away, those already done included, and
+                    // those that have not sent a request yet never will.
+                    listings.abandon(ns);
                     debug!(hub_namespace = %ns, error = %e, "repository listing failed");
                     reads.failures.push((ns.clone(), e));
                     reads.namespaces.insert(ns.clone(), NamespaceRead::Failed);
@@ -95,13 +248,24 @@ impl Shared {
                         continue;
                     }
                 };
+                let key = (ns.clone(), repo.name.clone());
                 let tags = if !self.options.repository_filter.matches(&repo.name) {
                     TagsRead::Skipped
+                } else if listings.started.contains_key(&key) {
+                    // Started from a page of this read or of an earlier one that did not add
+                    // up; listed once either way, and kept with the metadata it was started
+                    // with: read before its tags, as a `last_updated` must be (an older one
+                    // only has the next incremental refresh list it again).
+                    wanted.push(key);
+                    continue;
                 } else if !full && unchanged(previous, ns, &repo) {
                     reads.successes += 1;
                     TagsRead::Unchanged
                 } else {
-                    to_list.push((ns.clone(), repo));
+                    // Every page of the whole read was handed over, so this is not expected;
+                    // started here should the page and the listing ever disagree.
+                    listings.start(self, ns, repo);
+                    wanted.push(key);
                     continue;
                 };
                 settled.push(RepositoryRead {
@@ -112,18 +276,6 @@ impl Shared {
             }
         }
 
-        // Repositories named on their own: their details, all asked for at once.
-        let mut kept: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut details = JoinSet::new();
-        for (ns, name) in self.options.repositories.iter().cloned() {
-            kept.entry(ns.clone()).or_default();
-            let shared = Arc::clone(self);
-            details.spawn(async move {
-                let stamp = shared.activity.stamp();
-                let read = shared.client.get_repository(&ns, &name).await;
-                (ns, name, stamp, read)
-            });
-        }
         while let Some(joined) = details.join_next().await {
             let Ok((ns, name, stamp, read)) = joined else {
                 continue;
@@ -143,7 +295,11 @@ impl Shared {
                         tags: TagsRead::Unchanged,
                     });
                 }
-                Ok(repo) => to_list.push((ns, repo)),
+                Ok(repo) => {
+                    let key = (ns.clone(), repo.name.clone());
+                    listings.start(self, &ns, repo);
+                    wanted.push(key);
+                }
                 Err(e) => {
                     debug!(hub_namespace = %ns, repository = %name, error = %e, "repository details failed");
                     reads.failures.push((format!("{ns}/{name}"), e));
@@ -153,10 +309,11 @@ impl Shared {
         }
         // A details task that did not complete keeps what was known, like a failed read.
         for (ns, name) in &self.options.repositories {
+            let key = (ns.clone(), name.clone());
             let read = by_namespace
                 .get(ns)
                 .is_some_and(|repos| repos.iter().any(|r| &r.name == name))
-                || to_list.iter().any(|(n, r)| n == ns && &r.name == name)
+                || listings.started.contains_key(&key)
                 || kept.get(ns).is_some_and(|names| names.contains(name));
             if !read {
                 reads.failures.push((
@@ -170,41 +327,15 @@ impl Shared {
             }
         }
 
-        // Every tag listing is started at once; the client decides how many are read at once.
-        // A re-read asked for before a listing sends its first request is not needed.
-        let total = to_list.len();
-        let keys: Vec<Key> = to_list
-            .iter()
-            .map(|(ns, repo)| (ns.clone(), repo.name.clone()))
-            .collect();
-        self.activity.refresh_pending(&keys);
-        let mut tasks = JoinSet::new();
-        for (ns, repo) in to_list.iter().cloned() {
-            let shared = Arc::clone(self);
-            tasks.spawn(async move {
-                let key = (ns, repo.name.clone());
-                shared.activity.refresh_wait(&key).await;
-                let stamp = std::sync::atomic::AtomicU64::new(0);
-                let tags = shared
-                    .client
-                    .list_tags_noting_start(&key.0, &repo.name, || {
-                        stamp.store(
-                            shared.activity.refresh_reading(&key),
-                            std::sync::atomic::Ordering::Relaxed,
-                        );
-                    })
-                    .await;
-                shared.activity.refresh_done(&key);
-                let stamp = stamp.into_inner();
-                (key.0, repo, stamp, tags)
-            });
-        }
+        // Every tag listing is under way; the client decides how many are read at once.
+        let total = listings.started.len();
+        let mut settled: HashMap<Key, Settled> = HashMap::new();
         let mut done = 0usize;
         let mut progress =
             tokio::time::interval_at(tokio::time::Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
         loop {
             let joined = tokio::select! {
-                joined = tasks.join_next() => joined,
+                joined = listings.tasks.join_next_with_id() => joined,
                 _ = progress.tick() => {
                     let elapsed = started.elapsed().as_secs_f64();
                     let left = (done > 0).then(|| elapsed / done as f64 * (total - done) as f64);
@@ -223,33 +354,75 @@ impl Shared {
             let Some(joined) = joined else { break };
             done += 1;
             self.observer.progress(done as f64 / total as f64);
-            // A listing task that did not complete is made up for below.
-            let Ok((ns, repo, stamp, tags)) = joined else {
+            let listing = match joined {
+                Ok((_, listing)) => listing,
+                // A task that did not complete never said it was done; what it was to read is
+                // made up for below.
+                Err(e) => {
+                    if let Some(key) = listings.ids.get(&e.id()) {
+                        self.activity.refresh_done(key);
+                    }
+                    continue;
+                }
+            };
+            let Listing { key, stamp, tags } = listing;
+            let Some(tags) = tags.filter(|_| !listings.abandoned(&key.0)) else {
                 continue;
             };
-            if stamp != 0 && tags.is_ok() {
-                reads
-                    .stamps
-                    .repositories
-                    .insert((ns.clone(), repo.name.clone()), stamp);
-            }
-            let tags = match tags {
+            let (tags, error) = match tags {
                 Ok(Some(tags)) => {
-                    reads.successes += 1;
                     let known = previous
                         .namespaces
-                        .get(&ns)
-                        .and_then(|n| n.repositories.get(&repo.name));
-                    TagsRead::listed(tags, known)
+                        .get(&key.0)
+                        .and_then(|n| n.repositories.get(&key.1));
+                    (TagsRead::listed(tags, known), None)
                 }
-                Ok(None) => {
+                Ok(None) => (TagsRead::Gone, None),
+                Err(e) => (TagsRead::Failed, Some(e)),
+            };
+            settled.insert(key, Settled { tags, error, stamp });
+        }
+
+        for key in wanted {
+            let Some(repo) = listings.started.remove(&key) else {
+                continue;
+            };
+            let (ns, name) = key;
+            let tags = match settled.remove(&(ns.clone(), name.clone())) {
+                Some(Settled {
+                    tags,
+                    error: None,
+                    stamp,
+                }) => {
                     reads.successes += 1;
-                    debug!(hub_namespace = %ns, repository = %repo.name, "repository gone while listing");
-                    TagsRead::Gone
+                    if stamp != 0 {
+                        reads
+                            .stamps
+                            .repositories
+                            .insert((ns.clone(), name.clone()), stamp);
+                    }
+                    if matches!(tags, TagsRead::Gone) {
+                        debug!(hub_namespace = %ns, repository = %name, "repository gone while listing");
+                    }
+                    tags
                 }
-                Err(e) => {
-                    debug!(hub_namespace = %ns, repository = %repo.name, error = %e, "tag listing failed");
-                    reads.failures.push((format!("{ns}/{}", repo.name), e));
+                Some(Settled {
+                    tags,
+                    error: Some(e),
+                    ..
+                }) => {
+                    debug!(hub_namespace = %ns, repository = %name, error = %e, "tag listing failed");
+                    reads.failures.push((format!("{ns}/{name}"), e));
+                    tags
+                }
+                None => {
+                    reads.failures.push((
+                        format!("{ns}/{name}"),
+                        Error::Task {
+                            listing: format!("{ns}/{name}"),
+                            reason: "the tag listing task panicked or was cancelled".into(),
+                        },
+                    ));
                     TagsRead::Failed
                 }
             };
@@ -258,23 +431,6 @@ impl Shared {
                 info: repo.info,
                 tags,
             });
-        }
-        for (ns, repo) in to_list {
-            let settled = by_namespace.entry(ns.clone()).or_default();
-            if !settled.iter().any(|r| r.name == repo.name) {
-                reads.failures.push((
-                    format!("{ns}/{}", repo.name),
-                    Error::Task {
-                        listing: format!("{ns}/{}", repo.name),
-                        reason: "the tag listing task panicked or was cancelled".into(),
-                    },
-                ));
-                settled.push(RepositoryRead {
-                    name: repo.name,
-                    info: repo.info,
-                    tags: TagsRead::Failed,
-                });
-            }
         }
         for (ns, repos) in by_namespace {
             let read = match kept.remove(&ns) {
@@ -295,6 +451,19 @@ impl Shared {
             reads.namespaces.insert(ns, read);
         }
         reads
+    }
+
+    /// Whether the refresh lists `repo`'s tags: it is inventoried, and on an incremental
+    /// refresh it changed since its tags were last listed.
+    fn needs_listing(
+        &self,
+        previous: &Snapshot,
+        full: bool,
+        namespace: &str,
+        repo: &ListedRepository,
+    ) -> bool {
+        self.options.repository_filter.matches(&repo.name)
+            && (full || !unchanged(previous, namespace, repo))
     }
 }
 

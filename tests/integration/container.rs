@@ -140,7 +140,13 @@ async fn the_image_built_offline_runs_read_only_as_65532_and_exits_cleanly_on_si
     let written = Path::new(volume["Source"].as_str().unwrap()).join("state.json");
     eventually(|| async { written.is_file().then_some(()) }).await;
     assert_eq!(std::fs::metadata(&written).unwrap().uid(), UID);
-    let state = std::fs::read_to_string(&written).unwrap();
+    // gzip-compressed JSON.
+    let mut state = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(&written).unwrap()),
+        &mut state,
+    )
+    .unwrap();
     assert!(state.contains("vault"), "{state}");
 
     // The health check: the binary's subcommand, run by podman inside the container.
