@@ -9,6 +9,7 @@
 //! cargo run --release --example bench -- --repos 1000 --tags 100 --seed-style
 //! cargo run --release --example bench -- --repos 1000 --tags 10 --incremental 10
 //! cargo run --release --example bench -- --repos 1 --tags 1 --crowded-tag 50000
+//! cargo run --release --example bench -- --repos 40 --tags 150 --quota 150 --signals
 //! ```
 //!
 //! The exporter runs as a child process (this program started again with `child` as its first
@@ -24,6 +25,7 @@ use clap::Parser;
 use dockerhub_exporter::config::Args as ExporterArgs;
 use simhub::{Repo, SimHub, TagSpec};
 
+mod signals;
 mod soak;
 
 /// Platforms given to each tag, in this order.
@@ -99,6 +101,12 @@ struct Bench {
     /// pages) and claim a billion tags; prints pages asked for and peak RSS over 5 refreshes.
     #[arg(long)]
     endless_pages: Option<usize>,
+    /// Instead of the full benchmark: the time from a change at the Hub to its change counter
+    /// moving on /metrics, and the Hub requests per change, with a push webhook, with the
+    /// audit log read every minute, and with neither (refreshes every minute; 15m derived).
+    /// 25 to 30 minutes; give --quota 150, the exporter's default, for its real pace.
+    #[arg(long)]
+    signals: bool,
 }
 
 fn main() -> ExitCode {
@@ -363,6 +371,10 @@ async fn run(b: Bench) {
         auth_flood(&b, &hub_url, attackers).await;
         return;
     }
+    if b.signals {
+        signals::signals(&b, &hub, &hub_url).await;
+        return;
+    }
 
     let state = std::env::temp_dir().join(format!("dockerhub-bench-{}.json", std::process::id()));
     let state_arg = state.to_str().expect("UTF-8 path").to_string();
@@ -420,6 +432,10 @@ async fn run(b: Bench) {
         "scrape idle           plain p50 {p50:.1} ms p99 {p99:.1} ms; gzip p50 {gp50:.1} ms p99 {gp99:.1} ms"
     );
     println!("peak RSS              {:.0} MiB", exporter.peak_rss_mib());
+    println!(
+        "state file            {:.1} MB",
+        std::fs::metadata(&state).map_or(0, |m| m.len()) as f64 / 1e6
+    );
     if b.hold {
         println!("holding: exporter at {}, Ctrl-C to stop", exporter.url);
         let _ = tokio::signal::ctrl_c().await;
