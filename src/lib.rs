@@ -51,6 +51,7 @@ mod state;
 mod telemetry;
 #[cfg(test)]
 mod testing;
+mod views;
 
 pub use config::{Config, ConfigError};
 pub use error::{Error, ErrorKind, Result};
@@ -140,11 +141,24 @@ impl Exporter {
         let mut refresh_task = tokio::spawn(refresher.run(stopped.clone().wait()));
         let mut pull_limit_task =
             pull_limit_checker.map(|checker| tokio::spawn(checker.run(stopped.clone().wait())));
+        let about = server::About {
+            namespaces: config.namespaces.clone(),
+            repositories: config
+                .repositories
+                .iter()
+                .map(|w| format!("{}/{}", w.namespace, w.name))
+                .collect(),
+            refresh_interval: config.refresh_interval,
+            quotas: {
+                let telemetry = telemetry.clone();
+                Arc::new(move || telemetry.quotas())
+            },
+        };
         let state = server::State {
             published,
             own_series: Arc::new(move || telemetry.own_series()),
             telemetry_path: config.telemetry_path.clone(),
-            namespaces: config.namespaces.clone(),
+            about,
             in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_requests)),
             web: web.clone(),
             header_read_timeout: server::HEADER_READ_TIMEOUT,

@@ -28,6 +28,7 @@ use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
+use crate::changes::Entry;
 use crate::inventory::Snapshot;
 
 /// Version of the file's format; a file of another version is set aside.
@@ -65,6 +66,10 @@ pub(crate) struct State {
     /// audit logs were read).
     #[serde(default)]
     pub(crate) audit_log: BTreeMap<String, AuditCursor>,
+    /// The recent changes, newest first (absent in files written before they were kept, and
+    /// when there are none).
+    #[serde(default)]
+    pub(crate) changes: Vec<Entry>,
 }
 
 /// How far a namespace's audit log has been read: the time of the newest event seen, and the
@@ -88,6 +93,7 @@ impl State {
             last_success: unix_seconds(last_success),
             snapshot,
             audit_log: BTreeMap::new(),
+            changes: Vec::new(),
         }
     }
 
@@ -234,23 +240,30 @@ struct Saved<'a> {
     last_success: Option<f64>,
     snapshot: &'a Snapshot,
     audit_log: &'a BTreeMap<String, AuditCursor>,
+    /// Left out when empty, so that a file without changes is the document earlier versions
+    /// wrote.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    changes: Vec<&'a Entry>,
 }
 
-/// Writes `snapshot`, `last_success` and the audit-log cursors to `path`, gzip-compressed,
+/// Writes `snapshot`, `last_success`, the audit-log cursors and the recent `changes` (newest
+/// first) to `path`, gzip-compressed,
 /// atomically: a temporary file beside the file (the one a symbolic link points to, which
 /// stays a link), fsync, rename, and an fsync of the directory so that the rename itself
 /// survives a crash.
-pub(crate) fn save(
+pub(crate) fn save<'a>(
     path: &Path,
     snapshot: &Snapshot,
     last_success: Option<SystemTime>,
     audit_log: &BTreeMap<String, AuditCursor>,
+    changes: impl IntoIterator<Item = &'a Entry>,
 ) -> io::Result<()> {
     let state = Saved {
         version: FORMAT_VERSION,
         last_success: unix_seconds(last_success),
         snapshot,
         audit_log,
+        changes: changes.into_iter().collect(),
     };
     let path = &target(path)?;
     let tmp = sibling(path, ".tmp");
@@ -372,11 +385,21 @@ mod tests {
         let path = dir.join("state.json");
         let saved_at = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let cursors = cursors();
+        let changes = vec![crate::changes::Entry::new(
+            &crate::changes::Change::TagAdded {
+                namespace: "acme".into(),
+                repository: "api".into(),
+                tag: "1.1".into(),
+                digest: "sha256:abd".into(),
+            },
+            1_800_000_000.0,
+        )];
         let state = State {
             audit_log: cursors.clone(),
+            changes: changes.clone(),
             ..State::new(snapshot(), Some(saved_at))
         };
-        save(&path, &snapshot(), Some(saved_at), &cursors).unwrap();
+        save(&path, &snapshot(), Some(saved_at), &cursors, &changes).unwrap();
         assert!(!sibling(&path, ".tmp").exists());
         let loaded = load(&path).expect("the state loads");
         assert_eq!(loaded, state);
@@ -409,7 +432,7 @@ mod tests {
         let dir = temp_dir("gzip");
         let path = dir.join("state.json");
         let saved_at = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        save(&path, &snapshot(), Some(saved_at), &cursors()).unwrap();
+        save(&path, &snapshot(), Some(saved_at), &cursors(), []).unwrap();
         let bytes = fs::read(&path).unwrap();
         assert!(bytes.starts_with(&GZIP_MAGIC), "{:02x?}", &bytes[..8]);
         // The document inside is unchanged, which is why the version stays 1.
@@ -438,6 +461,7 @@ mod tests {
             &loaded.snapshot,
             loaded.last_success(),
             &loaded.audit_log,
+            &loaded.changes,
         )
         .unwrap();
         assert!(fs::read(&path).unwrap().starts_with(&GZIP_MAGIC));
@@ -449,7 +473,7 @@ mod tests {
     fn a_truncated_or_damaged_gzip_file_is_set_aside() {
         let dir = temp_dir("bad-gzip");
         let path = dir.join("state.json");
-        save(&path, &snapshot(), None, &cursors()).unwrap();
+        save(&path, &snapshot(), None, &cursors(), []).unwrap();
         let good = fs::read(&path).unwrap();
         let gzip = |text: &str| {
             let mut e = GzEncoder::new(Vec::new(), COMPRESSION);
@@ -582,7 +606,7 @@ mod tests {
         if !running_as_root() {
             use std::os::unix::fs::PermissionsExt as _;
             let locked = dir.join("locked.json");
-            save(&locked, &snapshot(), None, &BTreeMap::new()).unwrap();
+            save(&locked, &snapshot(), None, &BTreeMap::new(), []).unwrap();
             fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).unwrap();
             assert!(check(&locked).is_err());
             assert!(load(&locked).is_none());
@@ -614,7 +638,7 @@ mod tests {
         let link = dir.join("state.json");
         std::os::unix::fs::symlink("data/real.json", &link).unwrap();
         check(&link).unwrap();
-        save(&link, &snapshot(), None, &BTreeMap::new()).unwrap();
+        save(&link, &snapshot(), None, &BTreeMap::new(), []).unwrap();
         assert!(
             fs::symlink_metadata(&link)
                 .unwrap()
@@ -623,7 +647,7 @@ mod tests {
         );
         assert!(dir.join("data/real.json").is_file());
         assert_eq!(load(&link).unwrap().snapshot, snapshot());
-        save(&link, &Snapshot::default(), None, &BTreeMap::new()).unwrap();
+        save(&link, &Snapshot::default(), None, &BTreeMap::new(), []).unwrap();
         assert!(
             fs::symlink_metadata(&link)
                 .unwrap()
@@ -638,8 +662,8 @@ mod tests {
     fn saving_replaces_the_previous_state() {
         let dir = temp_dir("replace");
         let path = dir.join("state.json");
-        save(&path, &snapshot(), None, &BTreeMap::new()).unwrap();
-        save(&path, &Snapshot::default(), None, &BTreeMap::new()).unwrap();
+        save(&path, &snapshot(), None, &BTreeMap::new(), []).unwrap();
+        save(&path, &Snapshot::default(), None, &BTreeMap::new(), []).unwrap();
         assert_eq!(load(&path).unwrap().snapshot, Snapshot::default());
         fs::remove_dir_all(dir).unwrap();
     }

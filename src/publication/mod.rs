@@ -24,7 +24,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 use tracing::warn;
 
-use crate::changes::Counters;
+use crate::changes::{Counters, History};
 use crate::inventory::Snapshot;
 
 /// How a refresh ended.
@@ -65,6 +65,8 @@ pub(crate) struct RefreshStatus {
     pub(crate) finished: SystemTime,
     /// How long it took.
     pub(crate) duration: Duration,
+    /// Requests it sent to the Hub.
+    pub(crate) requests: u64,
 }
 
 /// One published state: a snapshot and its pre-rendered exposition, kept deflated only.
@@ -76,6 +78,8 @@ pub(crate) struct Published {
     pub(crate) last_refresh: Option<RefreshStatus>,
     /// When a refresh last read everything.
     pub(crate) last_success: Option<SystemTime>,
+    /// The recent changes, newest first.
+    pub(crate) changes: Arc<History>,
     /// The inventory families and the change counters, deflated once: what ends the gzip
     /// stream of every scrape that asks for gzip, and what a plain scrape inflates as it is
     /// sent.
@@ -92,6 +96,7 @@ impl Published {
             None,
             None,
             &Counters::default(),
+            &History::default(),
             &render::Options::default(),
         )
     }
@@ -102,15 +107,17 @@ impl Published {
         snapshot: Arc<Snapshot>,
         last_refresh: Option<RefreshStatus>,
         last_success: Option<SystemTime>,
-        changes: &Counters,
+        counters: &Counters,
+        history: &History,
         options: &render::Options,
     ) -> Self {
         let mut deflating = Deflating::default();
-        render::render_to(&snapshot, changes, options, &mut deflating);
+        render::render_to(&snapshot, counters, options, &mut deflating);
         Published {
             snapshot,
             last_refresh,
             last_success,
+            changes: Arc::new(history.clone()),
             deflated: deflating.finish(),
             ready: last_refresh.is_some_and(|r| r.result != RefreshResult::Failure),
         }
@@ -417,7 +424,14 @@ mod tests {
             whole.text.len() > 4 * INFLATED_PIECE,
             "several pieces per part"
         );
-        let published = Published::new(Arc::new(s), None, None, &counters, &options);
+        let published = Published::new(
+            Arc::new(s),
+            None,
+            None,
+            &counters,
+            &History::default(),
+            &options,
+        );
         assert_eq!(published.exposition_len(), whole.text.len() as u64);
         assert!(published.deflated_len() * 5 < whole.text.len());
         let (_tx, rx) = watch::channel(Arc::new(published));

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::changes::{self, Counters};
+use crate::changes::{self, Counters, History};
 use crate::error::ErrorKind;
 use crate::hub::Client;
 use crate::inventory::NameFilter;
@@ -111,6 +111,8 @@ pub(super) struct Shared {
 pub(super) struct Writer {
     /// The change counters.
     counters: Counters,
+    /// The recent changes.
+    history: History,
     /// The stamps of the re-reads merged since the last refresh was merged, by repository.
     rereads: HashMap<activity::Key, u64>,
     /// The stamps of what the last refresh merged read.
@@ -149,6 +151,7 @@ impl Refresher {
             publish,
             writer: Arc::new(tokio::sync::Mutex::new(Writer {
                 counters: restored.counters,
+                history: restored.history,
                 rereads: HashMap::new(),
                 refreshed: read::Stamps::default(),
             })),
@@ -206,14 +209,19 @@ impl Refresher {
 
 impl Shared {
     /// Saves the state file, if there is one, with the audit-log cursors as they are now.
-    fn save_state(&self, snapshot: &crate::inventory::Snapshot, last_success: Option<SystemTime>) {
+    fn save_state(
+        &self,
+        snapshot: &crate::inventory::Snapshot,
+        last_success: Option<SystemTime>,
+        history: &History,
+    ) {
         if let Some(path) = &self.options.state_file {
             let cursors = self
                 .audit_cursors
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone();
-            report::save_state(path, snapshot, last_success, &cursors);
+            report::save_state(path, snapshot, last_success, &cursors, history);
         }
     }
 
@@ -255,6 +263,7 @@ impl Shared {
             result,
             finished: SystemTime::now(),
             duration: started.elapsed(),
+            requests: self.client.requests_sent() - requests_before,
         };
         let failed_listings = reads.failures.len();
         // Merged into what is published now, which re-reads may have changed since the
@@ -294,16 +303,18 @@ impl Shared {
             let rendering = Instant::now();
             writer.counters.count(&changes);
             writer.counters.cover(&snapshot);
+            writer.history.record(&changes, SystemTime::now());
             let mut published = Published::new(
                 Arc::clone(&snapshot),
                 Some(status),
                 last_success,
                 &writer.counters,
+                &writer.history,
                 render,
             );
             published.ready |= current.ready;
             let render_seconds = rendering.elapsed().as_secs_f64();
-            shared.save_state(&snapshot, last_success);
+            shared.save_state(&snapshot, last_success, &writer.history);
             (published, changes, render_seconds, writer)
         })
         .await;
@@ -319,7 +330,7 @@ impl Shared {
             result = result.as_str(),
             full_walk = full,
             duration_seconds = status.duration.as_secs_f64(),
-            requests = self.client.requests_sent() - requests_before,
+            requests = status.requests,
             repositories = published.snapshot.repositories().count(),
             tags = published.snapshot.tag_count(),
             failed_listings,

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use tracing::{info, warn};
 
-use crate::changes::Change;
+use crate::changes::{Change, History};
 use crate::error::{Error, ErrorKind};
 use crate::inventory::Snapshot;
 use crate::state::AuditCursor;
@@ -16,8 +16,9 @@ pub(super) fn save_state(
     snapshot: &Snapshot,
     last_success: Option<SystemTime>,
     audit_log: &BTreeMap<String, AuditCursor>,
+    history: &History,
 ) {
-    if let Err(e) = crate::state::save(path, snapshot, last_success, audit_log) {
+    if let Err(e) = crate::state::save(path, snapshot, last_success, audit_log, history.entries()) {
         warn!(path = %path.display(), error = %e, "writing the state file failed; the previous one stays");
     }
 }

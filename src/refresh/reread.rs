@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -414,17 +414,19 @@ async fn merge(
         let mut published = {
             writer.counters.count(&changes);
             writer.counters.cover(&next);
+            writer.history.record(&changes, SystemTime::now());
             Published::new(
                 Arc::clone(&next),
                 current.last_refresh,
                 current.last_success,
                 &writer.counters,
+                &writer.history,
                 &shared.options.render,
             )
         };
         published.ready = current.ready;
         commit_cursors(&shared, cursors);
-        shared.save_state(&next, current.last_success);
+        shared.save_state(&next, current.last_success, &writer.history);
         shared.publish.send_replace(Arc::new(published));
         drop(writer);
         (changes, merged, stale)

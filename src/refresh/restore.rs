@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{Observer, Options};
-use crate::changes::Counters;
+use crate::changes::{Counters, History};
 use crate::publication::Published;
 use crate::state::{self, AuditCursor};
 
@@ -17,6 +17,8 @@ pub(super) struct Restored {
     pub(super) counters: Counters,
     /// How far each configured namespace's audit log was read.
     pub(super) audit_log: BTreeMap<String, AuditCursor>,
+    /// The recent changes, as the file kept them.
+    pub(super) history: History,
 }
 
 /// The state file's inventory, if there is one that can be read.
@@ -32,6 +34,7 @@ pub(super) fn restore(options: &Options, observer: &dyn Observer) -> Restored {
             published: Published::empty(),
             counters,
             audit_log: BTreeMap::new(),
+            history: History::default(),
         };
     };
     restored
@@ -42,11 +45,14 @@ pub(super) fn restore(options: &Options, observer: &dyn Observer) -> Restored {
         observer.restored(t);
     }
     counters.cover(&restored.snapshot);
+    // Kept whole, also of namespaces no longer configured: it is what was seen.
+    let history = History::from_stored(restored.changes);
     let published = Published::new(
         Arc::new(restored.snapshot),
         None,
         last_success,
         &counters,
+        &history,
         &options.render,
     );
     let mut audit_log = restored.audit_log;
@@ -57,5 +63,6 @@ pub(super) fn restore(options: &Options, observer: &dyn Observer) -> Restored {
         published,
         counters,
         audit_log,
+        history,
     }
 }

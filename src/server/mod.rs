@@ -8,10 +8,12 @@
 //! and never renders series itself: a scrape's body comes from [`crate::publication::scrape`].
 
 mod listeners;
+mod pages;
 pub(crate) mod webconfig;
 mod webhook;
 
 pub use listeners::Listeners;
+pub(crate) use pages::About;
 pub(crate) use webhook::{PushReceiver, Webhook, WebhookObserver, WebhookResult};
 
 use std::convert::Infallible;
@@ -19,7 +21,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::{Frame, Incoming, SizeHint};
@@ -36,7 +38,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 
-use crate::publication::{Format, OwnSeries, Published, unix_seconds};
+use crate::publication::{Format, OwnSeries, Published};
 use crate::shutdown;
 
 /// Pause after a failed accept, so that running out of file descriptors does not turn the
@@ -55,8 +57,8 @@ pub(crate) struct State {
     pub(crate) own_series: Arc<OwnSeries>,
     /// Path of the metrics endpoint, for example `/metrics`.
     pub(crate) telemetry_path: String,
-    /// Configured namespaces, shown on the landing page.
-    pub(crate) namespaces: Vec<String>,
+    /// What the landing page shows beside the inventory.
+    pub(crate) about: About,
     /// Requests served at once at most (`--web.max-requests`); beyond, 503.
     pub(crate) in_flight: Arc<tokio::sync::Semaphore>,
     /// TLS and authentication (`--web.config.file`).
@@ -228,7 +230,8 @@ async fn respond(state: &State, request: Request<Incoming>) -> Response<Chunks> 
         return busy();
     };
     let is_metrics = path == state.telemetry_path;
-    let response = if !is_metrics && !matches!(path, "/" | "/healthz" | "/readyz") {
+    let page = pages::Page::at(path);
+    let response = if !is_metrics && page.is_none() && !matches!(path, "/healthz" | "/readyz") {
         text(StatusCode::NOT_FOUND, "not found\n")
     } else if request.method() != Method::GET && request.method() != Method::HEAD {
         let mut response = text(
@@ -241,12 +244,12 @@ async fn respond(state: &State, request: Request<Incoming>) -> Response<Chunks> 
         response
     } else if is_metrics {
         metrics(state, request.headers())
+    } else if let Some(page) = page {
+        pages::respond(state, page, request.uri().query())
+    } else if path == "/healthz" {
+        text(StatusCode::OK, "ok\n")
     } else {
-        match path {
-            "/healthz" => text(StatusCode::OK, "ok\n"),
-            "/readyz" => readiness(state),
-            _ => landing_page(state),
-        }
+        readiness(state)
     };
     let (mut parts, mut body) = response.into_parts();
     if request.method() == Method::HEAD {
@@ -457,84 +460,6 @@ fn readiness(state: &State) -> Response<Chunks> {
             "not ready: no refresh has read anything yet\n",
         )
     }
-}
-
-fn landing_page(state: &State) -> Response<Chunks> {
-    let published = Arc::clone(&state.published.borrow());
-    let mut page = String::with_capacity(1024);
-    page.push_str(concat!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">",
-        "<title>dockerhub_exporter</title></head>\n<body>\n<h1>dockerhub_exporter</h1>\n",
-        "<p>Version ",
-        env!("CARGO_PKG_VERSION"),
-        "</p>\n<h2>Namespaces</h2>\n<ul>\n",
-    ));
-    for namespace in &state.namespaces {
-        page.push_str("<li>");
-        page.push_str(&escape_html(namespace));
-        page.push_str("</li>\n");
-    }
-    page.push_str("</ul>\n<h2>Refresh</h2>\n<dl>\n<dt>Last refresh</dt><dd>");
-    match &published.last_refresh {
-        Some(status) => {
-            page.push_str("finished ");
-            page.push_str(&rfc3339(status.finished));
-            page.push_str(", ");
-            page.push_str(status.result.as_str());
-        }
-        None => page.push_str("no refresh has finished yet"),
-    }
-    page.push_str("</dd>\n<dt>Last successful refresh</dt><dd>");
-    match published.last_success {
-        Some(t) => page.push_str(&rfc3339(t)),
-        None => page.push_str("none yet"),
-    }
-    page.push_str("</dd>\n</dl>\n<p><a href=\"");
-    page.push_str(&escape_html(&relative_link(&state.telemetry_path)));
-    page.push_str("\">Metrics</a></p>\n</body>\n</html>\n");
-
-    let mut response = Response::new(Chunks::new([Bytes::from(page)]));
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    response
-}
-
-/// A link to `path` relative to `/`, so that it still works behind a proxy that adds a
-/// prefix; the `./` keeps a first segment with a colon from reading as a URL scheme.
-fn relative_link(path: &str) -> String {
-    match path.strip_prefix('/') {
-        Some(rest) => format!("./{rest}"),
-        None => path.to_string(),
-    }
-}
-
-/// `t` in RFC 3339, UTC, to the second.
-fn rfc3339(t: SystemTime) -> String {
-    // Seconds are whole and non-negative here, so the cast only drops the fraction.
-    time::OffsetDateTime::from_unix_timestamp(unix_seconds(t).floor() as i64)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| "(time out of range)".to_string())
-}
-
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Chunks> {

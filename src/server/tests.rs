@@ -40,7 +40,12 @@ async fn start(namespaces: &[&str]) -> Running {
         published,
         own_series: Arc::new(|| OWN_SERIES.as_bytes().to_vec()),
         telemetry_path: "/metrics".into(),
-        namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
+        about: About {
+            namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
+            repositories: vec!["library/nginx".into()],
+            refresh_interval: Duration::from_secs(900),
+            quotas: Arc::new(crate::views::Quotas::default),
+        },
         in_flight: Arc::new(tokio::sync::Semaphore::new(40)),
         web: webconfig::Watched::open(),
         header_read_timeout: Duration::from_millis(300),
@@ -77,8 +82,10 @@ fn published_with(repository_name: &str, result: RefreshResult) -> Arc<Published
             result,
             finished,
             duration: Duration::from_secs(3),
+            requests: 12,
         }),
         (result == RefreshResult::Success).then_some(finished),
+        &Default::default(),
         &Default::default(),
         &Default::default(),
     ))
@@ -306,9 +313,10 @@ async fn the_landing_page_shows_the_version_and_escaped_namespaces() {
     );
     let page = before.text();
     assert!(page.contains(env!("CARGO_PKG_VERSION")));
-    assert!(page.contains("<li>&lt;b&gt;&amp;co</li>"), "{page}");
+    assert!(page.contains("acme, &lt;b&gt;&amp;co</dd>"), "{page}");
+    assert!(page.contains("library/nginx</dd>"), "{page}");
     assert!(!page.contains("<b>&co"));
-    assert!(page.contains("no refresh has finished yet"));
+    assert!(page.contains("none finished yet"));
     assert!(page.contains("href=\"./metrics\""));
 
     running
@@ -318,10 +326,10 @@ async fn the_landing_page_shows_the_version_and_escaped_namespaces() {
     let after = request(running.address, "GET", "/", &[]).await;
     let page = after.text();
     assert!(
-        page.contains("finished 2024-10-02T01:50:27Z, success"),
+        page.contains("2024-10-02T01:50:27Z, <span class=\"added\">success</span>"),
         "{page}"
     );
-    assert!(!page.contains("no refresh has finished yet"));
+    assert!(!page.contains("none finished yet"));
     stop(running).await;
 }
 

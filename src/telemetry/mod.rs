@@ -230,6 +230,17 @@ impl Telemetry {
         out
     }
 
+    /// The Hub's rate limit and the registry's pull quotas as last seen, for the landing
+    /// page.
+    pub(crate) fn quotas(&self) -> crate::views::Quotas {
+        let seen = |which: RateLimitHeader| self.rate_limit[which as usize].get().map(|g| g.get());
+        crate::views::Quotas {
+            rate_limit_remaining: seen(RateLimitHeader::Remaining),
+            rate_limit_limit: seen(RateLimitHeader::Limit),
+            pulls: self.pull_limits.quotas(),
+        }
+    }
+
     fn rate_limit_gauge(&self, which: RateLimitHeader) -> &prometheus::IntGauge {
         // The three gauges are registered on first use so that they are absent, not 0,
         // until the Hub has sent the header.

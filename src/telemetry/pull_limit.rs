@@ -28,6 +28,9 @@ pub(super) struct PullLimitSeries {
     window: IntGaugeVec,
     unlimited: IntGaugeVec,
     last_success: GaugeVec,
+    /// What the last successful check of each account found: pulls left and allowed, or
+    /// `None` for no limit.
+    seen: std::sync::Mutex<std::collections::BTreeMap<String, Option<(i64, i64)>>>,
 }
 
 impl PullLimitSeries {
@@ -67,7 +70,19 @@ impl PullLimitSeries {
                 )
                 .expect("valid metric"),
             ),
+            seen: Default::default(),
         }
+    }
+
+    /// Each account's quota as its last successful check found it.
+    pub(super) fn quotas(&self) -> Vec<crate::views::PullQuota> {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.iter()
+            .map(|(account, remaining_of)| crate::views::PullQuota {
+                account: account.clone(),
+                remaining_of: *remaining_of,
+            })
+            .collect()
     }
 
     /// Shows what a successful check of `account` found.
@@ -75,6 +90,16 @@ impl PullLimitSeries {
         let labels = [account];
         // Counts beyond i64 are shown as its largest value rather than wrapping round.
         let gauge_value = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let quota = match limit {
+            PullLimit::Limited {
+                limit, remaining, ..
+            } => Some((gauge_value(remaining), gauge_value(limit))),
+            PullLimit::Unlimited => None,
+        };
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(account.to_string(), quota);
         match limit {
             PullLimit::Limited {
                 limit,
@@ -168,6 +193,18 @@ mod tests {
                 "dockerhub_pull_limit_unlimited{account=\"anonymous\"} 0",
                 "dockerhub_pull_limit_window_seconds{account=\"anonymous\"} 21600",
             ]
+        );
+        assert_eq!(t.quotas().pulls[0].remaining_of, Some((76, 100)));
+        registry::Observer::checked(&t, "jane", PullLimit::Unlimited, at);
+        let accounts: Vec<_> = t
+            .quotas()
+            .pulls
+            .into_iter()
+            .map(|p| (p.account, p.remaining_of))
+            .collect();
+        assert_eq!(
+            accounts,
+            [("anonymous".into(), Some((76, 100))), ("jane".into(), None)]
         );
     }
 

@@ -10,6 +10,10 @@
 //! `tag digest changed`, the alert `DockerHubTagDigestChanged`. Its counter alone keeps the
 //! name it was first served under, `dockerhub_tags_updated_total`.
 
+mod history;
+
+pub(crate) use history::{Entry, History, Kind};
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

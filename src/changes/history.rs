@@ -1,0 +1,270 @@
+//! The recent changes: the last [`HISTORY_LEN`] changes counted, newest first, each with the
+//! time it was seen, for people (the landing page, `/api/v1/changes`) rather than Prometheus.
+//!
+//! The refresh and the re-reads record what they count here, under the same lock as the
+//! counters; the state file keeps the list, so a restart keeps the history. An entry is flat
+//! (kind, subject, old and new digest) because that is how people and scripts read it, and
+//! how it is stored.
+
+use std::collections::VecDeque;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use super::Change;
+
+/// How many changes the history keeps.
+pub(crate) const HISTORY_LEN: usize = 200;
+
+/// What kind of change an entry is; serialized as the API and the state file name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Kind {
+    /// A tag appeared.
+    TagAdded,
+    /// A tag is gone.
+    TagRemoved,
+    /// A tag points at another digest.
+    TagDigestChanged,
+    /// A repository appeared.
+    RepositoryAdded,
+    /// A repository is gone.
+    RepositoryRemoved,
+}
+
+impl Kind {
+    /// The name the API gives the kind.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Kind::TagAdded => "tag_added",
+            Kind::TagRemoved => "tag_removed",
+            Kind::TagDigestChanged => "tag_digest_changed",
+            Kind::RepositoryAdded => "repository_added",
+            Kind::RepositoryRemoved => "repository_removed",
+        }
+    }
+}
+
+/// One change as it was seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Entry {
+    /// When it was counted, as Unix seconds.
+    pub(crate) time: f64,
+    /// What happened.
+    pub(crate) kind: Kind,
+    /// Namespace name.
+    pub(crate) namespace: String,
+    /// Repository name within the namespace.
+    pub(crate) repository: String,
+    /// The tag, for a change of a tag.
+    pub(crate) tag: Option<String>,
+    /// The digest before: of a tag removed or moved.
+    pub(crate) old_digest: Option<String>,
+    /// The digest after: of a tag added or moved.
+    pub(crate) new_digest: Option<String>,
+}
+
+impl Entry {
+    /// `change`, seen at `time` (Unix seconds). An empty digest (the Hub had none) is none.
+    pub(crate) fn new(change: &Change, time: f64) -> Entry {
+        let known = |d: &str| (!d.is_empty()).then(|| d.to_string());
+        let (kind, tag, old_digest, new_digest) = match change {
+            Change::TagAdded { tag, digest, .. } => {
+                (Kind::TagAdded, Some(tag.clone()), None, known(digest))
+            }
+            Change::TagRemoved { tag, digest, .. } => {
+                (Kind::TagRemoved, Some(tag.clone()), known(digest), None)
+            }
+            Change::TagDigestChanged {
+                tag,
+                old_digest,
+                new_digest,
+                ..
+            } => (
+                Kind::TagDigestChanged,
+                Some(tag.clone()),
+                known(old_digest),
+                known(new_digest),
+            ),
+            Change::RepositoryAdded { .. } => (Kind::RepositoryAdded, None, None, None),
+            Change::RepositoryRemoved { .. } => (Kind::RepositoryRemoved, None, None, None),
+        };
+        let (namespace, repository, _) = change.subject();
+        Entry {
+            time,
+            kind,
+            namespace: namespace.to_string(),
+            repository: repository.to_string(),
+            tag,
+            old_digest,
+            new_digest,
+        }
+    }
+}
+
+/// The last [`HISTORY_LEN`] changes, newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct History {
+    entries: VecDeque<Entry>,
+}
+
+impl History {
+    /// A history of `entries` as stored, newest first; beyond [`HISTORY_LEN`] the oldest are
+    /// dropped, and entries out of order (a file edited by hand) are put in order.
+    pub(crate) fn from_stored(mut entries: Vec<Entry>) -> History {
+        // Stable: entries of one time keep their stored order.
+        entries.sort_by(|a, b| b.time.total_cmp(&a.time));
+        entries.truncate(HISTORY_LEN);
+        History {
+            entries: entries.into(),
+        }
+    }
+
+    /// Records `changes`, all seen at `at`. They go before every older entry, in the order
+    /// given (the diff's: by namespace, repository and tag), and push the oldest out.
+    pub(crate) fn record(&mut self, changes: &[Change], at: SystemTime) {
+        let time = crate::publication::unix_seconds(at);
+        // Of a batch longer than the history only its first entries fit.
+        for change in changes.iter().take(HISTORY_LEN).rev() {
+            self.entries.push_front(Entry::new(change, time));
+        }
+        self.entries.truncate(HISTORY_LEN);
+    }
+
+    /// Every entry, newest first.
+    pub(crate) fn entries(&self) -> impl ExactSizeIterator<Item = &Entry> + Clone {
+        self.entries.iter()
+    }
+
+    /// The entries seen after `since` (all when `None`), newest first, at most `limit`.
+    pub(crate) fn select(
+        &self,
+        since: Option<SystemTime>,
+        limit: usize,
+    ) -> impl Iterator<Item = &Entry> {
+        let since = since.map(crate::publication::unix_seconds);
+        self.entries
+            .iter()
+            .take_while(move |e| since.is_none_or(|s| e.time > s))
+            .take(limit)
+    }
+
+    /// How many entries there are.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    fn added(tag: &str) -> Change {
+        Change::TagAdded {
+            namespace: "acme".into(),
+            repository: "api".into(),
+            tag: tag.into(),
+            digest: format!("sha256:{tag}"),
+        }
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn tags<'a>(entries: impl Iterator<Item = &'a Entry>) -> Vec<String> {
+        entries.map(|e| e.tag.clone().unwrap_or_default()).collect()
+    }
+
+    #[test]
+    fn newest_batch_first_each_batch_in_diff_order() {
+        let mut history = History::default();
+        history.record(&[added("a"), added("b")], at(10));
+        history.record(&[added("c"), added("d")], at(20));
+        assert_eq!(tags(history.entries()), ["c", "d", "a", "b"]);
+        assert_eq!(history.entries().next().unwrap().time, 20.0);
+    }
+
+    #[test]
+    fn keeps_only_the_last_entries() {
+        let mut history = History::default();
+        let many: Vec<Change> = (0..HISTORY_LEN + 50)
+            .map(|i| added(&format!("t{i:03}")))
+            .collect();
+        history.record(&many[..30], at(1));
+        history.record(&many[30..], at(2));
+        assert_eq!(history.len(), HISTORY_LEN);
+        // The second batch is longer than the history: its first entries fill it.
+        let kept = tags(history.entries());
+        assert_eq!(kept.first().map(String::as_str), Some("t030"));
+        assert_eq!(kept.last().map(String::as_str), Some("t229"));
+        assert!(!kept.contains(&"t000".to_string()));
+    }
+
+    #[test]
+    fn since_is_exclusive_and_limit_counts_from_the_newest() {
+        let mut history = History::default();
+        history.record(&[added("a")], at(10));
+        history.record(&[added("b"), added("c")], at(20));
+        history.record(&[added("d")], at(30));
+        assert_eq!(tags(history.select(Some(at(20)), 10)), ["d"]);
+        assert_eq!(tags(history.select(Some(at(19)), 10)), ["d", "b", "c"]);
+        assert_eq!(tags(history.select(None, 2)), ["d", "b"]);
+        assert_eq!(tags(history.select(None, 0)), Vec::<String>::new());
+        assert_eq!(tags(history.select(Some(at(30)), 10)), Vec::<String>::new());
+    }
+
+    #[test]
+    fn entries_name_the_digests_that_apply() {
+        let moved = Change::TagDigestChanged {
+            namespace: "acme".into(),
+            repository: "api".into(),
+            tag: "latest".into(),
+            old_digest: "sha256:old".into(),
+            new_digest: "sha256:new".into(),
+        };
+        let removed = Change::TagRemoved {
+            namespace: "acme".into(),
+            repository: "api".into(),
+            tag: "1.0".into(),
+            digest: String::new(),
+        };
+        let gone = Change::RepositoryRemoved {
+            namespace: "acme".into(),
+            repository: "api".into(),
+        };
+        let e = Entry::new(&moved, 5.0);
+        assert_eq!(e.kind, Kind::TagDigestChanged);
+        assert_eq!(
+            (e.old_digest.as_deref(), e.new_digest.as_deref()),
+            (Some("sha256:old"), Some("sha256:new"))
+        );
+        let e = Entry::new(&removed, 5.0);
+        assert_eq!(
+            (e.kind, e.old_digest, e.new_digest),
+            (Kind::TagRemoved, None, None)
+        );
+        let e = Entry::new(&gone, 5.0);
+        assert_eq!((e.kind, e.tag), (Kind::RepositoryRemoved, None));
+        assert_eq!(
+            serde_json::to_value(Kind::TagDigestChanged).unwrap(),
+            "tag_digest_changed"
+        );
+    }
+
+    #[test]
+    fn stored_entries_come_back_in_order_and_bounded() {
+        let mut entries: Vec<Entry> = (0..HISTORY_LEN as u64 + 5)
+            .map(|i| Entry::new(&added(&format!("t{i}")), i as f64))
+            .collect();
+        entries.swap(0, 7);
+        let history = History::from_stored(entries);
+        assert_eq!(history.len(), HISTORY_LEN);
+        let times: Vec<f64> = history.entries().map(|e| e.time).collect();
+        assert!(times.windows(2).all(|w| w[0] >= w[1]));
+        assert_eq!(times[0], (HISTORY_LEN + 4) as f64);
+    }
+}

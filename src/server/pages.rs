@@ -1,0 +1,255 @@
+//! The endpoints for people and scripts: the landing page at `/`, a repository's page at
+//! `/repositories/<namespace>/<repository>` and the recent changes at `/api/v1/changes`.
+//!
+//! This module reads the path and the query into the typed values the views take (see
+//! `crate::views`), and answers a query it cannot read with 400 and what is wrong. The pages
+//! themselves are built by the views from what the refresh published.
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use bytes::Bytes;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Response, StatusCode};
+
+use super::{Chunks, State};
+use crate::views::{self, Quotas, html};
+
+/// Path of the recent changes as JSON.
+const CHANGES: &str = "/api/v1/changes";
+/// Paths of repositories' pages start so.
+const REPOSITORIES: &str = "/repositories/";
+
+/// What the server needs for the landing page beyond the published inventory.
+pub(crate) struct About {
+    /// The namespaces inventoried.
+    pub(crate) namespaces: Vec<String>,
+    /// The repositories inventoried on their own, as `namespace/name`.
+    pub(crate) repositories: Vec<String>,
+    /// `--refresh.interval`.
+    pub(crate) refresh_interval: Duration,
+    /// The quotas as telemetry last saw them, read for each request of the landing page.
+    pub(crate) quotas: Arc<dyn Fn() -> Quotas + Send + Sync>,
+}
+
+/// One of these pages.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Page<'a> {
+    /// `/`.
+    Landing,
+    /// `/api/v1/changes`.
+    Changes,
+    /// `/repositories/` and the rest of the path.
+    Repository(&'a str),
+}
+
+impl Page<'_> {
+    /// The page at `path`, if it is one of these.
+    pub(super) fn at(path: &str) -> Option<Page<'_>> {
+        match path {
+            "/" => Some(Page::Landing),
+            CHANGES => Some(Page::Changes),
+            _ => path.strip_prefix(REPOSITORIES).map(Page::Repository),
+        }
+    }
+}
+
+/// The answer to a GET of `page` with `query` (the part of the URL after `?`, if any).
+pub(super) fn respond(state: &State, page: Page<'_>, query: Option<&str>) -> Response<Chunks> {
+    let published = Arc::clone(&state.published.borrow());
+    match page {
+        Page::Landing => {
+            let about = &state.about;
+            let context = html::Context {
+                namespaces: &about.namespaces,
+                repositories: &about.repositories,
+                refresh_interval: about.refresh_interval,
+                metrics_path: &state.telemetry_path,
+                quotas: (about.quotas)(),
+            };
+            html_page(StatusCode::OK, html::landing(&published, &context))
+        }
+        Page::Changes => match changes_query(query) {
+            Ok(q) => json(StatusCode::OK, views::changes::json(&published.changes, q)),
+            Err(e) => json(StatusCode::BAD_REQUEST, views::changes::error(&e)),
+        },
+        Page::Repository(rest) => {
+            let Some((namespace, name)) = repository_path(rest) else {
+                return not_found();
+            };
+            let page = match parameter(query, "page") {
+                None => 1,
+                Some(raw) => match raw.parse::<usize>() {
+                    Ok(n) if n >= 1 => n,
+                    _ => {
+                        return super::text(
+                            StatusCode::BAD_REQUEST,
+                            "page: a page number from 1 is expected\n",
+                        );
+                    }
+                },
+            };
+            match html::repository(&published, &namespace, &name, page, &state.telemetry_path) {
+                Some(body) => html_page(StatusCode::OK, body),
+                None => not_found(),
+            }
+        }
+    }
+}
+
+/// `since` and `limit` from the query of `/api/v1/changes`; what is wrong with either.
+fn changes_query(query: Option<&str>) -> Result<views::changes::Query, String> {
+    let mut parsed = views::changes::Query::default();
+    if let Some(raw) = parameter(query, "since") {
+        let t = time::OffsetDateTime::parse(&raw, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| {
+            format!("since: {raw:?} is not an RFC 3339 time (2026-12-02T15:04:05Z)")
+        })?;
+        // Before 1970 every change is after it, as it is after 1970.
+        let nanos = u64::try_from(t.unix_timestamp_nanos().max(0)).unwrap_or(u64::MAX);
+        parsed.since = Some(UNIX_EPOCH + Duration::from_nanos(nanos));
+    }
+    if let Some(raw) = parameter(query, "limit") {
+        parsed.limit = Some(
+            raw.parse::<usize>()
+                .map_err(|_| format!("limit: {raw:?} is not a whole number from 0"))?,
+        );
+    }
+    Ok(parsed)
+}
+
+/// The first value of `name` in the query, percent-decoded; a value that does not decode to
+/// UTF-8 is kept as it came, and fails to parse where it is used.
+fn parameter(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(key).as_deref() == Some(name))
+            .then(|| percent_decode(value).unwrap_or_else(|| value.to_string()))
+    })
+}
+
+/// The namespace and repository of `/repositories/<namespace>/<repository>`, each one
+/// percent-decoded segment.
+fn repository_path(rest: &str) -> Option<(String, String)> {
+    let (namespace, name) = rest.split_once('/')?;
+    if namespace.is_empty() || name.is_empty() || name.contains('/') {
+        return None;
+    }
+    Some((percent_decode(namespace)?, percent_decode(name)?))
+}
+
+/// `%XX` sequences decoded; `None` when one is malformed or the result is not UTF-8. `+` is
+/// kept: in a path it is a plus, and a time's offset (`+01:00`) is often sent unencoded.
+fn percent_decode(text: &str) -> Option<String> {
+    if !text.contains('%') {
+        return Some(text.to_string());
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn not_found() -> Response<Chunks> {
+    html_page(
+        StatusCode::NOT_FOUND,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>Not found</title></head>\n<body>\n<p>No such repository or page in the inventory.</p>\n</body>\n</html>\n".to_string(),
+    )
+}
+
+fn html_page(status: StatusCode, body: String) -> Response<Chunks> {
+    with_type(status, Bytes::from(body), "text/html; charset=utf-8")
+}
+
+fn json(status: StatusCode, body: Vec<u8>) -> Response<Chunks> {
+    with_type(status, Bytes::from(body), "application/json")
+}
+
+fn with_type(status: StatusCode, body: Bytes, content_type: &'static str) -> Response<Chunks> {
+    let mut response = Response::new(Chunks::new([body]));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+
+    fn unix(t: SystemTime) -> f64 {
+        crate::publication::unix_seconds(t)
+    }
+
+    #[test]
+    fn pages_by_path() {
+        assert_eq!(Page::at("/"), Some(Page::Landing));
+        assert_eq!(Page::at("/api/v1/changes"), Some(Page::Changes));
+        assert_eq!(Page::at("/repositories/a/b"), Some(Page::Repository("a/b")));
+        assert_eq!(Page::at("/api/v1/changes/"), None);
+        assert_eq!(Page::at("/index.html"), None);
+    }
+
+    #[test]
+    fn repository_paths_are_two_decoded_segments() {
+        assert_eq!(
+            repository_path("acme/api"),
+            Some(("acme".into(), "api".into()))
+        );
+        assert_eq!(
+            repository_path("%3Cb%3E/a%2Fb"),
+            Some(("<b>".into(), "a/b".into()))
+        );
+        for bad in [
+            "acme",
+            "acme/",
+            "/api",
+            "acme/api/x",
+            "acme/%zz",
+            "acme/%ff",
+        ] {
+            assert_eq!(repository_path(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn changes_queries() {
+        let q = changes_query(Some("since=2026-12-02T15:04:05.5Z&limit=3&other=1")).unwrap();
+        assert_eq!(q.limit, Some(3));
+        assert_eq!(unix(q.since.unwrap()), 1_796_223_845.5);
+        let offset = changes_query(Some("since=2026-12-02T16:04:05+01:00")).unwrap();
+        assert_eq!(unix(offset.since.unwrap()), 1_796_223_845.0);
+        let encoded = changes_query(Some("since=2026-12-02T16%3A04%3A05%2B01%3A00")).unwrap();
+        assert_eq!(encoded.since, offset.since);
+        assert_eq!(
+            changes_query(None).unwrap(),
+            views::changes::Query::default()
+        );
+        assert!(
+            changes_query(Some("since=yesterday"))
+                .unwrap_err()
+                .starts_with("since:")
+        );
+        assert!(
+            changes_query(Some("limit=-1"))
+                .unwrap_err()
+                .starts_with("limit:")
+        );
+        assert!(changes_query(Some("limit=")).is_err());
+        let old = changes_query(Some("since=1969-12-31T00:00:00Z")).unwrap();
+        assert_eq!(old.since, Some(UNIX_EPOCH));
+    }
+}

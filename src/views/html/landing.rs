@@ -1,0 +1,202 @@
+//! The landing page at `/`: the exporter's status, the recent changes and every repository.
+
+use std::time::{Duration, SystemTime};
+
+use super::{Html, repository_link};
+use crate::changes::{Entry, Kind};
+use crate::publication::{Published, RefreshResult, unix_seconds};
+use crate::version;
+use crate::views::Quotas;
+
+/// What the landing page shows beside the published inventory.
+pub(crate) struct Context<'a> {
+    /// The namespaces inventoried (`--hub.namespace`).
+    pub(crate) namespaces: &'a [String],
+    /// The repositories inventoried on their own (`--hub.repository`), as `namespace/name`.
+    pub(crate) repositories: &'a [String],
+    /// `--refresh.interval`, from the start of one refresh to the start of the next.
+    pub(crate) refresh_interval: Duration,
+    /// The metrics endpoint's path (`--web.telemetry-path`).
+    pub(crate) metrics_path: &'a str,
+    /// The quotas as last seen.
+    pub(crate) quotas: Quotas,
+}
+
+/// The landing page.
+pub(crate) fn landing(published: &Published, context: &Context<'_>) -> String {
+    let mut page = Html::start("dockerhub_exporter", "./", context.metrics_path);
+    status(&mut page, published, context);
+    recent_changes(&mut page, published.changes.entries());
+    repositories(&mut page, published);
+    page.finish()
+}
+
+fn status(page: &mut Html, published: &Published, context: &Context<'_>) {
+    page.raw("<section id=\"status\">\n<h2>Status</h2>\n<dl>\n<dt>Version</dt><dd>");
+    page.text(version::VERSION);
+    page.raw(" <span class=\"muted\">(revision ");
+    page.text(version::REVISION);
+    page.raw(")</span></dd>\n<dt>Namespaces</dt><dd>");
+    list(page, context.namespaces);
+    page.raw("</dd>\n<dt>Watched repositories</dt><dd>");
+    list(page, context.repositories);
+    page.raw("</dd>\n<dt>Inventory</dt><dd>");
+    let snapshot = &published.snapshot;
+    page.fmt(format_args!(
+        "{} repositories, {} tags",
+        snapshot.repositories().count(),
+        snapshot.tag_count()
+    ));
+    page.raw("</dd>\n<dt>Last refresh</dt><dd>");
+    match &published.last_refresh {
+        Some(r) => {
+            page.text(&time(r.finished));
+            page.raw(", <span class=\"");
+            page.raw(match r.result {
+                RefreshResult::Success => "added",
+                RefreshResult::Partial => "moved",
+                RefreshResult::Failure => "removed",
+            });
+            page.raw("\">");
+            page.text(r.result.as_str());
+            page.raw("</span>, ");
+            page.fmt(format_args!(
+                "took {:.1} s, {} requests",
+                r.duration.as_secs_f64(),
+                r.requests
+            ));
+        }
+        None => page.raw("none finished yet: the first is running"),
+    }
+    page.raw("</dd>\n<dt>Last successful refresh</dt><dd>");
+    match published.last_success {
+        Some(t) => page.text(&time(t)),
+        None => page.raw("none yet"),
+    }
+    page.raw("</dd>\n<dt>Next refresh</dt><dd>");
+    match &published.last_refresh {
+        Some(r) => {
+            // Refreshes start an interval apart, or at once after one that took longer.
+            let started = r.finished.checked_sub(r.duration).unwrap_or(r.finished);
+            let next = (started + context.refresh_interval).max(r.finished);
+            page.text(&time(next));
+        }
+        None => page.raw("after the first one"),
+    }
+    page.raw("</dd>\n<dt>dockerhub_up</dt><dd>");
+    let up = published
+        .last_refresh
+        .is_some_and(|r| r.result == RefreshResult::Success);
+    page.raw(if up { "1" } else { "0" });
+    page.raw("</dd>\n<dt>Hub rate limit</dt><dd>");
+    match (
+        context.quotas.rate_limit_remaining,
+        context.quotas.rate_limit_limit,
+    ) {
+        (Some(remaining), Some(limit)) => {
+            page.fmt(format_args!("{remaining} of {limit} requests left"))
+        }
+        (Some(remaining), None) => page.fmt(format_args!("{remaining} requests left")),
+        _ => page.raw("<span class=\"muted\">not announced by the Hub yet</span>"),
+    }
+    page.raw("</dd>\n<dt>Pull quota</dt><dd>");
+    if context.quotas.pulls.is_empty() {
+        page.raw("<span class=\"muted\">not known (see --pull-limit.interval)</span>");
+    }
+    for (i, pull) in context.quotas.pulls.iter().enumerate() {
+        if i > 0 {
+            page.raw("; ");
+        }
+        page.text(&pull.account);
+        page.raw(": ");
+        match pull.remaining_of {
+            Some((remaining, limit)) => page.fmt(format_args!("{remaining} of {limit} pulls left")),
+            None => page.raw("no limit"),
+        }
+    }
+    page.raw("</dd>\n</dl>\n</section>\n");
+}
+
+/// Names separated by commas, or a dash.
+fn list(page: &mut Html, names: &[String]) {
+    if names.is_empty() {
+        page.raw("<span class=\"muted\">–</span>");
+    }
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            page.raw(", ");
+        }
+        page.text(name);
+    }
+}
+
+fn time(t: SystemTime) -> String {
+    crate::views::rfc3339(unix_seconds(t)).unwrap_or_default()
+}
+
+fn recent_changes<'a>(page: &mut Html, entries: impl ExactSizeIterator<Item = &'a Entry>) {
+    page.raw("<section id=\"changes\">\n<h2>Recent changes</h2>\n");
+    if entries.len() == 0 {
+        page.raw("<p class=\"muted\">No change seen yet. The first refresh only takes stock; changes show from the second on.</p>\n</section>\n");
+        return;
+    }
+    page.raw(concat!(
+        "<table>\n<thead><tr><th>Time</th><th>Change</th><th>Namespace</th><th>Repository</th>",
+        "<th>Tag</th><th>Old digest</th><th>New digest</th></tr></thead>\n<tbody>\n"
+    ));
+    for e in entries {
+        page.raw("<tr>");
+        page.time_cell(Some(e.time));
+        let (class, what) = match e.kind {
+            Kind::TagAdded => ("added", "tag added"),
+            Kind::TagRemoved => ("removed", "tag removed"),
+            Kind::TagDigestChanged => ("moved", "digest changed"),
+            Kind::RepositoryAdded => ("added", "repository added"),
+            Kind::RepositoryRemoved => ("removed", "repository removed"),
+        };
+        page.cell(class, what);
+        page.cell("", &e.namespace);
+        page.raw("<td><a href=\"");
+        page.attr(&repository_link(&e.namespace, &e.repository));
+        page.raw("\">");
+        page.text(&e.repository);
+        page.raw("</a></td>");
+        page.cell("", e.tag.as_deref().unwrap_or(""));
+        page.digest_cell(e.old_digest.as_deref());
+        page.digest_cell(e.new_digest.as_deref());
+        page.raw("</tr>\n");
+    }
+    page.raw("</tbody>\n</table>\n</section>\n");
+}
+
+fn repositories(page: &mut Html, published: &Published) {
+    page.raw("<section id=\"repositories\">\n<h2>Repositories</h2>\n");
+    if published.snapshot.repositories().next().is_none() {
+        page.raw("<p class=\"muted\">None known yet.</p>\n</section>\n");
+        return;
+    }
+    page.raw(concat!(
+        "<table>\n<thead><tr><th>Namespace</th><th>Repository</th><th class=\"n\">Tags</th>",
+        "<th>Private</th><th>Last updated</th><th class=\"n\">Pulls</th></tr></thead>\n<tbody>\n"
+    ));
+    for (ns_name, ns) in &published.snapshot.namespaces {
+        for repo in ns.repositories.values() {
+            page.raw("<tr>");
+            page.cell("", ns_name);
+            page.raw("<td><a href=\"");
+            page.attr(&repository_link(ns_name, &repo.name));
+            page.raw("\">");
+            page.text(&repo.name);
+            page.raw("</a></td>");
+            match &repo.tags {
+                Some(tags) => page.cell("n", &tags.len().to_string()),
+                None => page.raw("<td class=\"n muted\" title=\"not listed yet\">?</td>"),
+            }
+            page.cell("", if repo.info.private { "yes" } else { "no" });
+            page.time_cell(repo.info.last_updated);
+            page.cell("n", &repo.info.pull_count.to_string());
+            page.raw("</tr>\n");
+        }
+    }
+    page.raw("</tbody>\n</table>\n</section>\n");
+}

@@ -1,0 +1,157 @@
+//! A repository's page at `/repositories/<namespace>/<repository>`: its details and its tags,
+//! newest first, [`PAGE_SIZE`] a page (`?page=N`, from 1).
+
+use super::Html;
+use crate::inventory::{Repository, Tag};
+use crate::publication::Published;
+
+/// Tags on one page.
+pub(crate) const PAGE_SIZE: usize = 100;
+
+/// The way back to `/` from `/repositories/<namespace>/<repository>`.
+const ROOT: &str = "../../";
+
+/// Page `page` (from 1) of the repository's tags; `None` when the repository is not in the
+/// inventory or the page is past the last (a repository without tags has a page 1).
+pub(crate) fn repository(
+    published: &Published,
+    namespace: &str,
+    name: &str,
+    page: usize,
+    metrics_path: &str,
+) -> Option<String> {
+    let repo = published
+        .snapshot
+        .namespaces
+        .get(namespace)?
+        .repositories
+        .get(name)?;
+    let tags: &[Tag] = repo.tags.as_deref().unwrap_or_default();
+    let pages = tags.len().div_ceil(PAGE_SIZE).max(1);
+    if page == 0 || page > pages {
+        return None;
+    }
+    let mut html = Html::start(&format!("{namespace}/{name}"), ROOT, metrics_path);
+    html.raw("<p><a href=\"");
+    html.attr(ROOT);
+    html.raw("\">All repositories</a></p>\n<h2>");
+    html.text(namespace);
+    html.raw("/");
+    html.text(name);
+    html.raw("</h2>\n");
+    details(&mut html, repo);
+    let Some(_) = &repo.tags else {
+        html.raw("<p class=\"muted\">Its tags have not been listed yet.</p>\n");
+        return Some(html.finish());
+    };
+    let newest_first = newest_first(tags);
+    let shown = newest_first
+        .iter()
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE);
+    pager(&mut html, page, pages, tags.len());
+    html.raw(concat!(
+        "<table id=\"tags\">\n<thead><tr><th>Tag</th><th>Digest</th><th>Platforms</th>",
+        "<th class=\"n\">Size</th><th>Last pushed</th><th>Last pulled</th></tr></thead>\n<tbody>\n"
+    ));
+    for tag in shown {
+        html.raw("<tr>");
+        html.cell("", &tag.name);
+        html.digest_cell(Some(&tag.digest));
+        html.cell("", &platforms(tag));
+        match tag.full_size {
+            Some(bytes) => html.cell("n", &crate::views::format::size(bytes)),
+            None => html.raw("<td class=\"n muted\">–</td>"),
+        }
+        html.time_cell(tag.last_pushed);
+        html.time_cell(tag.last_pulled);
+        html.raw("</tr>\n");
+    }
+    html.raw("</tbody>\n</table>\n");
+    pager(&mut html, page, pages, tags.len());
+    Some(html.finish())
+}
+
+fn details(html: &mut Html, repo: &Repository) {
+    html.raw("<dl>\n<dt>Tags</dt><dd>");
+    match &repo.tags {
+        Some(tags) => html.text(&tags.len().to_string()),
+        None => html.raw("<span class=\"muted\">not listed yet</span>"),
+    }
+    html.raw("</dd>\n<dt>Private</dt><dd>");
+    html.raw(if repo.info.private { "yes" } else { "no" });
+    html.raw("</dd>\n<dt>Last updated</dt><dd>");
+    html.text(
+        &repo
+            .info
+            .last_updated
+            .and_then(crate::views::rfc3339)
+            .unwrap_or_else(|| "–".into()),
+    );
+    html.raw("</dd>\n<dt>Pulls</dt><dd>");
+    html.text(&repo.info.pull_count.to_string());
+    html.raw("</dd>\n<dt>Stars</dt><dd>");
+    html.text(&repo.info.star_count.to_string());
+    html.raw("</dd>\n</dl>\n");
+}
+
+/// The tags, most recently pushed first; tags never pushed (no time) last, then by name.
+fn newest_first(tags: &[Tag]) -> Vec<&Tag> {
+    let mut sorted: Vec<&Tag> = tags.iter().collect();
+    sorted.sort_by(|a, b| {
+        let pushed = |t: &Tag| t.last_pushed.unwrap_or(f64::NEG_INFINITY);
+        pushed(b)
+            .total_cmp(&pushed(a))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    sorted
+}
+
+/// `linux/amd64, linux/arm64/v8`, or a dash.
+fn platforms(tag: &Tag) -> String {
+    if tag.images.is_empty() {
+        return "–".into();
+    }
+    let mut out = String::new();
+    for (i, image) in tag.images.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&image.os);
+        out.push('/');
+        out.push_str(&image.architecture);
+        if !image.variant.is_empty() {
+            out.push('/');
+            out.push_str(&image.variant);
+        }
+    }
+    out
+}
+
+/// Where this page is among the pages, with links to the ones before and after.
+fn pager(html: &mut Html, page: usize, pages: usize, tags: usize) {
+    if pages == 1 {
+        return;
+    }
+    html.raw("<p class=\"pages\">");
+    if page > 1 {
+        html.raw(&format!(
+            "<a href=\"?page=1\">Newest</a><a href=\"?page={}\" rel=\"prev\">Newer</a>",
+            page - 1
+        ));
+    }
+    html.raw("<span>");
+    let first = (page - 1) * PAGE_SIZE + 1;
+    let last = (page * PAGE_SIZE).min(tags);
+    html.text(&format!(
+        "Page {page} of {pages}: tags {first}–{last} of {tags}"
+    ));
+    html.raw("</span>");
+    if page < pages {
+        html.raw(&format!(
+            "<a href=\"?page={}\" rel=\"next\">Older</a><a href=\"?page={pages}\">Oldest</a>",
+            page + 1
+        ));
+    }
+    html.raw("</p>\n");
+}
