@@ -431,6 +431,18 @@ async fn run(b: Bench) {
     println!(
         "scrape idle           plain p50 {p50:.1} ms p99 {p99:.1} ms; gzip p50 {gp50:.1} ms p99 {gp99:.1} ms"
     );
+    // The pages for people, served from the same snapshot: the landing page walks every
+    // repository, a repository's page sorts its tags.
+    let base = exporter.url.trim_end_matches("/metrics");
+    let (lp50, lp99, landing) = scrapes(&client, &format!("{base}/"), b.scrapes, false).await;
+    let first_repository = format!("{base}/repositories/bench/service-00000");
+    let (rp50, rp99, page) = scrapes(&client, &first_repository, b.scrapes, false).await;
+    println!(
+        "pages                 landing p50 {lp50:.1} ms p99 {lp99:.1} ms ({:.0} kB); repository page of {} tags p50 {rp50:.1} ms p99 {rp99:.1} ms ({:.0} kB)",
+        landing as f64 / 1e3,
+        b.tags,
+        page as f64 / 1e3
+    );
     println!("peak RSS              {:.0} MiB", exporter.peak_rss_mib());
     println!(
         "state file            {:.1} MB",

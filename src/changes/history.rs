@@ -102,6 +102,12 @@ impl Entry {
     }
 }
 
+/// Unix seconds as whole milliseconds, the precision of the history's times.
+fn millis(unix_seconds: f64) -> i64 {
+    // Saturates; the history's times are decades from either end.
+    (unix_seconds * 1000.0).round() as i64
+}
+
 /// The last [`HISTORY_LEN`] changes, newest first.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct History {
@@ -123,7 +129,9 @@ impl History {
     /// Records `changes`, all seen at `at`. They go before every older entry, in the order
     /// given (the diff's: by namespace, repository and tag), and push the oldest out.
     pub(crate) fn record(&mut self, changes: &[Change], at: SystemTime) {
-        let time = crate::publication::unix_seconds(at);
+        // To the millisecond, as the API shows it, so that a time read back from the API
+        // names exactly the entries it was shown with.
+        let time = millis(crate::publication::unix_seconds(at)) as f64 / 1000.0;
         // Of a batch longer than the history only its first entries fit.
         for change in changes.iter().take(HISTORY_LEN).rev() {
             self.entries.push_front(Entry::new(change, time));
@@ -142,10 +150,10 @@ impl History {
         since: Option<SystemTime>,
         limit: usize,
     ) -> impl Iterator<Item = &Entry> {
-        let since = since.map(crate::publication::unix_seconds);
+        let since = since.map(|t| millis(crate::publication::unix_seconds(t)));
         self.entries
             .iter()
-            .take_while(move |e| since.is_none_or(|s| e.time > s))
+            .take_while(move |e| since.is_none_or(|s| millis(e.time) > s))
             .take(limit)
     }
 
@@ -215,6 +223,21 @@ mod tests {
         assert_eq!(tags(history.select(None, 2)), ["d", "b"]);
         assert_eq!(tags(history.select(None, 0)), Vec::<String>::new());
         assert_eq!(tags(history.select(Some(at(30)), 10)), Vec::<String>::new());
+    }
+
+    #[test]
+    fn times_are_kept_to_the_millisecond_and_since_compares_them_so() {
+        let mut history = History::default();
+        let t = UNIX_EPOCH + Duration::from_nanos(1_796_223_845_123_456_789);
+        history.record(&[added("a")], t);
+        let kept = history.entries().next().unwrap().time;
+        assert_eq!(kept, 1_796_223_845.123);
+        // The time as the API shows it, read back, excludes the entry; a millisecond
+        // earlier includes it.
+        let shown = UNIX_EPOCH + Duration::from_millis(1_796_223_845_123);
+        assert_eq!(history.select(Some(shown), 10).count(), 0);
+        let before = UNIX_EPOCH + Duration::from_millis(1_796_223_845_122);
+        assert_eq!(history.select(Some(before), 10).count(), 1);
     }
 
     #[test]

@@ -106,8 +106,10 @@ fn changes_query(query: Option<&str>) -> Result<views::changes::Query, String> {
             format!("since: {raw:?} is not an RFC 3339 time (2026-12-02T15:04:05Z)")
         })?;
         // Before 1970 every change is after it, as it is after 1970.
-        let nanos = u64::try_from(t.unix_timestamp_nanos().max(0)).unwrap_or(u64::MAX);
-        parsed.since = Some(UNIX_EPOCH + Duration::from_nanos(nanos));
+        parsed.since = Some(match u64::try_from(t.unix_timestamp()) {
+            Ok(secs) => UNIX_EPOCH + Duration::new(secs, t.nanosecond()),
+            Err(_) => UNIX_EPOCH,
+        });
     }
     if let Some(raw) = parameter(query, "limit") {
         parsed.limit = Some(
@@ -183,6 +185,9 @@ fn with_type(status: StatusCode, body: Bytes, content_type: &'static str) -> Res
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
+
+#[cfg(test)]
+mod properties;
 
 #[cfg(test)]
 mod tests {

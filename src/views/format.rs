@@ -11,10 +11,9 @@ pub(crate) fn rfc3339(unix_seconds: f64) -> Option<String> {
     t.format(&Rfc3339).ok()
 }
 
-/// Unix seconds in RFC 3339, UTC, to the millisecond (`2026-12-02T15:04:05.123Z`), so that a
-/// time read back names the same instant to the millisecond.
+/// Unix seconds in RFC 3339, UTC, to the nearest millisecond (`2026-12-02T15:04:05.123Z`).
 pub(crate) fn rfc3339_millis(unix_seconds: f64) -> Option<String> {
-    let millis = (unix_seconds * 1000.0).floor() as i128;
+    let millis = (unix_seconds * 1000.0).round() as i128;
     let t = OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000).ok()?;
     let whole = t.replace_nanosecond(0).ok()?.format(&Rfc3339).ok()?;
     let stem = whole.strip_suffix('Z')?;

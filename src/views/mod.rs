@@ -12,6 +12,8 @@ mod format;
 pub(crate) mod html;
 
 pub(crate) use format::rfc3339;
+#[cfg(test)]
+pub(crate) use format::rfc3339_millis;
 
 /// What the Hub's and the registry's quotas were when last seen, for the landing page.
 #[derive(Debug, Clone, Default, PartialEq)]

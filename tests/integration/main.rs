@@ -16,6 +16,7 @@ mod hostile;
 mod inventory;
 mod kubernetes;
 mod limits;
+mod pages;
 mod pipeline;
 mod pull_limit;
 #[cfg(target_os = "linux")]

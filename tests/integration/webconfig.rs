@@ -60,7 +60,14 @@ async fn basic_auth_guards_every_endpoint_and_follows_the_file_when_it_changes()
     .await;
     let client = reqwest::Client::new();
     let metrics = format!("{}/metrics", process.url);
-    for path in ["/metrics", "/", "/healthz", "/readyz"] {
+    for path in [
+        "/metrics",
+        "/",
+        "/healthz",
+        "/readyz",
+        "/api/v1/changes",
+        "/repositories/acme/api",
+    ] {
         let url = format!("{}{path}", process.url);
         assert_eq!(status(&client, &url, None).await, Some(401), "{path}");
     }
@@ -431,7 +438,14 @@ async fn a_node_exporter_web_configuration_with_inline_tls_and_headers_serves_ht
         "the settings that do not apply are logged: {log}"
     );
     let client = https_client(&process, &certificates, None, |b| b);
-    let guarded = ["/metrics", "/", "/healthz", "/readyz", "/nowhere"];
+    let guarded = [
+        "/metrics",
+        "/",
+        "/healthz",
+        "/readyz",
+        "/api/v1/changes",
+        "/nowhere",
+    ];
     for (path, auth) in guarded
         .iter()
         .map(|p| (p, true))

@@ -35,7 +35,8 @@ fn status(page: &mut Html, published: &Published, context: &Context<'_>) {
     page.raw("<section id=\"status\">\n<h2>Status</h2>\n<dl>\n<dt>Version</dt><dd>");
     page.text(version::VERSION);
     page.raw(" <span class=\"muted\">(revision ");
-    page.text(version::REVISION);
+    // A commit's first 12 digits name it, as `git log --abbrev=12` does.
+    page.text(version::REVISION.get(..12).unwrap_or(version::REVISION));
     page.raw(")</span></dd>\n<dt>Namespaces</dt><dd>");
     list(page, context.namespaces);
     page.raw("</dd>\n<dt>Watched repositories</dt><dd>");

@@ -172,4 +172,6 @@ fn repository_link(namespace: &str, repository: &str) -> String {
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@
 //! use ([`fixtures`]), waiting for a condition ([`eventually`]), and reading what it serves
 //! ([`value`], [`series`], [`served_tags`]). Test files use this module and never each other.
 
+mod browser;
 mod exporter;
 pub mod fixtures;
 mod process;
@@ -13,6 +14,7 @@ mod scrape;
 use std::future::Future;
 use std::time::Duration;
 
+pub use browser::{chromium, dump_dom};
 pub use exporter::Exporter;
 pub use process::{BIN, Process, collect_lines, required_tool, tool};
 pub use prometheus::{Prometheus, examples, free_port};
