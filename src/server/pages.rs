@@ -67,7 +67,13 @@ pub(super) fn respond(state: &State, page: Page<'_>, query: Option<&str>) -> Res
                 metrics_path: &state.telemetry_path,
                 quotas: (about.quotas)(),
             };
-            html_page(StatusCode::OK, html::landing(&published, &context))
+            let Some(page) = page_number(query) else {
+                return bad_page();
+            };
+            match html::landing(&published, &context, page) {
+                Some(body) => html_page(StatusCode::OK, body),
+                None => not_found(),
+            }
         }
         Page::Changes => match changes_query(query) {
             Ok(q) => json(StatusCode::OK, views::changes::json(&published.changes, q)),
@@ -77,17 +83,8 @@ pub(super) fn respond(state: &State, page: Page<'_>, query: Option<&str>) -> Res
             let Some((namespace, name)) = repository_path(rest) else {
                 return not_found();
             };
-            let page = match parameter(query, "page") {
-                None => 1,
-                Some(raw) => match raw.parse::<usize>() {
-                    Ok(n) if n >= 1 => n,
-                    _ => {
-                        return super::text(
-                            StatusCode::BAD_REQUEST,
-                            "page: a page number from 1 is expected\n",
-                        );
-                    }
-                },
+            let Some(page) = page_number(query) else {
+                return bad_page();
             };
             match html::repository(&published, &namespace, &name, page, &state.telemetry_path) {
                 Some(body) => html_page(StatusCode::OK, body),
@@ -95,6 +92,21 @@ pub(super) fn respond(state: &State, page: Page<'_>, query: Option<&str>) -> Res
             }
         }
     }
+}
+
+/// `page` from the query: 1 when absent, `None` when it is not a number from 1.
+fn page_number(query: Option<&str>) -> Option<usize> {
+    match parameter(query, "page") {
+        None => Some(1),
+        Some(raw) => raw.parse::<usize>().ok().filter(|n| *n >= 1),
+    }
+}
+
+fn bad_page() -> Response<Chunks> {
+    super::text(
+        StatusCode::BAD_REQUEST,
+        "page: a page number from 1 is expected\n",
+    )
 }
 
 /// `since` and `limit` from the query of `/api/v1/changes`; what is wrong with either.

@@ -22,13 +22,26 @@ pub(crate) struct Context<'a> {
     pub(crate) quotas: Quotas,
 }
 
-/// The landing page.
-pub(crate) fn landing(published: &Published, context: &Context<'_>) -> String {
-    let mut page = Html::start("dockerhub_exporter", "./", context.metrics_path);
-    status(&mut page, published, context);
-    recent_changes(&mut page, published.changes.entries());
-    repositories(&mut page, published);
-    page.finish()
+/// Repositories listed on one page; an organisation with more is listed over several.
+pub(crate) const REPOSITORIES_PAGE_SIZE: usize = 1000;
+
+/// The landing page, with page `page` (from 1) of the repositories; `None` past the last.
+pub(crate) fn landing(published: &Published, context: &Context<'_>, page: usize) -> Option<String> {
+    let count = published.snapshot.repositories().count();
+    let pages = super::pages(count, REPOSITORIES_PAGE_SIZE, page)?;
+    let mut html = Html::start("dockerhub_exporter", "./", context.metrics_path);
+    status(&mut html, published, context);
+    recent_changes(&mut html, published.changes.entries());
+    html.raw("<section id=\"repositories\">\n<h2>Repositories</h2>\n");
+    if count == 0 {
+        html.raw("<p class=\"muted\">None known yet.</p>\n");
+    } else {
+        html.pager(page, pages, count, REPOSITORIES_PAGE_SIZE, "repositories");
+        repositories(&mut html, published, page);
+        html.pager(page, pages, count, REPOSITORIES_PAGE_SIZE, "repositories");
+    }
+    html.raw("</section>\n");
+    Some(html.finish())
 }
 
 fn status(page: &mut Html, published: &Published, context: &Context<'_>) {
@@ -170,34 +183,33 @@ fn recent_changes<'a>(page: &mut Html, entries: impl ExactSizeIterator<Item = &'
     page.raw("</tbody>\n</table>\n</section>\n");
 }
 
-fn repositories(page: &mut Html, published: &Published) {
-    page.raw("<section id=\"repositories\">\n<h2>Repositories</h2>\n");
-    if published.snapshot.repositories().next().is_none() {
-        page.raw("<p class=\"muted\">None known yet.</p>\n</section>\n");
-        return;
-    }
-    page.raw(concat!(
+/// The table of page `page` of the repositories, by namespace and name.
+fn repositories(html: &mut Html, published: &Published, page: usize) {
+    html.raw(concat!(
         "<table>\n<thead><tr><th>Namespace</th><th>Repository</th><th class=\"n\">Tags</th>",
         "<th>Private</th><th>Last updated</th><th class=\"n\">Pulls</th></tr></thead>\n<tbody>\n"
     ));
-    for (ns_name, ns) in &published.snapshot.namespaces {
-        for repo in ns.repositories.values() {
-            page.raw("<tr>");
-            page.cell("", ns_name);
-            page.raw("<td><a href=\"");
-            page.attr(&repository_link(ns_name, &repo.name));
-            page.raw("\">");
-            page.text(&repo.name);
-            page.raw("</a></td>");
-            match &repo.tags {
-                Some(tags) => page.cell("n", &tags.len().to_string()),
-                None => page.raw("<td class=\"n muted\" title=\"not listed yet\">?</td>"),
-            }
-            page.cell("", if repo.info.private { "yes" } else { "no" });
-            page.time_cell(repo.info.last_updated);
-            page.cell("n", &repo.info.pull_count.to_string());
-            page.raw("</tr>\n");
+    let shown = published
+        .snapshot
+        .repositories()
+        .skip((page - 1) * REPOSITORIES_PAGE_SIZE)
+        .take(REPOSITORIES_PAGE_SIZE);
+    for (namespace, repo) in shown {
+        html.raw("<tr>");
+        html.cell("", namespace);
+        html.raw("<td><a href=\"");
+        html.attr(&repository_link(namespace, &repo.name));
+        html.raw("\">");
+        html.text(&repo.name);
+        html.raw("</a></td>");
+        match &repo.tags {
+            Some(tags) => html.cell("n", &tags.len().to_string()),
+            None => html.raw("<td class=\"n muted\" title=\"not listed yet\">?</td>"),
         }
+        html.cell("", if repo.info.private { "yes" } else { "no" });
+        html.time_cell(repo.info.last_updated);
+        html.cell("n", &repo.info.pull_count.to_string());
+        html.raw("</tr>\n");
     }
-    page.raw("</tbody>\n</table>\n</section>\n");
+    html.raw("</tbody>\n</table>\n");
 }

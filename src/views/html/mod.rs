@@ -21,7 +21,7 @@ border-bottom:1px solid #d0d7de;padding-bottom:.5em}nav a{margin-right:1em}\
 a{color:#0b5cad}table{border-collapse:collapse;width:100%;font-size:.92em}\
 th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #e4e8eb;vertical-align:top}\
 th{background:#f3f5f7}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\
-code{font-size:.95em}dl{display:grid;grid-template-columns:max-content auto;gap:.25em 1.2em}\
+code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em}dl{display:grid;grid-template-columns:max-content auto;gap:.25em 1.2em}\
 dt{font-weight:600}dd{margin:0}.added{color:#1a7f37}.removed{color:#cf222e}\
 .moved{color:#9a6700}.muted{color:#636c76}.pages{margin:1em 0}.pages a,.pages span{margin-right:1em}";
 
@@ -121,6 +121,46 @@ impl Html {
             }
             None => self.raw("<td class=\"muted\">–</td>"),
         }
+    }
+}
+
+/// How many pages `items` fill at `per_page` a page (at least one), when `page` (from 1) is
+/// one of them.
+fn pages(items: usize, per_page: usize, page: usize) -> Option<usize> {
+    let pages = items.div_ceil(per_page).max(1);
+    (1..=pages).contains(&page).then_some(pages)
+}
+
+impl Html {
+    /// Where page `page` of `pages` is, with links to the first, previous, next and last;
+    /// nothing when there is one page.
+    fn pager(&mut self, page: usize, pages: usize, items: usize, per_page: usize, noun: &str) {
+        if pages == 1 {
+            return;
+        }
+        self.raw("<p class=\"pages\">");
+        if page > 1 {
+            let _ = write!(
+                self.0,
+                "<a href=\"?page=1\">First</a><a href=\"?page={}\" rel=\"prev\">Previous</a>",
+                page - 1
+            );
+        }
+        let first = (page - 1) * per_page + 1;
+        let last = (page * per_page).min(items);
+        self.raw("<span>");
+        self.fmt(format_args!(
+            "Page {page} of {pages}: {noun} {first}–{last} of {items}"
+        ));
+        self.raw("</span>");
+        if page < pages {
+            let _ = write!(
+                self.0,
+                "<a href=\"?page={}\" rel=\"next\">Next</a><a href=\"?page={pages}\">Last</a>",
+                page + 1
+            );
+        }
+        self.raw("</p>\n");
     }
 }
 

@@ -103,7 +103,7 @@ proptest! {
             metrics_path: "/metrics",
             quotas: Default::default(),
         };
-        let home = landing(&published, &context);
+        let home = landing(&published, &context, 1).unwrap();
         only_own_markup(&home)?;
         for text in [&namespace, &name, &tag_name] {
             prop_assert!(home.contains(&escaped(text)), "{} missing", text);

@@ -27,10 +27,7 @@ pub(crate) fn repository(
         .repositories
         .get(name)?;
     let tags: &[Tag] = repo.tags.as_deref().unwrap_or_default();
-    let pages = tags.len().div_ceil(PAGE_SIZE).max(1);
-    if page == 0 || page > pages {
-        return None;
-    }
+    let pages = super::pages(tags.len(), PAGE_SIZE, page)?;
     let mut html = Html::start(&format!("{namespace}/{name}"), ROOT, metrics_path);
     html.raw("<p><a href=\"");
     html.attr(ROOT);
@@ -49,7 +46,7 @@ pub(crate) fn repository(
         .iter()
         .skip((page - 1) * PAGE_SIZE)
         .take(PAGE_SIZE);
-    pager(&mut html, page, pages, tags.len());
+    html.pager(page, pages, tags.len(), PAGE_SIZE, "tags");
     html.raw(concat!(
         "<table id=\"tags\">\n<thead><tr><th>Tag</th><th>Digest</th><th>Platforms</th>",
         "<th class=\"n\">Size</th><th>Last pushed</th><th>Last pulled</th></tr></thead>\n<tbody>\n"
@@ -68,7 +65,7 @@ pub(crate) fn repository(
         html.raw("</tr>\n");
     }
     html.raw("</tbody>\n</table>\n");
-    pager(&mut html, page, pages, tags.len());
+    html.pager(page, pages, tags.len(), PAGE_SIZE, "tags");
     Some(html.finish())
 }
 
@@ -126,32 +123,4 @@ fn platforms(tag: &Tag) -> String {
         }
     }
     out
-}
-
-/// Where this page is among the pages, with links to the ones before and after.
-fn pager(html: &mut Html, page: usize, pages: usize, tags: usize) {
-    if pages == 1 {
-        return;
-    }
-    html.raw("<p class=\"pages\">");
-    if page > 1 {
-        html.raw(&format!(
-            "<a href=\"?page=1\">Newest</a><a href=\"?page={}\" rel=\"prev\">Newer</a>",
-            page - 1
-        ));
-    }
-    html.raw("<span>");
-    let first = (page - 1) * PAGE_SIZE + 1;
-    let last = (page * PAGE_SIZE).min(tags);
-    html.text(&format!(
-        "Page {page} of {pages}: tags {first}–{last} of {tags}"
-    ));
-    html.raw("</span>");
-    if page < pages {
-        html.raw(&format!(
-            "<a href=\"?page={}\" rel=\"next\">Older</a><a href=\"?page={pages}\">Oldest</a>",
-            page + 1
-        ));
-    }
-    html.raw("</p>\n");
 }

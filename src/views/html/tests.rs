@@ -69,7 +69,9 @@ fn landing_page_escapes_what_the_hub_sent_and_shows_the_status() {
     let page = landing(
         &published(vec![tag(HOSTILE, "sha256:1")], &hostile_history()),
         &context(&namespaces),
-    );
+        1,
+    )
+    .unwrap();
     assert!(!page.contains("<script"), "{page}");
     assert!(!page.contains("<b>"), "{page}");
     assert!(page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"));
@@ -121,6 +123,7 @@ fn repository_page_lists_tags_newest_first_a_page_at_a_time() {
     assert_eq!(second_names.last().map(String::as_str), Some("t000"));
     assert!(first.contains("linux/amd64, linux/arm64/v8"));
     assert!(first.contains("<a href=\"?page=2\" rel=\"next\">"));
+    assert!(first.contains("Page 1 of 2: tags 1–100 of 120"));
     assert!(second.contains("<a href=\"?page=1\" rel=\"prev\">"));
     assert!(first.contains("<a href=\"../../\">All repositories</a>"));
     assert!(first.contains("href=\"../../metrics\""));
@@ -145,4 +148,31 @@ fn path_segments_keep_names_whole() {
     assert_eq!(path_segment("a/b?c#d e"), "a%2Fb%3Fc%23d%20e");
     assert_eq!(path_segment(".."), "%2E%2E");
     assert_eq!(path_segment("é"), "%C3%A9");
+}
+
+#[test]
+fn the_landing_page_lists_many_repositories_a_page_at_a_time() {
+    use super::landing::REPOSITORIES_PAGE_SIZE;
+    let count = REPOSITORIES_PAGE_SIZE + 5;
+    let repos = (0..count)
+        .map(|i| fixtures::repository(&format!("r{i:05}"), None))
+        .collect();
+    let published = Published::new(
+        Arc::new(snapshot(vec![("acme", repos)])),
+        None,
+        None,
+        &Counters::default(),
+        &History::default(),
+        &render::Options::default(),
+    );
+    let namespaces = vec!["acme".to_string()];
+    let rows = |page: &str| page.matches("<a href=\"./repositories/acme/").count();
+    let first = landing(&published, &context(&namespaces), 1).unwrap();
+    let second = landing(&published, &context(&namespaces), 2).unwrap();
+    assert_eq!(rows(&first), REPOSITORIES_PAGE_SIZE);
+    assert_eq!(rows(&second), 5);
+    assert!(first.contains("<a href=\"?page=2\" rel=\"next\">"));
+    assert!(second.contains(&format!("repositories 1001–{count} of {count}")));
+    assert!(second.contains(">r01004</a>"));
+    assert!(landing(&published, &context(&namespaces), 3).is_none());
 }
