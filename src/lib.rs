@@ -119,7 +119,7 @@ impl Exporter {
         let Exporter { config, web } = self;
         let telemetry = Arc::new(Telemetry::new());
         let client = Arc::new(hub::Client::new(
-            client_options(&config),
+            client_options(&config.hub),
             telemetry.clone(),
         )?);
         let pull_limit_checker = pull_limit_options(&config)
@@ -144,7 +144,7 @@ impl Exporter {
             published,
             own_series: Arc::new(move || telemetry.own_series()),
             telemetry_path: config.telemetry_path.clone(),
-            namespaces: config.namespaces.clone(),
+            namespaces: config.hub.namespaces.clone(),
             in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_requests)),
             web: web.clone(),
             header_read_timeout: server::HEADER_READ_TIMEOUT,
@@ -161,12 +161,12 @@ impl Exporter {
         info!(
             address = %listed.first().map_or("", String::as_str),
             addresses = %listed.join(","),
-            hub = %config.hub_url,
-            namespaces = %config.namespaces.join(","),
-            authenticated = config.credentials.is_some(),
+            hub = %config.hub.url,
+            namespaces = %config.hub.namespaces.join(","),
+            authenticated = config.hub.credentials.is_some(),
             "dockerhub_exporter started"
         );
-        if let (None, Some(username)) = (&config.credentials, &config.username) {
+        if let (None, Some(username)) = (&config.hub.credentials, &config.hub.username) {
             warn!(
                 username = %username,
                 "no secret given (--hub.password-file or DOCKERHUB_PASSWORD); reading public repositories anonymously"
@@ -210,18 +210,18 @@ async fn finish_within_grace<T>(task: &mut tokio::task::JoinHandle<T>) {
     }
 }
 
-/// What the Hub client takes from the configuration.
-fn client_options(config: &Config) -> hub::ClientOptions {
+/// What the Hub client takes from the Hub settings.
+fn client_options(hub: &config::Hub) -> hub::ClientOptions {
     hub::ClientOptions {
-        base: config.hub_url.clone(),
-        credentials: config.credentials.as_ref().map(|c| hub::Credentials {
+        base: hub.url.clone(),
+        credentials: hub.credentials.as_ref().map(|c| hub::Credentials {
             username: c.username.clone(),
             secret: hub::Secret::new(c.secret()),
         }),
-        rate_limit: config.rate_limit,
-        burst: config.burst,
-        concurrency: config.concurrency,
-        timeout: config.timeout,
+        rate_limit: hub.rate_limit,
+        burst: hub.burst,
+        concurrency: hub.concurrency,
+        timeout: hub.timeout,
     }
 }
 
@@ -231,34 +231,71 @@ fn pull_limit_options(config: &Config) -> Option<registry::Options> {
     Some(registry::Options {
         registry: check.registry_url.clone(),
         auth: check.auth_url.clone(),
-        credentials: client_options(config).credentials,
+        credentials: client_options(&config.hub).credentials,
         interval: check.interval?,
-        timeout: config.timeout,
+        timeout: config.hub.timeout,
     })
 }
 
-/// What the refresh takes from the configuration.
+/// What the refresh loop takes from the configuration: what one read takes, and how often
+/// to read, where to keep what was read, and what signals re-reads.
 fn refresh_options(config: &Config) -> refresh::Options {
     refresh::Options {
-        namespaces: config.namespaces.clone(),
-        // A repository inside a listed namespace is read with it, once.
-        repositories: config
-            .repositories
-            .iter()
-            .filter(|w| !config.namespaces.contains(&w.namespace))
-            .map(|w| (w.namespace.clone(), w.name.clone()))
-            .collect(),
         interval: config.refresh_interval,
         full_interval: config.full_interval,
-        repository_filter: NameFilter::new(
-            config.filter_repository.clone(),
-            config.filter_repository_exclude.clone(),
-        ),
-        render: render_options(config),
         state_file: config.state_file.clone(),
         audit_log_interval: config.signals.audit_log_interval,
         repository_min_interval: config.signals.repository_min_interval,
+        ..read_options(&config.hub, &config.filters, render_options(config))
     }
+}
+
+/// What one read of the Hub takes: what to read and which of it to keep; the rest as a
+/// single read, the `inventory` command's, needs it: a full walk, nothing kept across runs,
+/// no audit logs.
+fn read_options(
+    hub: &config::Hub,
+    filters: &config::Filters,
+    render: render::Options,
+) -> refresh::Options {
+    refresh::Options {
+        namespaces: hub.namespaces.clone(),
+        // A repository inside a listed namespace is read with it, once.
+        repositories: hub
+            .repositories
+            .iter()
+            .filter(|w| !hub.namespaces.contains(&w.namespace))
+            .map(|w| (w.namespace.clone(), w.name.clone()))
+            .collect(),
+        // A single read has no next one.
+        interval: std::time::Duration::MAX,
+        full_interval: None,
+        repository_filter: repository_filter(filters),
+        render,
+        state_file: None,
+        audit_log_interval: None,
+        repository_min_interval: std::time::Duration::ZERO,
+    }
+}
+
+/// Which repositories `--filter.repository*` lets through.
+fn repository_filter(filters: &config::Filters) -> NameFilter {
+    NameFilter::new(
+        filters.repository.clone(),
+        filters.repository_exclude.clone(),
+    )
+}
+
+/// Which tags are chosen: those `--filter.tag*` lets through and, in a repository named with
+/// a pattern of its own (`--hub.repository NS/REPO:RE`), that pattern's.
+fn tag_selection(hub: &config::Hub, filters: &config::Filters) -> TagSelection {
+    TagSelection::new(
+        NameFilter::new(filters.tag.clone(), filters.tag_exclude.clone()),
+        hub.repositories.iter().filter_map(|w| {
+            let pattern = w.tags.clone()?;
+            Some((w.namespace.clone(), w.name.clone(), pattern))
+        }),
+    )
 }
 
 /// Webhooks ask the refresh for re-reads.
@@ -279,15 +316,10 @@ fn render_options(config: &Config) -> render::Options {
             config::SeriesLevel::Tags => render::SeriesLevel::Tags,
             config::SeriesLevel::Images => render::SeriesLevel::Images,
         },
-        tag_filter: TagSelection::new(
-            NameFilter::new(config.filter_tag.clone(), config.filter_tag_exclude.clone()),
-            config.repositories.iter().filter_map(|w| {
-                let pattern = w.tags.clone()?;
-                Some((w.namespace.clone(), w.name.clone(), pattern))
-            }),
-        ),
+        tag_filter: tag_selection(&config.hub, &config.filters),
         max_tags_per_repository: config.max_tags_per_repository,
         watched: config
+            .hub
             .repositories
             .iter()
             .map(|w| (w.namespace.clone(), w.name.clone()))

@@ -31,16 +31,16 @@ fn a_bad_duration_is_a_usage_error_naming_the_flag() {
 fn the_namespace_defaults_to_the_username() {
     let a = args(&["--hub.username", "alice"]).unwrap();
     let c = Config::from_args(a, Some("s3cret".into())).unwrap();
-    assert_eq!(c.namespaces, ["alice"]);
-    assert_eq!(c.credentials.unwrap().secret(), "s3cret");
+    assert_eq!(c.hub.namespaces, ["alice"]);
+    assert_eq!(c.hub.credentials.unwrap().secret(), "s3cret");
 }
 
 #[test]
 fn namespaces_are_deduplicated_and_underscore_means_library() {
     let a = args(&["--hub.namespace", "acme,_", "--hub.namespace", "library"]).unwrap();
     let c = Config::from_args(a, None).unwrap();
-    assert_eq!(c.namespaces, ["acme", "library"]);
-    assert!(c.credentials.is_none());
+    assert_eq!(c.hub.namespaces, ["acme", "library"]);
+    assert!(c.hub.credentials.is_none());
 }
 
 #[test]
@@ -58,12 +58,12 @@ fn filters_are_anchored() {
         None,
     )
     .unwrap();
-    let repositories = c.filter_repository.unwrap();
+    let repositories = c.filters.repository.unwrap();
     assert!(repositories.is_match("api"));
     assert!(repositories.is_match("webshop"));
     assert!(!repositories.is_match("my-api"), "anchored at the start");
     assert!(!repositories.is_match("api2"), "anchored at the end");
-    let excluded = c.filter_tag_exclude.unwrap();
+    let excluded = c.filters.tag_exclude.unwrap();
     assert!(!excluded.is_match("1.0"));
     assert!(excluded.is_match("sha-0a1b"));
     assert!(!excluded.is_match("sha-0a1b-debug"));
@@ -93,8 +93,9 @@ fn repositories_are_named_with_their_namespace_and_an_optional_tag_pattern() {
         None,
     )
     .unwrap();
-    assert!(c.namespaces.is_empty(), "no namespace is implied");
+    assert!(c.hub.namespaces.is_empty(), "no namespace is implied");
     let named: Vec<(&str, &str)> = c
+        .hub
         .repositories
         .iter()
         .map(|w| (w.namespace.as_str(), w.name.as_str()))
@@ -107,14 +108,20 @@ fn repositories_are_named_with_their_namespace_and_an_optional_tag_pattern() {
             ("library", "redis")
         ]
     );
-    let nginx = c.repositories[0].tags.as_ref().unwrap();
+    let nginx = c.hub.repositories[0].tags.as_ref().unwrap();
     assert!(nginx.is_match("1.27") && nginx.is_match("1.27.3"));
     assert!(
         !nginx.is_match("11.27") && !nginx.is_match("1.28.0"),
         "anchored"
     );
-    assert!(c.repositories[1].tags.is_none());
-    assert!(c.repositories[2].tags.as_ref().unwrap().is_match("7.12"));
+    assert!(c.hub.repositories[1].tags.is_none());
+    assert!(
+        c.hub.repositories[2]
+            .tags
+            .as_ref()
+            .unwrap()
+            .is_match("7.12")
+    );
 
     // With a username, repositories alone still read no namespace of the username's.
     let c = Config::from_args(
@@ -128,21 +135,21 @@ fn repositories_are_named_with_their_namespace_and_an_optional_tag_pattern() {
         Some("secret".into()),
     )
     .unwrap();
-    assert!(c.namespaces.is_empty());
+    assert!(c.hub.namespaces.is_empty());
 }
 
 #[test]
 fn a_comma_separated_list_keeps_commas_inside_a_pattern() {
     assert_eq!(
-        split_list("nginx:1\\.\\d{1,3},bitnami/redis, library/alpine:3\\.[0-9]{2,}"),
+        repositories::split_list("nginx:1\\.\\d{1,3},bitnami/redis, library/alpine:3\\.[0-9]{2,}"),
         [
             "nginx:1\\.\\d{1,3}",
             "bitnami/redis",
             " library/alpine:3\\.[0-9]{2,}"
         ]
     );
-    assert_eq!(split_list(""), Vec::<&str>::new());
-    assert_eq!(split_list("a,,b"), ["a", "b"]);
+    assert_eq!(repositories::split_list(""), Vec::<&str>::new());
+    assert_eq!(repositories::split_list("a,,b"), ["a", "b"]);
 }
 
 #[test]
@@ -172,8 +179,8 @@ fn bad_or_repeated_repositories_are_refused_naming_the_flag() {
 #[test]
 fn a_username_without_secret_reads_its_namespace_anonymously() {
     let c = Config::from_args(args(&["--hub.username", "acme"]).unwrap(), None).unwrap();
-    assert!(c.credentials.is_none());
-    assert_eq!(c.namespaces, ["acme"]);
+    assert!(c.hub.credentials.is_none());
+    assert_eq!(c.hub.namespaces, ["acme"]);
 }
 
 #[test]
@@ -189,7 +196,7 @@ fn the_password_file_loses_its_trailing_newline() {
     .unwrap();
     let c = Config::from_args(a, Some("ignored".into())).unwrap();
     std::fs::remove_file(&dir).unwrap();
-    assert_eq!(c.credentials.unwrap().secret(), "dckr_pat_x");
+    assert_eq!(c.hub.credentials.unwrap().secret(), "dckr_pat_x");
 }
 
 #[test]
@@ -238,9 +245,9 @@ fn listen_addresses_without_host_mean_every_interface() {
 
 #[test]
 fn hub_urls_must_be_http_without_credentials() {
-    assert!(parse_hub_url("https://hub.docker.com/").is_ok());
-    assert!(parse_hub_url("ftp://x").is_err());
-    assert!(parse_hub_url("https://u:p@hub.docker.com").is_err());
+    assert!(hub::parse_hub_url("https://hub.docker.com/").is_ok());
+    assert!(hub::parse_hub_url("ftp://x").is_err());
+    assert!(hub::parse_hub_url("https://u:p@hub.docker.com").is_err());
 }
 
 #[test]
