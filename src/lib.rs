@@ -26,7 +26,7 @@
 //! refresh, the pull-limit checks and the webhook endpoint through their observer traits), [`logging`],
 //! [`version`], `shutdown` and [`Error`];
 //! [`healthcheck`] is a client of the server, for container health checks; [`command`] is
-//! what the binary runs.
+//! what the binary runs; `views` shows a snapshot to people (a table, JSON, CSV).
 //!
 //! One signal goes against the flow: a Docker Hub webhook arrives at the server and asks the
 //! refresh for a re-read. The server knows only its own `PushReceiver` trait, which this file
@@ -51,6 +51,7 @@ mod state;
 mod telemetry;
 #[cfg(test)]
 mod testing;
+mod views;
 
 pub use config::{Config, ConfigError};
 pub use error::{Error, ErrorKind, Result};
