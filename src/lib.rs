@@ -26,7 +26,8 @@
 //! refresh, the pull-limit checks and the webhook endpoint through their observer traits), [`logging`],
 //! [`version`], `shutdown` and [`Error`];
 //! [`healthcheck`] is a client of the server, for container health checks; [`command`] is
-//! what the binary runs; `views` shows a snapshot to people (a table, JSON, CSV).
+//! what the binary runs, and its `inventory` subcommand runs one refresh and prints the
+//! snapshot through `views` (the inventory as a table, JSON or CSV, for people).
 //!
 //! One signal goes against the flow: a Docker Hub webhook arrives at the server and asks the
 //! refresh for a re-read. The server knows only its own `PushReceiver` trait, which this file

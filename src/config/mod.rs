@@ -1,6 +1,7 @@
 //! Configuration: the command line and environment as users write them ([`Args`]), and the
-//! validated [`Config`] the exporter is built from. The flags that read the Hub (`--hub.*`,
-//! `--filter.*`) are defined and checked in `hub`, apart, so that other commands can share them.
+//! validated [`Config`] the exporter is built from, or the [`InventoryCommand`] that
+//! `dockerhub_exporter inventory` runs. The flags both read the Hub with (`--hub.*`,
+//! `--filter.*`) are defined and checked once, in `hub`.
 //!
 //! This module is a leaf: it knows flags, environment variables and their rules, and
 //! nothing of the parts it configures. [`Config`] holds plain validated values; the wiring in
@@ -18,12 +19,14 @@ use std::time::Duration;
 use clap::Parser;
 
 mod hub;
+mod inventory;
 mod pull_limit;
 mod repositories;
 mod signals;
 
 use hub::Scope;
 pub use hub::{Filters, Hub, HubArgs};
+pub use inventory::{InventoryArgs, InventoryCommand, ListingFormat, Source};
 
 pub use pull_limit::{
     DEFAULT_REGISTRY_AUTH_URL, DEFAULT_REGISTRY_URL, PullLimitArgs, PullLimitCheck,
@@ -177,6 +180,12 @@ pub enum Command {
     /// certificate and key are presented), basic authentication with --healthcheck.username
     /// and --healthcheck.password-file unless open_health_endpoints is true.
     Healthcheck(HealthcheckArgs),
+    /// Read the Hub once, exactly as a refresh of the exporter does (same rate limit,
+    /// retries and filters), print every repository, tag and platform image, and exit: 0
+    /// when everything was read, 1 when something failed (named on standard error), 2 for a
+    /// bad flag. With --offline, print what the exporter's state file holds instead, without
+    /// a request to the Hub.
+    Inventory(InventoryArgs),
 }
 
 /// The arguments of `dockerhub_exporter healthcheck`.

@@ -207,7 +207,7 @@ impl Serialize for RepositoryJson<'_> {
         json.serialize_field("pull_count", &info.pull_count)?;
         json.serialize_field("star_count", &info.star_count)?;
         json.serialize_field("last_updated", &info.last_updated.and_then(timestamp))?;
-        let tags = repository.tags.is_some().then(|| {
+        let tags = repository.tags.is_some().then_some({
             Seq(|| {
                 chosen(self.namespace, repository, self.selection)
                     .into_iter()
