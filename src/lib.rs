@@ -168,12 +168,7 @@ impl Exporter {
             authenticated = config.hub.credentials.is_some(),
             "dockerhub_exporter started"
         );
-        if let (None, Some(username)) = (&config.hub.credentials, &config.hub.username) {
-            warn!(
-                username = %username,
-                "no secret given (--hub.password-file or DOCKERHUB_PASSWORD); reading public repositories anonymously"
-            );
-        }
+        warn_if_anonymous(&config.hub);
         let served = tokio::select! {
             _ = shutdown => Ok(()),
             r = &mut server_task => match r {
@@ -209,6 +204,17 @@ async fn finish_within_grace<T>(task: &mut tokio::task::JoinHandle<T>) {
         .is_err()
     {
         task.abort();
+    }
+}
+
+/// Warns when a username came without a secret: the Hub is then read anonymously, and the
+/// private repositories the user may expect stay hidden without an error.
+fn warn_if_anonymous(hub: &config::Hub) {
+    if let (None, Some(username)) = (&hub.credentials, &hub.username) {
+        warn!(
+            username = %username,
+            "no secret given (--hub.password-file or DOCKERHUB_PASSWORD); reading public repositories anonymously"
+        );
     }
 }
 

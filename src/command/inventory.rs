@@ -22,7 +22,7 @@ use crate::publication::{Published, RefreshResult, render};
 use crate::views::listing;
 use crate::{
     Error, client_options, hub, logging, read_options, refresh, repository_filter, state,
-    tag_selection,
+    tag_selection, warn_if_anonymous,
 };
 
 /// Bytes gathered before each write to standard output.
@@ -100,6 +100,7 @@ pub(super) fn main(args: InventoryArgs) -> ExitCode {
 
 /// Reads the Hub once, with the progress line drawn meanwhile.
 fn read(command: &InventoryCommand, progress: &Arc<Progress>) -> Result<Arc<Published>, Failure> {
+    warn_if_anonymous(&command.hub);
     let runtime = tokio::runtime::Runtime::new().map_err(Failure::Runtime)?;
     let client = Arc::new(
         hub::Client::new(client_options(&command.hub), Arc::new(())).map_err(Failure::Client)?,
