@@ -324,3 +324,81 @@ fn the_metrics_path_cannot_be_under_the_webhook_endpoints() {
     assert!(config("/metrics").is_ok());
     std::fs::remove_file(&file).unwrap();
 }
+
+fn inventory(extra: &[&str]) -> Result<InventoryArgs, clap::Error> {
+    let mut argv = vec!["dockerhub_exporter", "inventory"];
+    argv.extend_from_slice(extra);
+    match Args::try_parse_from(argv)?.command {
+        Some(Command::Inventory(args)) => Ok(args),
+        other => panic!("not the inventory command: {other:?}"),
+    }
+}
+
+#[test]
+fn the_inventory_command_takes_the_exporters_hub_and_filter_flags_with_their_rules() {
+    let args = inventory(&[
+        "--hub.namespace",
+        "acme,_",
+        "--hub.username",
+        "bot",
+        "--hub.repository",
+        "bitnami/redis:7\\..*",
+        "--hub.rate-limit",
+        "60",
+        "--filter.repository",
+        "api|web",
+    ])
+    .unwrap();
+    assert_eq!(args.format, ListingFormat::Table);
+    assert_eq!(
+        args.log_level,
+        LogLevel::Warn,
+        "the log says what failed only"
+    );
+    let c = InventoryCommand::from_args(args, Some("s3cret".into())).unwrap();
+    assert_eq!(c.hub.namespaces, ["acme", "library"]);
+    assert_eq!(c.hub.credentials.unwrap().secret(), "s3cret");
+    assert_eq!(c.hub.rate_limit, 60);
+    assert_eq!(c.hub.repositories[0].name, "redis");
+    assert!(c.filters.repository.unwrap().is_match("web"));
+    assert_eq!(c.source, Source::Hub);
+    // The same validation as the exporter's, naming the same flags.
+    for (bad, flag) in [
+        (&["--hub.namespace", "a/b"][..], "--hub.namespace"),
+        (
+            &["--hub.namespace", "a", "--hub.url", "ftp://x"],
+            "--hub.url",
+        ),
+        (
+            &["--hub.namespace", "a", "--hub.timeout", "0s"],
+            "--hub.timeout",
+        ),
+        (&[], "--hub.namespace"),
+    ] {
+        let err = InventoryCommand::from_args(inventory(bad).unwrap(), None).unwrap_err();
+        assert_eq!(err.flag, flag, "{bad:?}");
+    }
+    let bad = inventory(&["--hub.namespace", "a", "--hub.burst", "0"]).unwrap_err();
+    assert!(bad.to_string().contains("--hub.burst"), "{bad}");
+}
+
+#[test]
+fn offline_needs_a_state_file_and_a_state_file_needs_offline() {
+    for (args, missing) in [
+        (&["--offline"][..], "--state.file"),
+        (&["--state.file", "s.json"], "--offline"),
+    ] {
+        let err = inventory(args).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains(missing), "{err}");
+    }
+    // Offline, nothing named means the whole file.
+    let c = InventoryCommand::from_args(
+        inventory(&["--offline", "--state.file", "s.json", "--format", "csv"]).unwrap(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(c.source, Source::StateFile("s.json".into()));
+    assert_eq!(c.format, ListingFormat::Csv);
+    assert!(c.hub.namespaces.is_empty() && c.hub.repositories.is_empty());
+}
