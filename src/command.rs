@@ -1,7 +1,11 @@
 //! What the `dockerhub_exporter` command does with its parsed command line: print the version,
-//! run the `healthcheck` subcommand, or validate the configuration and run the exporter until
-//! SIGINT or SIGTERM. Failures map to exit codes: 2 for a configuration to fix, 1 for a failure
-//! while running (or a failed health check).
+//! run the `healthcheck` or the `inventory` subcommand (see `inventory`), or validate the
+//! configuration and run the exporter until SIGINT or SIGTERM. Failures map to exit codes: 2
+//! for a configuration to fix, 1 for a failure while running (or a failed health check, or an
+//! inventory that could not be read whole).
+
+mod inventory;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -9,22 +13,26 @@ use crate::config::{Args, Command, Config, PASSWORD_ENV};
 use crate::{Exporter, healthcheck, logging, version};
 
 /// Runs the command described by `args`; its exit code.
-pub fn main(args: Args) -> ExitCode {
+pub fn main(mut args: Args) -> ExitCode {
     if args.version {
         print!("{}", version::text());
         return ExitCode::SUCCESS;
     }
-    if let Some(Command::Healthcheck(check)) = &args.command {
-        return match healthcheck::run(check) {
-            Ok(answer) => {
-                println!("{answer}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("dockerhub_exporter healthcheck: {e}");
-                ExitCode::FAILURE
-            }
-        };
+    match args.command.take() {
+        Some(Command::Healthcheck(check)) => {
+            return match healthcheck::run(&check) {
+                Ok(answer) => {
+                    println!("{answer}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("dockerhub_exporter healthcheck: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(Command::Inventory(inventory)) => return inventory::main(inventory),
+        None => {}
     }
     logging::init(args.log_level, args.log_format);
     let exporter =

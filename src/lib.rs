@@ -26,7 +26,8 @@
 //! refresh, the pull-limit checks and the webhook endpoint through their observer traits), [`logging`],
 //! [`version`], `shutdown` and [`Error`];
 //! [`healthcheck`] is a client of the server, for container health checks; [`command`] is
-//! what the binary runs.
+//! what the binary runs, and its `inventory` subcommand runs one refresh and prints the
+//! snapshot through `views` (the inventory as a table, JSON or CSV, for people).
 //!
 //! One signal goes against the flow: a Docker Hub webhook arrives at the server and asks the
 //! refresh for a re-read. The server knows only its own `PushReceiver` trait, which this file
@@ -120,7 +121,7 @@ impl Exporter {
         let Exporter { config, web } = self;
         let telemetry = Arc::new(Telemetry::new());
         let client = Arc::new(hub::Client::new(
-            client_options(&config),
+            client_options(&config.hub),
             telemetry.clone(),
         )?);
         let pull_limit_checker = pull_limit_options(&config)
@@ -142,8 +143,9 @@ impl Exporter {
         let mut pull_limit_task =
             pull_limit_checker.map(|checker| tokio::spawn(checker.run(stopped.clone().wait())));
         let about = server::About {
-            namespaces: config.namespaces.clone(),
+            namespaces: config.hub.namespaces.clone(),
             repositories: config
+                .hub
                 .repositories
                 .iter()
                 .map(|w| format!("{}/{}", w.namespace, w.name))
@@ -175,17 +177,12 @@ impl Exporter {
         info!(
             address = %listed.first().map_or("", String::as_str),
             addresses = %listed.join(","),
-            hub = %config.hub_url,
-            namespaces = %config.namespaces.join(","),
-            authenticated = config.credentials.is_some(),
+            hub = %config.hub.url,
+            namespaces = %config.hub.namespaces.join(","),
+            authenticated = config.hub.credentials.is_some(),
             "dockerhub_exporter started"
         );
-        if let (None, Some(username)) = (&config.credentials, &config.username) {
-            warn!(
-                username = %username,
-                "no secret given (--hub.password-file or DOCKERHUB_PASSWORD); reading public repositories anonymously"
-            );
-        }
+        warn_if_anonymous(&config.hub);
         let served = tokio::select! {
             _ = shutdown => Ok(()),
             r = &mut server_task => match r {
@@ -224,18 +221,29 @@ async fn finish_within_grace<T>(task: &mut tokio::task::JoinHandle<T>) {
     }
 }
 
-/// What the Hub client takes from the configuration.
-fn client_options(config: &Config) -> hub::ClientOptions {
+/// Warns when a username came without a secret: the Hub is then read anonymously, and the
+/// private repositories the user may expect stay hidden without an error.
+fn warn_if_anonymous(hub: &config::Hub) {
+    if let (None, Some(username)) = (&hub.credentials, &hub.username) {
+        warn!(
+            username = %username,
+            "no secret given (--hub.password-file or DOCKERHUB_PASSWORD); reading public repositories anonymously"
+        );
+    }
+}
+
+/// What the Hub client takes from the Hub settings.
+fn client_options(hub: &config::Hub) -> hub::ClientOptions {
     hub::ClientOptions {
-        base: config.hub_url.clone(),
-        credentials: config.credentials.as_ref().map(|c| hub::Credentials {
+        base: hub.url.clone(),
+        credentials: hub.credentials.as_ref().map(|c| hub::Credentials {
             username: c.username.clone(),
             secret: hub::Secret::new(c.secret()),
         }),
-        rate_limit: config.rate_limit,
-        burst: config.burst,
-        concurrency: config.concurrency,
-        timeout: config.timeout,
+        rate_limit: hub.rate_limit,
+        burst: hub.burst,
+        concurrency: hub.concurrency,
+        timeout: hub.timeout,
     }
 }
 
@@ -245,34 +253,71 @@ fn pull_limit_options(config: &Config) -> Option<registry::Options> {
     Some(registry::Options {
         registry: check.registry_url.clone(),
         auth: check.auth_url.clone(),
-        credentials: client_options(config).credentials,
+        credentials: client_options(&config.hub).credentials,
         interval: check.interval?,
-        timeout: config.timeout,
+        timeout: config.hub.timeout,
     })
 }
 
-/// What the refresh takes from the configuration.
+/// What the refresh loop takes from the configuration: what one read takes, and how often
+/// to read, where to keep what was read, and what signals re-reads.
 fn refresh_options(config: &Config) -> refresh::Options {
     refresh::Options {
-        namespaces: config.namespaces.clone(),
-        // A repository inside a listed namespace is read with it, once.
-        repositories: config
-            .repositories
-            .iter()
-            .filter(|w| !config.namespaces.contains(&w.namespace))
-            .map(|w| (w.namespace.clone(), w.name.clone()))
-            .collect(),
         interval: config.refresh_interval,
         full_interval: config.full_interval,
-        repository_filter: NameFilter::new(
-            config.filter_repository.clone(),
-            config.filter_repository_exclude.clone(),
-        ),
-        render: render_options(config),
         state_file: config.state_file.clone(),
         audit_log_interval: config.signals.audit_log_interval,
         repository_min_interval: config.signals.repository_min_interval,
+        ..read_options(&config.hub, &config.filters, render_options(config))
     }
+}
+
+/// What one read of the Hub takes: what to read and which of it to keep; the rest as a
+/// single read, the `inventory` command's, needs it: a full walk, nothing kept across runs,
+/// no audit logs.
+fn read_options(
+    hub: &config::Hub,
+    filters: &config::Filters,
+    render: render::Options,
+) -> refresh::Options {
+    refresh::Options {
+        namespaces: hub.namespaces.clone(),
+        // A repository inside a listed namespace is read with it, once.
+        repositories: hub
+            .repositories
+            .iter()
+            .filter(|w| !hub.namespaces.contains(&w.namespace))
+            .map(|w| (w.namespace.clone(), w.name.clone()))
+            .collect(),
+        // A single read has no next one.
+        interval: std::time::Duration::MAX,
+        full_interval: None,
+        repository_filter: repository_filter(filters),
+        render,
+        state_file: None,
+        audit_log_interval: None,
+        repository_min_interval: std::time::Duration::ZERO,
+    }
+}
+
+/// Which repositories `--filter.repository*` lets through.
+fn repository_filter(filters: &config::Filters) -> NameFilter {
+    NameFilter::new(
+        filters.repository.clone(),
+        filters.repository_exclude.clone(),
+    )
+}
+
+/// Which tags are chosen: those `--filter.tag*` lets through and, in a repository named with
+/// a pattern of its own (`--hub.repository NS/REPO:RE`), that pattern's.
+fn tag_selection(hub: &config::Hub, filters: &config::Filters) -> TagSelection {
+    TagSelection::new(
+        NameFilter::new(filters.tag.clone(), filters.tag_exclude.clone()),
+        hub.repositories.iter().filter_map(|w| {
+            let pattern = w.tags.clone()?;
+            Some((w.namespace.clone(), w.name.clone(), pattern))
+        }),
+    )
 }
 
 /// Webhooks ask the refresh for re-reads.
@@ -293,15 +338,10 @@ fn render_options(config: &Config) -> render::Options {
             config::SeriesLevel::Tags => render::SeriesLevel::Tags,
             config::SeriesLevel::Images => render::SeriesLevel::Images,
         },
-        tag_filter: TagSelection::new(
-            NameFilter::new(config.filter_tag.clone(), config.filter_tag_exclude.clone()),
-            config.repositories.iter().filter_map(|w| {
-                let pattern = w.tags.clone()?;
-                Some((w.namespace.clone(), w.name.clone(), pattern))
-            }),
-        ),
+        tag_filter: tag_selection(&config.hub, &config.filters),
         max_tags_per_repository: config.max_tags_per_repository,
         watched: config
+            .hub
             .repositories
             .iter()
             .map(|w| (w.namespace.clone(), w.name.clone()))

@@ -16,6 +16,15 @@ use crate::config::{LogFormat, LogLevel};
 
 /// Installs the global subscriber writing to standard error.
 pub fn init(level: LogLevel, format: LogFormat) {
+    init_writing_to(level, format, std::io::stderr);
+}
+
+/// Installs the global subscriber writing to `writer`, standard error as the `inventory`
+/// command shares it with its progress line.
+pub(crate) fn init_writing_to<W>(level: LogLevel, format: LogFormat, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = match level {
         LogLevel::Trace => LevelFilter::TRACE,
         LogLevel::Debug => LevelFilter::DEBUG,
@@ -25,7 +34,7 @@ pub fn init(level: LogLevel, format: LogFormat) {
     };
     let builder = tracing_subscriber::fmt()
         .with_max_level(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     // A second installation (only possible in tests) keeps the first.
     let _ = match format {
         LogFormat::Json => builder

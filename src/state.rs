@@ -7,7 +7,9 @@
 //! rename, in the directory of the file a symbolic link points to) and for a file that cannot
 //! be used: a path that cannot hold the file (a directory, a missing parent, no permission)
 //! is the operator's to fix and is refused at start ([`check`]); content that cannot be
-//! parsed is set aside under a name of its own and the exporter starts empty.
+//! parsed is set aside under a name of its own and the exporter starts empty ([`load`]).
+//! [`read`] only reads, and leaves a file it cannot use where it is: `inventory --offline`
+//! reads the file of an exporter that may be running, which is not its to move.
 //!
 //! The file is one JSON document ([`State`]) in a gzip stream, whatever the file is called;
 //! a plain JSON file, as earlier versions wrote, is still read, told apart by its first
@@ -167,36 +169,39 @@ fn parent(file: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-/// Reads the state file at `path`, gzip-compressed or plain JSON. A missing file gives
-/// `None`; a file that cannot be opened is logged and gives `None` (the exporter checked it at
-/// start, so something changed since); content that cannot be parsed, or a gzip stream that is
-/// cut short or damaged, is logged, set aside under a name no earlier copy has
-/// (`<path>.corrupt-<time>`) and gives `None`.
-pub(crate) fn load(path: &Path) -> Option<State> {
+/// Why a state file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReadError {
+    /// There is no file.
+    #[error("there is no state file")]
+    Missing,
+    /// The file is there but cannot be opened or read (a directory, no permission).
+    #[error("the state file cannot be read: {0}")]
+    Unreadable(io::Error),
+    /// The content is not a state file this exporter reads: not JSON of the right shape, a
+    /// gzip stream cut short or damaged, or another format version.
+    #[error("the state file {0}")]
+    Invalid(String),
+}
+
+/// Reads the state file at `path`, gzip-compressed or plain JSON, and only reads it: what
+/// cannot be used is an error, and the file is left as it is.
+pub(crate) fn read(path: &Path) -> Result<State, ReadError> {
     let opened = target(path).and_then(|file| match fs::metadata(&file) {
         Ok(m) if m.is_dir() => Err(io::Error::other("is a directory, not a file")),
         _ => File::open(file),
     });
     let file = match opened {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            info!(path = %path.display(), "no state file yet; starting with an empty inventory");
-            return None;
-        }
-        Err(e) => {
-            warn!(path = %path.display(), error = %e, "the state file cannot be read; starting with an empty inventory");
-            return None;
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ReadError::Missing),
+        Err(e) => return Err(ReadError::Unreadable(e)),
     };
     let mut file = io::BufReader::with_capacity(BUFFER_SIZE, file);
     // For a regular file the first read fills the buffer, so both magic bytes are seen; a
     // file shorter than that is no gzip stream anyway, and fails as JSON.
     let compressed = match file.fill_buf() {
         Ok(start) => start.starts_with(&GZIP_MAGIC),
-        Err(e) => {
-            warn!(path = %path.display(), error = %e, "the state file cannot be read; starting with an empty inventory");
-            return None;
-        }
+        Err(e) => return Err(ReadError::Unreadable(e)),
     };
     // Read as a stream: a large inventory's file need not sit in memory beside its parse. The
     // parser reads on to the end after the document, so the decoder checks the stream's CRC
@@ -207,30 +212,46 @@ pub(crate) fn load(path: &Path) -> Option<State> {
     } else {
         serde_json::from_reader(file)
     };
-    let state: State = match parsed {
-        Ok(s) => s,
-        Err(e) => {
-            set_aside(path, &format!("is not a valid state file: {e}"));
-            return None;
-        }
-    };
+    let state: State =
+        parsed.map_err(|e| ReadError::Invalid(format!("is not a valid state file: {e}")))?;
     if state.version != FORMAT_VERSION {
-        set_aside(
-            path,
-            &format!(
-                "has format version {}, this exporter reads {FORMAT_VERSION}",
-                state.version
-            ),
-        );
-        return None;
+        return Err(ReadError::Invalid(format!(
+            "has format version {}, this exporter reads {FORMAT_VERSION}",
+            state.version
+        )));
     }
-    info!(
-        path = %path.display(),
-        repositories = state.snapshot.repositories().count(),
-        tags = state.snapshot.tag_count(),
-        "inventory restored from the state file"
-    );
-    Some(state)
+    Ok(state)
+}
+
+/// Reads the state file at `path` for the exporter's start ([`read`]). A missing file gives
+/// `None`; a file that cannot be opened is logged and gives `None` (the exporter checked it at
+/// start, so something changed since); content that cannot be used, or a gzip stream that is
+/// cut short or damaged, is logged, set aside under a name no earlier copy has
+/// (`<path>.corrupt-<time>`) and gives `None`.
+pub(crate) fn load(path: &Path) -> Option<State> {
+    match read(path) {
+        Ok(state) => {
+            info!(
+                path = %path.display(),
+                repositories = state.snapshot.repositories().count(),
+                tags = state.snapshot.tag_count(),
+                "inventory restored from the state file"
+            );
+            Some(state)
+        }
+        Err(ReadError::Missing) => {
+            info!(path = %path.display(), "no state file yet; starting with an empty inventory");
+            None
+        }
+        Err(ReadError::Unreadable(e)) => {
+            warn!(path = %path.display(), error = %e, "the state file cannot be read; starting with an empty inventory");
+            None
+        }
+        Err(ReadError::Invalid(why)) => {
+            set_aside(path, &why);
+            None
+        }
+    }
 }
 
 /// [`State`] borrowing its parts, for saving without a copy.
@@ -520,6 +541,40 @@ mod tests {
         kept.sort();
         expected.sort();
         assert_eq!(kept, expected);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn reading_only_leaves_a_file_it_cannot_use_where_it_is_and_says_why() {
+        let dir = temp_dir("read-only");
+        let path = dir.join("state.json");
+        assert!(matches!(super::read(&path), Err(ReadError::Missing)));
+        save(&path, &snapshot(), None, &cursors(), []).unwrap();
+        assert_eq!(super::read(&path).unwrap().snapshot, snapshot());
+        let good = fs::read(&path).unwrap();
+        for (what, content) in [
+            ("cut in the middle", good[..good.len() / 2].to_vec()),
+            ("not JSON", b"{\"version\": 1, \"snapsh".to_vec()),
+            (
+                "another version",
+                serde_json::to_vec(&State {
+                    version: 99,
+                    ..State::new(snapshot(), None)
+                })
+                .unwrap(),
+            ),
+        ] {
+            fs::write(&path, &content).unwrap();
+            let err = super::read(&path).unwrap_err();
+            assert!(matches!(err, ReadError::Invalid(_)), "{what}: {err}");
+            assert_eq!(fs::read(&path).unwrap(), content, "{what}: left as it was");
+        }
+        let as_dir = dir.join("a-directory");
+        fs::create_dir(&as_dir).unwrap();
+        let err = super::read(&as_dir).unwrap_err();
+        assert!(err.to_string().contains("directory"), "{err}");
+        let entries = fs::read_dir(&dir).unwrap().count();
+        assert_eq!(entries, 2, "nothing set aside");
         fs::remove_dir_all(dir).unwrap();
     }
 

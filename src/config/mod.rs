@@ -1,5 +1,7 @@
 //! Configuration: the command line and environment as users write them ([`Args`]), and the
-//! validated [`Config`] the exporter is built from.
+//! validated [`Config`] the exporter is built from, or the [`InventoryCommand`] that
+//! `dockerhub_exporter inventory` runs. The flags both read the Hub with (`--hub.*`,
+//! `--filter.*`) are defined and checked once, in `hub`.
 //!
 //! This module is a leaf: it knows flags, environment variables and their rules, and
 //! nothing of the parts it configures. [`Config`] holds plain validated values; the wiring in
@@ -16,15 +18,20 @@ use std::time::Duration;
 
 use clap::Parser;
 
+mod hub;
+mod inventory;
 mod pull_limit;
 mod repositories;
 mod signals;
+
+use hub::Scope;
+pub use hub::{Filters, Hub, HubArgs};
+pub use inventory::{InventoryArgs, InventoryCommand, ListingFormat, Source};
 
 pub use pull_limit::{
     DEFAULT_REGISTRY_AUTH_URL, DEFAULT_REGISTRY_URL, PullLimitArgs, PullLimitCheck,
 };
 pub use repositories::WatchedRepository;
-use repositories::{parse_watched, split_list};
 pub use signals::{SignalArgs, Signals, WebhookToken};
 
 /// The Hub's public API address.
@@ -88,58 +95,9 @@ pub struct Args {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Base URL of the Docker Hub API.
-    #[arg(long = "hub.url", env = "DOCKERHUB_URL", default_value = DEFAULT_HUB_URL, hide_env_values = true)]
-    pub hub_url: String,
-
-    /// User or organization to inventory (repeatable; `library` for official images). Defaults to the username.
-    #[arg(
-        long = "hub.namespace",
-        env = "DOCKERHUB_NAMESPACES",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
-    pub namespaces: Vec<String>,
-
-    /// A repository to inventory on its own, from any namespace: NAMESPACE/REPOSITORY, or
-    /// REPOSITORY for an official image (`nginx` is `library/nginx`), with `:TAG_REGEX` to
-    /// limit its per-tag series and change tracking (anchored). Repeatable; the environment
-    /// variable takes a comma-separated list.
-    #[arg(
-        long = "hub.repository",
-        env = "DOCKERHUB_REPOSITORIES",
-        value_name = "NAMESPACE/REPOSITORY[:TAG_REGEX]",
-        hide_env_values = true
-    )]
-    pub repositories: Vec<String>,
-
-    /// Account name, or organization name for an organization access token. Without it the exporter calls anonymously and sees public repositories only.
-    #[arg(
-        long = "hub.username",
-        env = "DOCKERHUB_USERNAME",
-        hide_env_values = true
-    )]
-    pub username: Option<String>,
-
-    /// File holding the password, personal access token or organization access token (a trailing newline is ignored). The environment variable DOCKERHUB_PASSWORD may hold the secret instead.
-    #[arg(long = "hub.password-file")]
-    pub password_file: Option<PathBuf>,
-
-    /// Requests per minute to the Hub, all requests together, logins included (the Hub allows 180 per minute per IP).
-    #[arg(long = "hub.rate-limit", env = "DOCKERHUB_RATE_LIMIT", default_value_t = 150, value_parser = clap::value_parser!(u32).range(1..), hide_env_values = true)]
-    pub rate_limit: u32,
-
-    /// Requests that may go back to back before the per-minute pace applies.
-    #[arg(long = "hub.burst", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
-    pub burst: u32,
-
-    /// Requests in flight at most.
-    #[arg(long = "hub.concurrency", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
-    pub concurrency: u32,
-
-    /// Time limit for one request to the Hub (for example 500ms, 30s, 1m).
-    #[arg(long = "hub.timeout", default_value = "30s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    /// Which Hub to read, what of it, as whom and how fast (`--hub.*`).
+    #[command(flatten)]
+    pub hub: HubArgs,
 
     /// Time from the start of one refresh of the inventory to the start of the next.
     #[arg(long = "refresh.interval", default_value = "15m", value_parser = parse_duration)]
@@ -158,22 +116,9 @@ pub struct Args {
     #[arg(long = "refresh.full-interval", value_parser = parse_duration)]
     pub full_interval: Option<Duration>,
 
-    /// Inventory only repositories whose name matches this regular expression (anchored).
-    #[arg(long = "filter.repository", value_parser = parse_anchored_regex)]
-    pub filter_repository: Option<regex::Regex>,
-
-    /// Leave out repositories whose name matches this regular expression (anchored).
-    #[arg(long = "filter.repository-exclude", value_parser = parse_anchored_regex)]
-    pub filter_repository_exclude: Option<regex::Regex>,
-
-    /// Export and track only tags whose name matches this regular expression (anchored);
-    /// dockerhub_repository_tags still counts every tag.
-    #[arg(long = "filter.tag", value_parser = parse_anchored_regex)]
-    pub filter_tag: Option<regex::Regex>,
-
-    /// Leave out tags whose name matches this regular expression (anchored).
-    #[arg(long = "filter.tag-exclude", value_parser = parse_anchored_regex)]
-    pub filter_tag_exclude: Option<regex::Regex>,
+    /// Which repositories and tags are inventoried (`--filter.*`).
+    #[command(flatten)]
+    pub filters: Filters,
 
     /// Which per-tag series to export: none (repository-level series only), tags (also
     /// per-tag series) or images (also per-platform-image series).
@@ -235,6 +180,12 @@ pub enum Command {
     /// certificate and key are presented), basic authentication with --healthcheck.username
     /// and --healthcheck.password-file unless open_health_endpoints is true.
     Healthcheck(HealthcheckArgs),
+    /// Read the Hub once, exactly as a refresh of the exporter does (same rate limit,
+    /// retries and filters), print every repository, tag and platform image, and exit: 0
+    /// when everything was read, 1 when something failed (named on standard error), 2 for a
+    /// bad flag. With --offline, print what the exporter's state file holds instead, without
+    /// a request to the Hub.
+    Inventory(InventoryArgs),
 }
 
 /// The arguments of `dockerhub_exporter healthcheck`.
@@ -290,36 +241,14 @@ impl fmt::Debug for Credentials {
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Base URL of the Hub API, without a trailing slash.
-    pub hub_url: reqwest::Url,
-    /// Namespaces to inventory, without duplicates.
-    pub namespaces: Vec<String>,
-    /// Repositories to inventory on their own (`--hub.repository`), without duplicates.
-    pub repositories: Vec<WatchedRepository>,
-    /// Credentials, or `None` for anonymous access.
-    pub credentials: Option<Credentials>,
-    /// The username given, also when no secret came with it (then access is anonymous).
-    pub username: Option<String>,
-    /// Requests per minute.
-    pub rate_limit: u32,
-    /// Requests that may go back to back.
-    pub burst: u32,
-    /// Requests in flight at most.
-    pub concurrency: usize,
-    /// Time limit of one request.
-    pub timeout: Duration,
+    /// Which Hub to read, what of it, as whom and how fast.
+    pub hub: Hub,
     /// From the start of one refresh to the start of the next.
     pub refresh_interval: Duration,
     /// Full walks at most this far apart; `None`: every refresh is a full walk.
     pub full_interval: Option<Duration>,
-    /// `--filter.repository`, anchored.
-    pub filter_repository: Option<regex::Regex>,
-    /// `--filter.repository-exclude`, anchored.
-    pub filter_repository_exclude: Option<regex::Regex>,
-    /// `--filter.tag`, anchored.
-    pub filter_tag: Option<regex::Regex>,
-    /// `--filter.tag-exclude`, anchored.
-    pub filter_tag_exclude: Option<regex::Regex>,
+    /// Which repositories and tags are inventoried.
+    pub filters: Filters,
     /// Which per-tag series are exported.
     pub series_level: SeriesLevel,
     /// Per-tag series only for this many most recently pushed tags per repository.
@@ -371,78 +300,7 @@ impl Config {
     /// Validates the arguments, reading the secret from `password_env` (the value of
     /// `DOCKERHUB_PASSWORD`) when no password file is named.
     pub fn from_args(args: Args, password_env: Option<String>) -> Result<Config, ConfigError> {
-        let hub_url = parse_hub_url(&args.hub_url)?;
-        let secret = match &args.password_file {
-            Some(path) => Some(read_secret_file(path)?),
-            None => password_env.filter(|s| !s.is_empty()),
-        };
-        let username = args.username.filter(|u| !u.trim().is_empty());
-        let credentials = match (username.clone(), secret) {
-            (Some(username), Some(secret)) => Some(Credentials { username, secret }),
-            // Anonymous; the username still names the default namespace.
-            (Some(_), None) => None,
-            (None, Some(_)) => {
-                return Err(config_error(
-                    "--hub.password-file",
-                    "a secret needs --hub.username (DOCKERHUB_USERNAME)",
-                ));
-            }
-            (None, None) => None,
-        };
-        let mut namespaces: Vec<String> = Vec::new();
-        for ns in &args.namespaces {
-            let ns = ns.trim();
-            if ns.is_empty() {
-                continue;
-            }
-            if ns.contains('/')
-                || ns.chars().any(|c| c.is_whitespace() || c.is_control())
-                || ns == "."
-                || ns == ".."
-                || ns.len() > 255
-            {
-                return Err(config_error(
-                    "--hub.namespace",
-                    format!("{ns:?} is not a namespace name"),
-                ));
-            }
-            // The Hub shows official images as `_`; their namespace is `library`.
-            let ns = if ns == "_" { "library" } else { ns };
-            if !namespaces.iter().any(|n| n == ns) {
-                namespaces.push(ns.to_string());
-            }
-        }
-        let mut repositories: Vec<WatchedRepository> = Vec::new();
-        for spec in args.repositories.iter().flat_map(|v| split_list(v)) {
-            let watched = parse_watched(spec).map_err(|m| config_error("--hub.repository", m))?;
-            match repositories
-                .iter_mut()
-                .find(|w| w.namespace == watched.namespace && w.name == watched.name)
-            {
-                Some(_) => {
-                    return Err(config_error(
-                        "--hub.repository",
-                        format!("{}/{} is given twice", watched.namespace, watched.name),
-                    ));
-                }
-                None => repositories.push(watched),
-            }
-        }
-        // With repositories named and no namespace, only those are read.
-        if namespaces.is_empty() && repositories.is_empty() {
-            match &username {
-                Some(u) => namespaces.push(u.clone()),
-                None => {
-                    return Err(config_error(
-                        "--hub.namespace",
-                        "nothing to inventory: give --hub.namespace (DOCKERHUB_NAMESPACES), --hub.repository (DOCKERHUB_REPOSITORIES) or --hub.username",
-                    ));
-                }
-            }
-        }
-        if args.timeout.is_zero() {
-            return Err(config_error("--hub.timeout", "must be more than 0"));
-        }
+        let hub = args.hub.validate(password_env, Scope::Required)?;
         if args.full_interval.is_some_and(|d| d.is_zero()) {
             return Err(config_error(
                 "--refresh.full-interval",
@@ -466,22 +324,11 @@ impl Config {
             ));
         }
         Ok(Config {
-            hub_url,
-            namespaces,
-            repositories,
-            credentials,
-            username,
-            rate_limit: args.rate_limit,
-            burst: args.burst,
-            concurrency: args.concurrency as usize,
-            timeout: args.timeout,
+            hub,
             refresh_interval: args.refresh_interval,
             state_file: args.state_file,
             full_interval: args.full_interval,
-            filter_repository: args.filter_repository,
-            filter_repository_exclude: args.filter_repository_exclude,
-            filter_tag: args.filter_tag,
-            filter_tag_exclude: args.filter_tag_exclude,
+            filters: args.filters,
             series_level: args.series_level,
             max_tags_per_repository: args.max_tags_per_repository,
             listen,
@@ -498,25 +345,6 @@ impl Config {
 /// A regular expression that must match the whole name.
 fn parse_anchored_regex(raw: &str) -> Result<regex::Regex, String> {
     regex::Regex::new(&format!("^(?:{raw})$")).map_err(|e| format!("not a regular expression: {e}"))
-}
-
-fn parse_hub_url(raw: &str) -> Result<reqwest::Url, ConfigError> {
-    let url = reqwest::Url::parse(raw.trim_end_matches('/'))
-        .map_err(|e| config_error("--hub.url", format!("{raw:?} is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(config_error("--hub.url", "must be an http or https URL"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(config_error(
-            "--hub.url",
-            "must not carry credentials; use --hub.username and --hub.password-file",
-        ));
-    }
-    Ok(url)
-}
-
-fn read_secret_file(path: &std::path::Path) -> Result<String, ConfigError> {
-    read_secret("--hub.password-file", path)
 }
 
 /// The secret in the file at `path` for `flag`, a trailing newline removed; warns when other

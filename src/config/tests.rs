@@ -31,16 +31,16 @@ fn a_bad_duration_is_a_usage_error_naming_the_flag() {
 fn the_namespace_defaults_to_the_username() {
     let a = args(&["--hub.username", "alice"]).unwrap();
     let c = Config::from_args(a, Some("s3cret".into())).unwrap();
-    assert_eq!(c.namespaces, ["alice"]);
-    assert_eq!(c.credentials.unwrap().secret(), "s3cret");
+    assert_eq!(c.hub.namespaces, ["alice"]);
+    assert_eq!(c.hub.credentials.unwrap().secret(), "s3cret");
 }
 
 #[test]
 fn namespaces_are_deduplicated_and_underscore_means_library() {
     let a = args(&["--hub.namespace", "acme,_", "--hub.namespace", "library"]).unwrap();
     let c = Config::from_args(a, None).unwrap();
-    assert_eq!(c.namespaces, ["acme", "library"]);
-    assert!(c.credentials.is_none());
+    assert_eq!(c.hub.namespaces, ["acme", "library"]);
+    assert!(c.hub.credentials.is_none());
 }
 
 #[test]
@@ -58,12 +58,12 @@ fn filters_are_anchored() {
         None,
     )
     .unwrap();
-    let repositories = c.filter_repository.unwrap();
+    let repositories = c.filters.repository.unwrap();
     assert!(repositories.is_match("api"));
     assert!(repositories.is_match("webshop"));
     assert!(!repositories.is_match("my-api"), "anchored at the start");
     assert!(!repositories.is_match("api2"), "anchored at the end");
-    let excluded = c.filter_tag_exclude.unwrap();
+    let excluded = c.filters.tag_exclude.unwrap();
     assert!(!excluded.is_match("1.0"));
     assert!(excluded.is_match("sha-0a1b"));
     assert!(!excluded.is_match("sha-0a1b-debug"));
@@ -93,8 +93,9 @@ fn repositories_are_named_with_their_namespace_and_an_optional_tag_pattern() {
         None,
     )
     .unwrap();
-    assert!(c.namespaces.is_empty(), "no namespace is implied");
+    assert!(c.hub.namespaces.is_empty(), "no namespace is implied");
     let named: Vec<(&str, &str)> = c
+        .hub
         .repositories
         .iter()
         .map(|w| (w.namespace.as_str(), w.name.as_str()))
@@ -107,14 +108,20 @@ fn repositories_are_named_with_their_namespace_and_an_optional_tag_pattern() {
             ("library", "redis")
         ]
     );
-    let nginx = c.repositories[0].tags.as_ref().unwrap();
+    let nginx = c.hub.repositories[0].tags.as_ref().unwrap();
     assert!(nginx.is_match("1.27") && nginx.is_match("1.27.3"));
     assert!(
         !nginx.is_match("11.27") && !nginx.is_match("1.28.0"),
         "anchored"
     );
-    assert!(c.repositories[1].tags.is_none());
-    assert!(c.repositories[2].tags.as_ref().unwrap().is_match("7.12"));
+    assert!(c.hub.repositories[1].tags.is_none());
+    assert!(
+        c.hub.repositories[2]
+            .tags
+            .as_ref()
+            .unwrap()
+            .is_match("7.12")
+    );
 
     // With a username, repositories alone still read no namespace of the username's.
     let c = Config::from_args(
@@ -128,21 +135,21 @@ fn repositories_are_named_with_their_namespace_and_an_optional_tag_pattern() {
         Some("secret".into()),
     )
     .unwrap();
-    assert!(c.namespaces.is_empty());
+    assert!(c.hub.namespaces.is_empty());
 }
 
 #[test]
 fn a_comma_separated_list_keeps_commas_inside_a_pattern() {
     assert_eq!(
-        split_list("nginx:1\\.\\d{1,3},bitnami/redis, library/alpine:3\\.[0-9]{2,}"),
+        repositories::split_list("nginx:1\\.\\d{1,3},bitnami/redis, library/alpine:3\\.[0-9]{2,}"),
         [
             "nginx:1\\.\\d{1,3}",
             "bitnami/redis",
             " library/alpine:3\\.[0-9]{2,}"
         ]
     );
-    assert_eq!(split_list(""), Vec::<&str>::new());
-    assert_eq!(split_list("a,,b"), ["a", "b"]);
+    assert_eq!(repositories::split_list(""), Vec::<&str>::new());
+    assert_eq!(repositories::split_list("a,,b"), ["a", "b"]);
 }
 
 #[test]
@@ -172,8 +179,8 @@ fn bad_or_repeated_repositories_are_refused_naming_the_flag() {
 #[test]
 fn a_username_without_secret_reads_its_namespace_anonymously() {
     let c = Config::from_args(args(&["--hub.username", "acme"]).unwrap(), None).unwrap();
-    assert!(c.credentials.is_none());
-    assert_eq!(c.namespaces, ["acme"]);
+    assert!(c.hub.credentials.is_none());
+    assert_eq!(c.hub.namespaces, ["acme"]);
 }
 
 #[test]
@@ -189,7 +196,7 @@ fn the_password_file_loses_its_trailing_newline() {
     .unwrap();
     let c = Config::from_args(a, Some("ignored".into())).unwrap();
     std::fs::remove_file(&dir).unwrap();
-    assert_eq!(c.credentials.unwrap().secret(), "dckr_pat_x");
+    assert_eq!(c.hub.credentials.unwrap().secret(), "dckr_pat_x");
 }
 
 #[test]
@@ -238,9 +245,9 @@ fn listen_addresses_without_host_mean_every_interface() {
 
 #[test]
 fn hub_urls_must_be_http_without_credentials() {
-    assert!(parse_hub_url("https://hub.docker.com/").is_ok());
-    assert!(parse_hub_url("ftp://x").is_err());
-    assert!(parse_hub_url("https://u:p@hub.docker.com").is_err());
+    assert!(hub::parse_hub_url("https://hub.docker.com/").is_ok());
+    assert!(hub::parse_hub_url("ftp://x").is_err());
+    assert!(hub::parse_hub_url("https://u:p@hub.docker.com").is_err());
 }
 
 #[test]
@@ -316,4 +323,82 @@ fn the_metrics_path_cannot_be_under_the_webhook_endpoints() {
     );
     assert!(config("/metrics").is_ok());
     std::fs::remove_file(&file).unwrap();
+}
+
+fn inventory(extra: &[&str]) -> Result<InventoryArgs, clap::Error> {
+    let mut argv = vec!["dockerhub_exporter", "inventory"];
+    argv.extend_from_slice(extra);
+    match Args::try_parse_from(argv)?.command {
+        Some(Command::Inventory(args)) => Ok(args),
+        other => panic!("not the inventory command: {other:?}"),
+    }
+}
+
+#[test]
+fn the_inventory_command_takes_the_exporters_hub_and_filter_flags_with_their_rules() {
+    let args = inventory(&[
+        "--hub.namespace",
+        "acme,_",
+        "--hub.username",
+        "bot",
+        "--hub.repository",
+        "bitnami/redis:7\\..*",
+        "--hub.rate-limit",
+        "60",
+        "--filter.repository",
+        "api|web",
+    ])
+    .unwrap();
+    assert_eq!(args.format, ListingFormat::Table);
+    assert_eq!(
+        args.log_level,
+        LogLevel::Warn,
+        "the log says what failed only"
+    );
+    let c = InventoryCommand::from_args(args, Some("s3cret".into())).unwrap();
+    assert_eq!(c.hub.namespaces, ["acme", "library"]);
+    assert_eq!(c.hub.credentials.unwrap().secret(), "s3cret");
+    assert_eq!(c.hub.rate_limit, 60);
+    assert_eq!(c.hub.repositories[0].name, "redis");
+    assert!(c.filters.repository.unwrap().is_match("web"));
+    assert_eq!(c.source, Source::Hub);
+    // The same validation as the exporter's, naming the same flags.
+    for (bad, flag) in [
+        (&["--hub.namespace", "a/b"][..], "--hub.namespace"),
+        (
+            &["--hub.namespace", "a", "--hub.url", "ftp://x"],
+            "--hub.url",
+        ),
+        (
+            &["--hub.namespace", "a", "--hub.timeout", "0s"],
+            "--hub.timeout",
+        ),
+        (&[], "--hub.namespace"),
+    ] {
+        let err = InventoryCommand::from_args(inventory(bad).unwrap(), None).unwrap_err();
+        assert_eq!(err.flag, flag, "{bad:?}");
+    }
+    let bad = inventory(&["--hub.namespace", "a", "--hub.burst", "0"]).unwrap_err();
+    assert!(bad.to_string().contains("--hub.burst"), "{bad}");
+}
+
+#[test]
+fn offline_needs_a_state_file_and_a_state_file_needs_offline() {
+    for (args, missing) in [
+        (&["--offline"][..], "--state.file"),
+        (&["--state.file", "s.json"], "--offline"),
+    ] {
+        let err = inventory(args).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains(missing), "{err}");
+    }
+    // Offline, nothing named means the whole file.
+    let c = InventoryCommand::from_args(
+        inventory(&["--offline", "--state.file", "s.json", "--format", "csv"]).unwrap(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(c.source, Source::StateFile("s.json".into()));
+    assert_eq!(c.format, ListingFormat::Csv);
+    assert!(c.hub.namespaces.is_empty() && c.hub.repositories.is_empty());
 }

@@ -15,6 +15,7 @@
 
 mod activity;
 mod audit;
+mod once;
 mod read;
 mod report;
 mod reread;
@@ -70,6 +71,12 @@ pub(crate) trait Observer: Send + Sync {
 
     /// The running refresh has come this far, from 0 to 1.
     fn progress(&self, ratio: f64);
+
+    /// `done` of the `total` tag listings of the running refresh are over; by default, told
+    /// as [`progress`](Observer::progress).
+    fn listings_done(&self, done: usize, total: usize) {
+        self.progress(done as f64 / total as f64);
+    }
 
     /// A listing failed with an error of this kind.
     fn listing_failed(&self, kind: ErrorKind);

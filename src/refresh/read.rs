@@ -353,7 +353,7 @@ impl Shared {
             };
             let Some(joined) = joined else { break };
             done += 1;
-            self.observer.progress(done as f64 / total as f64);
+            self.observer.listings_done(done, total);
             let listing = match joined {
                 Ok((_, listing)) => listing,
                 // A task that did not complete never said it was done; what it was to read is

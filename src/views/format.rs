@@ -1,23 +1,76 @@
 //! How values are written for people: times, digests and sizes.
 
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+
+use crate::inventory::Image;
 
 /// Unix seconds in RFC 3339, UTC, to the second (`2026-12-02T15:04:05Z`); `None` for a time
-/// out of range.
+/// RFC 3339 cannot write (before year 0 or after 9999, not finite).
 pub(crate) fn rfc3339(unix_seconds: f64) -> Option<String> {
-    // `as` saturates, and out-of-range values fail in `from_unix_timestamp` below.
-    let t = OffsetDateTime::from_unix_timestamp(unix_seconds.floor() as i64).ok()?;
-    t.format(&Rfc3339).ok()
+    format_time(
+        unix_seconds,
+        0,
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"),
+    )
 }
 
 /// Unix seconds in RFC 3339, UTC, to the nearest millisecond (`2026-12-02T15:04:05.123Z`).
 pub(crate) fn rfc3339_millis(unix_seconds: f64) -> Option<String> {
-    let millis = (unix_seconds * 1000.0).round() as i128;
-    let t = OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000).ok()?;
-    let whole = t.replace_nanosecond(0).ok()?.format(&Rfc3339).ok()?;
-    let stem = whole.strip_suffix('Z')?;
-    Some(format!("{stem}.{:03}Z", t.millisecond()))
+    format_time(
+        unix_seconds,
+        3,
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"),
+    )
+}
+
+/// Unix seconds in RFC 3339, UTC, to the nearest microsecond, the precision the Hub gives
+/// (`2024-10-02T01:50:27.905360Z`).
+pub(crate) fn rfc3339_micros(unix_seconds: f64) -> Option<String> {
+    format_time(
+        unix_seconds,
+        6,
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"),
+    )
+}
+
+/// `unix_seconds` rounded to `digits` decimal places of a second, in `format`.
+fn format_time(
+    unix_seconds: f64,
+    digits: u32,
+    format: &[BorrowedFormatItem<'_>],
+) -> Option<String> {
+    if !unix_seconds.is_finite() {
+        return None;
+    }
+    // The whole seconds and the fraction apart (the subtraction is exact), so that rounding
+    // the fraction gives back the digits the Hub wrote: a time of this century is held to
+    // within a quarter of a microsecond.
+    let whole = unix_seconds.floor();
+    let unit = 10i128.pow(9 - digits);
+    // To the second a time is cut, as clocks show it; finer it is rounded.
+    let fraction = match digits {
+        0 => 0,
+        _ => ((unix_seconds - whole) * 10f64.powi(digits as i32)).round() as i128,
+    };
+    let nanos = (whole as i128)
+        .checked_mul(1_000_000_000)?
+        .checked_add(fraction * unit)?;
+    let t = OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?;
+    if !(0..=9999).contains(&t.year()) {
+        return None;
+    }
+    t.format(format).ok()
+}
+
+/// A platform as `os/architecture`, with `/variant` when there is one.
+pub(crate) fn platform(image: &Image) -> String {
+    if image.variant.is_empty() {
+        format!("{}/{}", image.os, image.architecture)
+    } else {
+        format!("{}/{}/{}", image.os, image.architecture, image.variant)
+    }
 }
 
 /// A digest shortened for a table: the algorithm and the first 12 hexadecimal digits
@@ -51,6 +104,8 @@ pub(crate) fn size(bytes: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -68,10 +123,8 @@ mod tests {
             Some("2024-10-02T01:50:27.000Z")
         );
         assert_eq!(rfc3339(1e300), None);
-        assert_eq!(
-            rfc3339_millis(f64::NAN).as_deref(),
-            Some("1970-01-01T00:00:00.000Z")
-        );
+        assert_eq!(rfc3339_millis(f64::NAN), None);
+        assert_eq!(rfc3339(-62_167_219_201.0), None, "before year 0");
     }
 
     #[test]
@@ -91,5 +144,41 @@ mod tests {
         assert_eq!(size(29_150_123), "29.2 MB");
         assert_eq!(size(999_999), "1.0 MB");
         assert_eq!(size(u64::MAX), "18446.7 PB");
+    }
+
+    #[test]
+    fn times_the_table_and_json_cannot_write_are_left_out() {
+        for bad in [f64::NAN, f64::INFINITY, -1e15, 1e15] {
+            assert_eq!(rfc3339_micros(bad), None, "{bad}");
+        }
+        assert_eq!(
+            rfc3339_micros(0.0).as_deref(),
+            Some("1970-01-01T00:00:00.000000Z")
+        );
+        assert_eq!(
+            rfc3339(1_727_833_827.905_36).as_deref(),
+            Some("2024-10-02T01:50:27Z")
+        );
+        // A fraction that rounds up to the next second carries into it.
+        assert_eq!(
+            rfc3339_micros(1_727_833_827.999_999_9).as_deref(),
+            Some("2024-10-02T01:50:28.000000Z")
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::testing::cases(256))]
+
+        #[test]
+        fn a_time_of_this_century_comes_back_to_the_microsecond_the_hub_gave(
+            micros in 946_684_800_000_000i64..2_147_483_647_000_000,
+        ) {
+            let given = OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).unwrap();
+            // As the client reads a time from the Hub.
+            let seconds = given.unix_timestamp_nanos() as f64 / 1e9;
+            let written = rfc3339_micros(seconds).unwrap();
+            let back = OffsetDateTime::parse(&written, &time::format_description::well_known::Rfc3339).unwrap();
+            prop_assert_eq!(back, given);
+        }
     }
 }

@@ -1,15 +1,19 @@
-//! Views of the published inventory for people rather than Prometheus: the HTML pages (the
-//! landing page with the status, the recent changes and the repositories, and one page per
-//! repository with its tags) and the recent changes as JSON for scripts.
+//! Views of the inventory for people rather than Prometheus (whose view is the exposition, see
+//! `publication`): the HTML pages (the landing page with the status, the recent changes and
+//! the repositories, and one page per repository with its tags), the recent changes as JSON
+//! for scripts, and the listings `dockerhub_exporter inventory` prints (a table for a
+//! terminal, one JSON document, CSV).
 //!
-//! A view is a pure function of what the refresh published and of the few facts the server
-//! adds (the configuration it shows, the quotas telemetry last saw); it never calls the Hub
-//! and never touches a socket. The server picks the view, parses the query into the typed
-//! values a view takes, and sends what it returns.
+//! A view is a pure function of a snapshot (what the refresh published, or what the command
+//! read) and of the few facts its caller adds (the configuration shown, the quotas telemetry
+//! last saw); it never calls the Hub and never touches a socket. The server picks the page,
+//! parses the query into the typed values a view takes, and sends what it returns; the
+//! command picks the listing and writes it to standard output.
 
 pub(crate) mod changes;
 mod format;
 pub(crate) mod html;
+pub(crate) mod listing;
 
 pub(crate) use format::rfc3339;
 #[cfg(test)]

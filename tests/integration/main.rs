@@ -14,6 +14,7 @@ mod faults;
 mod healthcheck;
 mod hostile;
 mod inventory;
+mod inventory_command;
 mod kubernetes;
 mod limits;
 mod pages;

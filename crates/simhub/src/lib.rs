@@ -55,6 +55,7 @@ mod state;
 mod testclient;
 #[cfg(test)]
 mod tests;
+mod truth;
 mod webhooks;
 mod wire;
 
@@ -70,6 +71,7 @@ pub use audit::{AuditAction, AuditEvent};
 pub use faults::{Fault, FaultKind};
 pub use model::{Repo, TagSpec};
 pub use registry::{PullQuota, WINDOW_SECONDS};
+pub use truth::{ImageTruth, RepoTruth, TagTruth};
 pub use webhooks::WebhookDelivery;
 
 use state::{Account, State};

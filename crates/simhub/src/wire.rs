@@ -127,12 +127,7 @@ pub(super) struct TagJson<'a> {
 pub(super) fn tag<'a>(repo: &StoredRepo, tag: &'a StoredTag) -> TagJson<'a> {
     let now = OffsetDateTime::now_utc();
     let (updater, username) = updater(&repo.namespace);
-    let full_size = tag
-        .images
-        .iter()
-        .find(|i| i.os != "unknown")
-        .or(tag.images.first())
-        .map_or(0, |i| i.size);
+    let full_size = full_size(tag);
     TagJson {
         creator: updater,
         id: tag.id,
@@ -151,6 +146,16 @@ pub(super) fn tag<'a>(repo: &StoredRepo, tag: &'a StoredTag) -> TagJson<'a> {
         content_type: "image",
         digest: tag.digest.as_deref(),
     }
+}
+
+/// A tag's `full_size`: the size of its first platform image (of its first image when it has
+/// only attestations), 0 without images.
+pub(super) fn full_size(tag: &StoredTag) -> u64 {
+    tag.images
+        .iter()
+        .find(|i| i.os != "unknown")
+        .or(tag.images.first())
+        .map_or(0, |i| i.size)
 }
 
 fn image(i: &StoredImage, now: OffsetDateTime) -> ImageJson<'_> {

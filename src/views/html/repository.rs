@@ -109,18 +109,10 @@ fn platforms(tag: &Tag) -> String {
     if tag.images.is_empty() {
         return "–".into();
     }
-    let mut out = String::new();
-    for (i, image) in tag.images.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        out.push_str(&image.os);
-        out.push('/');
-        out.push_str(&image.architecture);
-        if !image.variant.is_empty() {
-            out.push('/');
-            out.push_str(&image.variant);
-        }
-    }
-    out
+    let names: Vec<String> = tag
+        .images
+        .iter()
+        .map(crate::views::format::platform)
+        .collect();
+    names.join(", ")
 }

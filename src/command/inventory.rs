@@ -1,0 +1,201 @@
+//! `dockerhub_exporter inventory`: the Hub read once, exactly as a refresh of the exporter
+//! reads it, printed as a table, JSON or CSV; or, with `--offline`, the exporter's state file
+//! printed the same way, without a request to the Hub.
+//!
+//! The read is the exporter's own (see `refresh::once`): the same client, rate limit, retries
+//! and filters, so the command answers "what would the exporter see" and spends the quota a
+//! refresh spends. Standard output carries the inventory and nothing else; standard error
+//! carries the log (at `warn` by default: what failed, and why), the names of what could not
+//! be read, and on a terminal a progress line. The exit code says whether the inventory is
+//! whole: 0 when everything was read, 1 when something was not (what was read is printed
+//! all the same), 2 for flags to fix.
+
+use std::io::{self, IsTerminal as _, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use super::progress::Progress;
+use crate::config::{InventoryArgs, InventoryCommand, ListingFormat, PASSWORD_ENV, Source};
+use crate::inventory::{Snapshot, TagSelection};
+use crate::publication::{Published, RefreshResult, render};
+use crate::views::listing;
+use crate::{
+    Error, client_options, hub, logging, read_options, refresh, repository_filter, state,
+    tag_selection, warn_if_anonymous,
+};
+
+/// Bytes gathered before each write to standard output.
+const OUTPUT_BUFFER: usize = 1 << 16;
+
+/// What keeps the command from printing an inventory.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    /// The state file cannot be used offline.
+    #[error("--state.file {path}: {source}")]
+    StateFile {
+        /// The file named.
+        path: String,
+        /// Why it cannot be used.
+        source: state::ReadError,
+    },
+    /// The async runtime did not start.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(io::Error),
+    /// The Hub client could not be built.
+    #[error(transparent)]
+    Client(Error),
+}
+
+/// Runs the command; its exit code.
+pub(super) fn main(args: InventoryArgs) -> ExitCode {
+    let progress = Progress::new(io::stderr().is_terminal());
+    logging::init_writing_to(args.log_level, args.log_format, progress.log_writer());
+    let command = match InventoryCommand::from_args(args, std::env::var(PASSWORD_ENV).ok()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("dockerhub_exporter inventory: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let selection = tag_selection(&command.hub, &command.filters);
+    let read = match &command.source {
+        Source::Hub => read(&command, &progress).map(|published| {
+            let complete = published
+                .last_refresh
+                .is_some_and(|r| r.result == RefreshResult::Success);
+            (Arc::clone(&published.snapshot), complete)
+        }),
+        Source::StateFile(path) => offline(&command, path).map(|s| (Arc::new(s), true)),
+    };
+    let (snapshot, complete) = match read {
+        Ok(read) => read,
+        Err(e) => {
+            eprintln!("dockerhub_exporter inventory: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let printed = print(command.format, &snapshot, &selection);
+    let mut code = ExitCode::SUCCESS;
+    match printed {
+        Ok(()) => {}
+        // Whoever reads the output stopped reading (`| head`): nothing to tell them.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        Err(e) => {
+            eprintln!("dockerhub_exporter inventory: writing the inventory failed: {e}");
+            code = ExitCode::FAILURE;
+        }
+    }
+    if !complete {
+        for missing in unread(&command, &snapshot) {
+            eprintln!("dockerhub_exporter inventory: {missing}");
+        }
+        eprintln!(
+            "dockerhub_exporter inventory: the inventory is incomplete: not everything could be read (see above)"
+        );
+        code = ExitCode::FAILURE;
+    }
+    code
+}
+
+/// Reads the Hub once, with the progress line drawn meanwhile.
+fn read(command: &InventoryCommand, progress: &Arc<Progress>) -> Result<Arc<Published>, Failure> {
+    warn_if_anonymous(&command.hub);
+    let runtime = tokio::runtime::Runtime::new().map_err(Failure::Runtime)?;
+    let client = Arc::new(
+        hub::Client::new(client_options(&command.hub), Arc::new(())).map_err(Failure::Client)?,
+    );
+    // The exposition is not printed; only the tag filter, which the refresh also counts
+    // changes by, matters here.
+    let render = render::Options {
+        level: render::SeriesLevel::None,
+        tag_filter: tag_selection(&command.hub, &command.filters),
+        watched: Vec::new(),
+        max_tags_per_repository: None,
+    };
+    let options = read_options(&command.hub, &command.filters, render);
+    let observer: Arc<dyn refresh::Observer> = progress.clone();
+    let published = runtime.block_on(async {
+        let (refresher, _) = refresh::Refresher::new(Arc::clone(&client), options, observer);
+        let drawing = tokio::spawn(Arc::clone(progress).draw(client));
+        let published = refresher.read_once().await;
+        drawing.abort();
+        published
+    });
+    progress.clear();
+    Ok(published)
+}
+
+/// What the state file at `path` holds of what `command` names (all of it when it names no
+/// namespace and no repository), through its repository filter. The file is only read.
+fn offline(command: &InventoryCommand, path: &Path) -> Result<Snapshot, Failure> {
+    let mut snapshot = state::read(path)
+        .map_err(|source| Failure::StateFile {
+            path: path.display().to_string(),
+            source,
+        })?
+        .snapshot;
+    let hub = &command.hub;
+    if !hub.namespaces.is_empty() || !hub.repositories.is_empty() {
+        let named: Vec<(String, String)> = hub
+            .repositories
+            .iter()
+            .map(|w| (w.namespace.clone(), w.name.clone()))
+            .collect();
+        snapshot.retain_configured(&hub.namespaces, &named);
+    }
+    let filter = repository_filter(&command.filters);
+    for namespace in snapshot.namespaces.values_mut() {
+        namespace
+            .repositories
+            .retain(|name, _| filter.matches(name));
+    }
+    Ok(snapshot)
+}
+
+/// Prints the inventory on standard output in `format`.
+fn print(format: ListingFormat, snapshot: &Snapshot, selection: &TagSelection) -> io::Result<()> {
+    let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout().lock());
+    match format {
+        ListingFormat::Table => listing::table(snapshot, selection, &mut out)?,
+        ListingFormat::Json => listing::json(snapshot, selection, &mut out)?,
+        ListingFormat::Csv => listing::csv(snapshot, selection, &mut out)?,
+    }
+    out.flush()
+}
+
+/// What `command` asked for that a read left out of `snapshot`, one sentence each: namespaces
+/// that could not be listed, repositories named on their own that could not be read, and
+/// repositories whose tags could not be listed. (A repository the listing of its namespace
+/// could not describe is not named here; the log names its namespace.)
+fn unread(command: &InventoryCommand, snapshot: &Snapshot) -> Vec<String> {
+    let hub = &command.hub;
+    let mut unread = Vec::new();
+    for namespace in &hub.namespaces {
+        if !snapshot.namespaces.contains_key(namespace) {
+            unread.push(format!("{namespace}: its repositories could not be listed"));
+        }
+    }
+    for watched in &hub.repositories {
+        let listed = hub.namespaces.contains(&watched.namespace);
+        let found = snapshot
+            .namespaces
+            .get(&watched.namespace)
+            .is_some_and(|ns| ns.repositories.contains_key(&watched.name));
+        if !listed && !found {
+            unread.push(format!(
+                "{}/{}: the repository could not be read",
+                watched.namespace, watched.name
+            ));
+        }
+    }
+    for (namespace, repository) in snapshot.repositories() {
+        if repository.tags.is_none() {
+            unread.push(format!(
+                "{namespace}/{}: its tags could not be listed; it is printed without them",
+                repository.name
+            ));
+        }
+    }
+    unread
+}
