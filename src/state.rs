@@ -70,7 +70,7 @@ pub(crate) struct State {
     pub(crate) audit_log: BTreeMap<String, AuditCursor>,
     /// The recent changes, newest first (absent in files written before they were kept, and
     /// when there are none).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::changes::lenient_entries")]
     pub(crate) changes: Vec<Entry>,
 }
 

@@ -16,6 +16,19 @@ use super::Change;
 /// How many changes the history keeps.
 pub(crate) const HISTORY_LEN: usize = 200;
 
+/// Entries as stored, those that cannot be read (a kind a later version added) left out, so
+/// that the state file's inventory is never lost over its history.
+pub(crate) fn lenient_entries<'de, D>(deserializer: D) -> Result<Vec<Entry>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let stored = Vec::<serde_json::Value>::deserialize(deserializer)?;
+    Ok(stored
+        .into_iter()
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect())
+}
+
 /// What kind of change an entry is; serialized as the API and the state file name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -132,6 +145,12 @@ impl History {
         // To the millisecond, as the API shows it, so that a time read back from the API
         // names exactly the entries it was shown with.
         let time = millis(crate::publication::unix_seconds(at)) as f64 / 1000.0;
+        // Never before the newest entry, even when the clock was set back (or the state file
+        // came from a host whose clock was ahead): `since` relies on the order.
+        let time = self
+            .entries
+            .front()
+            .map_or(time, |newest| time.max(newest.time));
         // Of a batch longer than the history only its first entries fit.
         for change in changes.iter().take(HISTORY_LEN).rev() {
             self.entries.push_front(Entry::new(change, time));
@@ -150,7 +169,9 @@ impl History {
         since: Option<SystemTime>,
         limit: usize,
     ) -> impl Iterator<Item = &Entry> {
-        let since = since.map(|t| millis(crate::publication::unix_seconds(t)));
+        // Cut to the millisecond: an entry in the same millisecond as `since` but after it
+        // is no later than `since` at the precision times are kept.
+        let since = since.map(|t| (crate::publication::unix_seconds(t) * 1000.0).floor() as i64);
         self.entries
             .iter()
             .take_while(move |e| since.is_none_or(|s| millis(e.time) > s))
@@ -226,6 +247,26 @@ mod tests {
     }
 
     #[test]
+    fn a_clock_set_back_does_not_put_new_entries_behind_old_ones() {
+        let mut history = History::default();
+        history.record(&[added("a")], at(100));
+        history.record(&[added("b")], at(50));
+        let times: Vec<f64> = history.entries().map(|e| e.time).collect();
+        assert_eq!(times, [100.0, 100.0]);
+        assert_eq!(tags(history.entries()), ["b", "a"]);
+    }
+
+    #[test]
+    fn stored_entries_of_an_unknown_kind_are_left_out() {
+        let good = serde_json::to_value(Entry::new(&added("a"), 1.0)).unwrap();
+        let mut unknown = good.clone();
+        unknown["kind"] = "tag_signed".into();
+        let stored = serde_json::json!([unknown, good, {"time": "x"}]);
+        let read = lenient_entries(stored).unwrap();
+        assert_eq!(tags(read.iter()), ["a"]);
+    }
+
+    #[test]
     fn times_are_kept_to_the_millisecond_and_since_compares_them_so() {
         let mut history = History::default();
         let t = UNIX_EPOCH + Duration::from_nanos(1_796_223_845_123_456_789);
@@ -238,6 +279,9 @@ mod tests {
         assert_eq!(history.select(Some(shown), 10).count(), 0);
         let before = UNIX_EPOCH + Duration::from_millis(1_796_223_845_122);
         assert_eq!(history.select(Some(before), 10).count(), 1);
+        // Within the millisecond before it, at a finer precision, too.
+        let just_before = UNIX_EPOCH + Duration::from_micros(1_796_223_845_122_600);
+        assert_eq!(history.select(Some(just_before), 10).count(), 1);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 
 mod history;
 
-pub(crate) use history::{Entry, History, Kind};
+pub(crate) use history::{Entry, History, Kind, lenient_entries};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -120,6 +120,9 @@ fn read(command: &InventoryCommand, progress: &Arc<Progress>) -> Result<Arc<Publ
         let drawing = tokio::spawn(Arc::clone(progress).draw(client));
         let published = refresher.read_once().await;
         drawing.abort();
+        // Until the task has ended, a draw under way on another thread could still put the
+        // line back after it is cleared below.
+        let _ = drawing.await;
         published
     });
     progress.clear();
@@ -144,11 +147,19 @@ fn offline(command: &InventoryCommand, path: &Path) -> Result<Snapshot, Failure>
             .collect();
         snapshot.retain_configured(&hub.namespaces, &named);
     }
+    // As online: the filter chooses among a listed namespace's repositories; a repository
+    // named on its own in a namespace not listed is read whatever the filter says.
+    let named_only = |ns: &str| {
+        !hub.namespaces.iter().any(|n| n == ns)
+            && hub.repositories.iter().any(|w| w.namespace == ns)
+    };
     let filter = repository_filter(&command.filters);
-    for namespace in snapshot.namespaces.values_mut() {
-        namespace
-            .repositories
-            .retain(|name, _| filter.matches(name));
+    for (name, namespace) in snapshot.namespaces.iter_mut() {
+        if !named_only(name) {
+            namespace
+                .repositories
+                .retain(|name, _| filter.matches(name));
+        }
     }
     Ok(snapshot)
 }

@@ -450,6 +450,31 @@ async fn offline_prints_what_the_exporter_saved_as_the_hub_read_prints_it_withou
         listed.iter().all(|(ns, r)| ns == "library" && r == "nginx"),
         "{listed:?}"
     );
+
+    // A repository named on its own is printed whatever the filter says, offline as online.
+    let narrowed = [
+        "--format",
+        "json",
+        "--hub.repository",
+        "library/nginx",
+        "--filter.repository",
+        "big",
+    ];
+    let online = inventory(&fast(&running.url(), "acme", &narrowed), &ACCOUNT).await;
+    assert_eq!(online.code, Some(0), "{}", online.stderr);
+    assert!(online.stdout.contains("\"nginx\"") && online.stdout.contains("\"big\""));
+    let offline = inventory(
+        &[
+            &offline_args[..],
+            &["--hub.namespace", "acme"],
+            &narrowed[..],
+        ]
+        .concat(),
+        &[],
+    )
+    .await;
+    assert_eq!(offline.code, Some(0), "{}", offline.stderr);
+    assert_eq!(offline.stdout, online.stdout);
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -104,7 +104,7 @@ fn tags_on(page: &str) -> (Vec<String>, Option<String>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_repository_page_lists_every_tag_newest_first_over_several_pages() {
+async fn a_repositorys_pages_together_list_every_tag_once() {
     let hub = SimHub::new();
     hub.add_repo("acme", Repo::new("web").with_tags(250));
     hub.add_repo("acme", Repo::new("api").with_tags(3));

@@ -92,8 +92,10 @@ fn status(page: &mut Html, published: &Published, context: &Context<'_>) {
         Some(r) => {
             // Refreshes start an interval apart, or at once after one that took longer.
             let started = r.finished.checked_sub(r.duration).unwrap_or(r.finished);
-            let next = (started + context.refresh_interval).max(r.finished);
-            page.text(&time(next));
+            match started.checked_add(context.refresh_interval) {
+                Some(next) => page.text(&time(next.max(r.finished))),
+                None => page.raw("not in this era"),
+            }
         }
         None => page.raw("after the first one"),
     }

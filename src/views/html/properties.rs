@@ -108,8 +108,12 @@ proptest! {
         for text in [&namespace, &name, &tag_name] {
             prop_assert!(home.contains(&escaped(text)), "{} missing", text);
         }
+        // The digest stands whole in an attribute: quotes escaped there too.
+        let title = format!("title=\"{}\"", escaped(&digest));
+        prop_assert!(home.contains(&title), "{} missing", title);
         let page = repository(&published, &namespace, &name, 1, "/metrics").unwrap();
         only_own_markup(&page)?;
+        prop_assert!(page.contains(&title), "{} missing", title);
         for text in [&tag_name, &os, &architecture] {
             prop_assert!(page.contains(&escaped(text)), "{} missing", text);
         }
