@@ -378,10 +378,12 @@ impl Client {
         let mut inconsistent: Option<String> = None;
         let mut failed: Option<Error> = None;
         loop {
+            // Pages answered and not yet looked at count too: one of them may end the read,
+            // and a page asked for meanwhile would be a request beyond it.
             while failed.is_none()
                 && inconsistent.is_none()
                 && asked < plan.last
-                && in_flight.len() < self.concurrency
+                && in_flight.len() + answered.len() < self.concurrency
             {
                 asked += 1;
                 let (number, url) = (asked, plan.url(asked));
