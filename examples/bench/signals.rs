@@ -190,6 +190,16 @@ impl Refresh {
             seconds: f("duration_seconds") + f("render_seconds"),
         }
     }
+
+    /// The `refresh finished` lines `exporter` logged since its lines were last read, in
+    /// order; its other lines are read and dropped.
+    fn newly_logged(exporter: &Exporter) -> impl Iterator<Item = Refresh> + '_ {
+        exporter
+            .lines
+            .try_iter()
+            .filter(|v| v["message"] == "refresh finished")
+            .map(|v| Refresh::from_line(&v))
+    }
 }
 
 /// What one setup measured.
@@ -376,13 +386,7 @@ async fn measure(
         let end = seen.unwrap_or_else(Instant::now);
         let spent = Spent::between(&hub.requests(), changed, end);
         let latency = seen.map(|t| (t - changed).as_secs_f64());
-        refreshes.extend(
-            exporter
-                .lines
-                .try_iter()
-                .filter(|v| v["message"] == "refresh finished")
-                .map(|v| Refresh::from_line(&v)),
-        );
+        refreshes.extend(Refresh::newly_logged(&exporter));
         println!(
             "change {:>2}  {:<6} {repo}:{tag:<8} {}  requests: {}{}",
             i + 1,
@@ -404,13 +408,7 @@ async fn measure(
     let ended = Instant::now();
     // The line of the refresh that published the last change may still be on its way.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    refreshes.extend(
-        exporter
-            .lines
-            .try_iter()
-            .filter(|v| v["message"] == "refresh finished")
-            .map(|v| Refresh::from_line(&v)),
-    );
+    refreshes.extend(Refresh::newly_logged(&exporter));
     let after = fetch(&client, &exporter.url).await.unwrap_or_default();
     hub.set_webhook(None);
     let spent = Spent::between(&hub.requests(), started, ended);

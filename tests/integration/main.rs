@@ -3,6 +3,7 @@
 //! One test binary with a module per concern; `support` holds everything they share.
 
 mod alerting;
+mod audit_log;
 mod auth;
 mod changes;
 mod cli;
@@ -28,3 +29,4 @@ mod support;
 mod systemd;
 mod watched;
 mod webconfig;
+mod webhooks;

@@ -181,29 +181,6 @@ fn an_empty_snapshot_renders_only_help_and_type_lines() {
 }
 
 #[test]
-fn timestamps_print_without_exponent_or_trailing_fraction() {
-    let mut out = Exposition::with_capacity(0);
-    for v in [
-        1727833827.0,
-        1727833827.90536,
-        0.0,
-        1e21,
-        f64::INFINITY,
-        f64::NAN,
-    ] {
-        out.float(v);
-        out.rendered.text.push(b' ');
-    }
-    out.int(u64::MAX);
-    out.rendered.text.push(b' ');
-    out.int(0);
-    assert_eq!(
-        String::from_utf8(out.rendered.text).expect("ASCII"),
-        "1727833827 1727833827.90536 0 1000000000000000000000 +Inf NaN 18446744073709551615 0"
-    );
-}
-
-#[test]
 fn every_tag_and_image_of_a_large_repository_gets_its_series() {
     let tags: Vec<Tag> = (0..2_500)
         .map(|i| Tag {

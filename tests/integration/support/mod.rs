@@ -1,8 +1,9 @@
 //! What the integration tests share: the exporter in this process ([`Exporter`]) or as the
 //! binary ([`Process`]), the outside tools beside it ([`tool`], [`Prometheus`]), the
 //! arguments that point it at a simulated Hub ([`hub_args`]), simulated Hubs several tests
-//! use ([`fixtures`]), waiting for a condition ([`eventually`]), and reading what it serves
-//! ([`value`], [`series`], [`served_tags`]). Test files use this module and never each other.
+//! use ([`fixtures`]), the exporter set up for webhooks and audit logs ([`signals`]),
+//! waiting for a condition ([`eventually`]), and reading what it serves ([`value`],
+//! [`series`], [`served_tags`]). Test files use this module and never each other.
 
 mod browser;
 mod exporter;
@@ -10,6 +11,7 @@ pub mod fixtures;
 mod process;
 mod prometheus;
 mod scrape;
+pub mod signals;
 
 use std::future::Future;
 use std::time::Duration;
