@@ -14,12 +14,15 @@
 //! - [`config`]: command line and environment, validated into a [`Config`]; a leaf.
 //! - `hub`: the Docker Hub client: login, pagination, rate limiting, retries.
 //! - `inventory`: the snapshot of what the Hub holds, and how a refresh merges into it.
-//! - `changes`: what differs between two snapshots, and the change counters.
+//! - `changes`: what differs between two snapshots, the change counters, and the last 200
+//!   changes for people.
 //! - `state`: the state file that carries the inventory across restarts.
 //! - `refresh`: the background loop, sole writer of the published snapshot, and the re-reads
 //!   of single repositories that webhooks and the audit log ask for between refreshes.
 //! - `publication`: what the refresh publishes, its rendered exposition, and a scrape's body.
-//! - `server`: the HTTP endpoints, their TLS and authentication.
+//! - `views`: the published inventory for people: the HTML pages, the changes as JSON, and
+//!   the listings of the `inventory` command.
+//! - `server`: the HTTP endpoints (the pages among them), their TLS and authentication.
 //!
 //! Beside the flow: `registry` (the registry's pull quota, checked on its own clock: config →
 //! `registry` → `telemetry`), `telemetry` (the exporter's own series, fed by the client, the
@@ -27,7 +30,7 @@
 //! [`version`], `shutdown` and [`Error`];
 //! [`healthcheck`] is a client of the server, for container health checks; [`command`] is
 //! what the binary runs, and its `inventory` subcommand runs one refresh and prints the
-//! snapshot through `views` (the inventory as a table, JSON or CSV, for people).
+//! snapshot through `views`.
 //!
 //! One signal goes against the flow: a Docker Hub webhook arrives at the server and asks the
 //! refresh for a re-read. The server knows only its own `PushReceiver` trait, which this file

@@ -56,7 +56,7 @@ pub(crate) fn render_inventory(snapshot: &Snapshot, options: &Options) -> Render
     out.finish()
 }
 
-/// Renders what [`render_inventory`] and then [`render_changes`] render into `output`, a
+/// Renders what `render_inventory` and then `render_changes` render into `output`, a
 /// piece at a time: the whole text is never held.
 pub(crate) fn render_to(
     snapshot: &Snapshot,
