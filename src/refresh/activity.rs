@@ -3,7 +3,8 @@
 //!
 //! A refresh marks the repositories it is going to list as *pending*, and each as *reading*
 //! once its listing has sent its first request. A re-read of a pending repository is skipped
-//! (the refresh's listing starts later and sees whatever the re-read was asked for); a
+//! (the refresh's listing starts later and sees whatever the re-read was asked for), and noted,
+//! so that the refresh can ask for it again if that listing then fails; a
 //! re-read of a repository being read waits until that listing ends; a refresh's listing of a
 //! repository being re-read waits until the re-read is merged. Every read takes a stamp from
 //! one counter when it starts, so that of two reads of one repository the later-started is
@@ -14,6 +15,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::Notify;
+
+use super::reread::Cause;
 
 /// A repository: namespace and name.
 pub(super) type Key = (String, String);
@@ -50,6 +53,9 @@ pub(super) struct Activity {
     clock: AtomicU64,
     readers: Mutex<HashMap<Key, Readers>>,
     changed: Notify,
+    /// Re-reads skipped because a refresh was to list their repository, with what asked for
+    /// them, until the refresh takes them.
+    skipped: Mutex<Vec<(Key, Cause)>>,
 }
 
 impl Activity {
@@ -115,13 +121,22 @@ impl Activity {
         self.changed.notify_waiters();
     }
 
-    /// Whether a re-read of `key` may start now; a [`Start::Go`] marks it as re-read until
-    /// its guard is dropped.
-    pub(super) fn begin_reread(&self, key: &Key) -> Start<'_> {
+    /// Whether a re-read of `key`, asked for by `cause`, may start now; a [`Start::Go`] marks
+    /// it as re-read until its guard is dropped, a [`Start::Skip`] is noted for the refresh
+    /// (see [`Activity::take_skipped`]).
+    pub(super) fn begin_reread(&self, key: &Key, cause: Cause) -> Start<'_> {
         let mut readers = self.readers();
         let r = readers.entry(key.clone()).or_default();
         match (r.refresh, r.reread) {
-            (Some(RefreshMark::Pending), _) => Start::Skip,
+            (Some(RefreshMark::Pending), _) => {
+                // Noted while the mark still stands, so that the refresh that set it, which
+                // takes the notes after clearing its marks, finds this one.
+                self.skipped
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((key.clone(), cause));
+                Start::Skip
+            }
             (Some(RefreshMark::Reading), _) | (None, true) => Start::Busy,
             (None, false) => {
                 r.reread = true;
@@ -133,6 +148,11 @@ impl Activity {
                 })
             }
         }
+    }
+
+    /// The re-reads skipped for a refresh's listings since the last call.
+    pub(super) fn take_skipped(&self) -> Vec<(Key, Cause)> {
+        std::mem::take(&mut *self.skipped.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Waits until neither the refresh nor a re-read is reading `key`.
@@ -187,8 +207,18 @@ mod tests {
     fn a_reread_of_a_repository_the_refresh_has_yet_to_list_is_skipped() {
         let activity = Activity::default();
         activity.refresh_pending([&key("api")]);
-        assert!(matches!(activity.begin_reread(&key("api")), Start::Skip));
-        assert!(matches!(activity.begin_reread(&key("web")), Start::Go(_)));
+        assert!(matches!(
+            activity.begin_reread(&key("api"), Cause::AuditLog),
+            Start::Skip
+        ));
+        assert!(matches!(
+            activity.begin_reread(&key("web"), Cause::Webhook),
+            Start::Go(_)
+        ));
+        activity.refresh_over();
+        // The skipped one is noted, once, for the refresh to ask again if its listing failed.
+        assert_eq!(activity.take_skipped(), [(key("api"), Cause::AuditLog)]);
+        assert_eq!(activity.take_skipped(), []);
     }
 
     #[test]
@@ -196,9 +226,12 @@ mod tests {
         let activity = Activity::default();
         activity.refresh_pending([&key("api")]);
         let listing = activity.refresh_reading(&key("api"));
-        assert!(matches!(activity.begin_reread(&key("api")), Start::Busy));
+        assert!(matches!(
+            activity.begin_reread(&key("api"), Cause::Webhook),
+            Start::Busy
+        ));
         activity.refresh_done(&key("api"));
-        match activity.begin_reread(&key("api")) {
+        match activity.begin_reread(&key("api"), Cause::Webhook) {
             Start::Go(guard) => {
                 assert!(guard.stamp > listing, "the later read has the later stamp")
             }
@@ -209,13 +242,19 @@ mod tests {
     #[test]
     fn one_repository_is_never_reread_twice_at_once() {
         let activity = Activity::default();
-        let first = match activity.begin_reread(&key("api")) {
+        let first = match activity.begin_reread(&key("api"), Cause::Webhook) {
             Start::Go(guard) => guard,
             _ => panic!("nothing else reads it"),
         };
-        assert!(matches!(activity.begin_reread(&key("api")), Start::Busy));
+        assert!(matches!(
+            activity.begin_reread(&key("api"), Cause::Webhook),
+            Start::Busy
+        ));
         drop(first);
-        assert!(matches!(activity.begin_reread(&key("api")), Start::Go(_)));
+        assert!(matches!(
+            activity.begin_reread(&key("api"), Cause::Webhook),
+            Start::Go(_)
+        ));
         assert!(activity.readers().is_empty(), "nothing is left behind");
     }
 
@@ -224,7 +263,7 @@ mod tests {
         let activity = std::sync::Arc::new(Activity::default());
         let guard_stamp;
         {
-            let Start::Go(guard) = activity.begin_reread(&key("api")) else {
+            let Start::Go(guard) = activity.begin_reread(&key("api"), Cause::Webhook) else {
                 panic!("nothing else reads it");
             };
             guard_stamp = guard.stamp;

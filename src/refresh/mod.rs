@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::changes::{self, Counters, History};
 use crate::error::ErrorKind;
@@ -112,6 +112,8 @@ pub(super) struct Shared {
     audit_cursors: Mutex<BTreeMap<String, AuditCursor>>,
     /// When the last full walk that read everything started.
     last_full: Mutex<Option<Instant>>,
+    /// Asks for re-reads, of repositories whose re-read a refresh took over and could not do.
+    rereads: Rereads,
 }
 
 /// What only the one merging may touch.
@@ -166,6 +168,7 @@ impl Refresher {
             scope,
             audit_cursors: Mutex::new(restored.audit_log),
             last_full: Mutex::new(None),
+            rereads: rereads.clone(),
         });
         let refresher = Refresher {
             shared,
@@ -254,6 +257,15 @@ impl Shared {
             let previous = Arc::clone(&self.publish.borrow().snapshot);
             self.read_all(&previous, full).await
         };
+        // Re-reads skipped because this refresh was to list their repository are asked for
+        // again where that listing failed: what they announced is not left to the next
+        // refresh.
+        for (key, cause) in self.activity.take_skipped() {
+            if !reads.stamps.listed(&key) {
+                debug!(hub_namespace = %key.0, repository = %key.1, "the refresh could not list a repository whose re-read it had taken over; re-reading it");
+                self.rereads.request(&key.0, &key.1, cause, Vec::new());
+            }
+        }
         let result = match (reads.failures.is_empty(), reads.successes) {
             (true, _) => RefreshResult::Success,
             (false, 0) => RefreshResult::Failure,

@@ -51,6 +51,11 @@ pub(super) struct Stamps {
 }
 
 impl Stamps {
+    /// Whether this refresh listed the tags of `key` (or found it gone).
+    pub(super) fn listed(&self, key: &Key) -> bool {
+        self.repositories.contains_key(key)
+    }
+
     /// The stamp of this refresh's newest read of `key`: its tags or details, or else its
     /// namespace's listing; `None` when the refresh read nothing of it.
     pub(super) fn stamp_of(&self, key: &Key) -> Option<u64> {

@@ -266,7 +266,7 @@ async fn run_batch(shared: &Arc<Shared>, handle: &Rereads, batch: Vec<(Key, Due)
     let mut cursors = Vec::new();
     let mut started = Vec::new();
     for (key, due) in batch {
-        match shared.activity.begin_reread(&key) {
+        match shared.activity.begin_reread(&key, due.cause) {
             Start::Skip => {
                 debug!(hub_namespace = %key.0, repository = %key.1, "re-read not needed: the running refresh lists the repository");
                 shared.observer.reread(RereadResult::Skipped);

@@ -6,7 +6,9 @@
 
 use std::path::PathBuf;
 
-use simhub::{SimHub, TagSpec};
+use std::time::Duration;
+
+use simhub::{Fault, FaultKind, Repo, SimHub, TagSpec};
 
 use crate::support::signals::*;
 use crate::support::*;
@@ -293,4 +295,88 @@ async fn behind_tls_and_basic_auth_the_webhook_needs_https_but_no_password() {
     .await;
     assert!(exporter.terminate().await.success());
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_whose_reread_a_failed_refresh_listing_took_over_is_reread_after_that_refresh() {
+    // Two pages of repositories, aaa on the first. Read one request at a time, the refresh
+    // marks aaa for listing as soon as page 1 is read, and lists it only once page 2 is in.
+    let hub = hub();
+    for i in 0..100 {
+        hub.add_repo("acme", Repo::new(&format!("p-{i:03}")).with_tags(1));
+    }
+    hub.add_repo("acme", Repo::new("aaa").with_tags(2));
+    let running = hub.start().await.unwrap();
+    let dir = temp_dir("webhook-taken-over");
+    let token = token_file(&dir);
+    let extra = [
+        "--web.webhook-token-file",
+        path(&token),
+        "--hub.concurrency",
+        "1",
+        "--hub.rate-limit",
+        "60000",
+        "--hub.burst",
+        "100",
+    ];
+    let exporter = Exporter::start(
+        &refreshing_every("15s", &running.url(), &extra),
+        Some(SECRET),
+    )
+    .await;
+    exporter.wait_for_refreshes(1).await;
+
+    hub.push_tag("acme", "aaa", TagSpec::new("9.9.9"));
+    hub.clear_requests();
+    // In the second refresh, page 2 takes seconds, and then its listing of aaa fails (a 400
+    // is not retried).
+    hub.add_fault(
+        Fault::new(
+            "acme/repositories?page=2",
+            FaultKind::Slow(Duration::from_secs(3)),
+        )
+        .times(1),
+    );
+    hub.add_fault(Fault::new("/repositories/aaa/tags", FaultKind::Status(400)).times(1));
+    // The push is announced while page 2 is on its way: aaa is marked for the refresh's
+    // listing, which takes the re-read over.
+    eventually(|| async {
+        hub.requests()
+            .iter()
+            .any(|r| r.path == "/v2/namespaces/acme/repositories" && r.query.starts_with("page=2"))
+            .then_some(())
+    })
+    .await;
+    let hook = format!("{}/hooks/dockerhub/{TOKEN}", exporter.url);
+    assert_eq!(post(&hook, push_payload("acme/aaa")).await, 202);
+
+    // Counted by a re-read after the second refresh, not by the third (15 s later).
+    let metrics = exporter
+        .wait_for(|m| value(m, "dockerhub_tags_added_total", &[("repository", "aaa")]) == Some(1.0))
+        .await;
+    assert_eq!(refreshes(&metrics), 2.0, "counted before the next refresh");
+    assert_eq!(
+        value(
+            &metrics,
+            "dockerhub_refreshes_total",
+            &[("result", "partial")]
+        ),
+        Some(1.0),
+        "the second refresh could not list aaa"
+    );
+    let rereads = |result: &str| {
+        value(
+            &metrics,
+            "dockerhub_repository_rereads_total",
+            &[("result", result)],
+        )
+    };
+    assert_eq!(
+        rereads("skipped"),
+        Some(1.0),
+        "the refresh took the re-read over"
+    );
+    assert_eq!(rereads("success"), Some(1.0), "and asked for it again");
+    exporter.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
 }
