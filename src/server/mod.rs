@@ -463,12 +463,20 @@ fn readiness(state: &State) -> Response<Chunks> {
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Chunks> {
-    let mut response = Response::new(Chunks::new([Bytes::from_static(body.as_bytes())]));
+    typed(
+        status,
+        Bytes::from_static(body.as_bytes()),
+        "text/plain; charset=utf-8",
+    )
+}
+
+/// An answer of `status` with `body` of `content_type`.
+fn typed(status: StatusCode, body: Bytes, content_type: &'static str) -> Response<Chunks> {
+    let mut response = Response::new(Chunks::new([body]));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 

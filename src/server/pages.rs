@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Response, StatusCode};
 
 use super::{Chunks, State};
@@ -186,20 +185,11 @@ fn not_found() -> Response<Chunks> {
 }
 
 fn html_page(status: StatusCode, body: String) -> Response<Chunks> {
-    with_type(status, Bytes::from(body), "text/html; charset=utf-8")
+    super::typed(status, Bytes::from(body), "text/html; charset=utf-8")
 }
 
 fn json(status: StatusCode, body: Vec<u8>) -> Response<Chunks> {
-    with_type(status, Bytes::from(body), "application/json")
-}
-
-fn with_type(status: StatusCode, body: Bytes, content_type: &'static str) -> Response<Chunks> {
-    let mut response = Response::new(Chunks::new([body]));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
+    super::typed(status, Bytes::from(body), "application/json")
 }
 
 #[cfg(test)]
