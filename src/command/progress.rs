@@ -128,6 +128,8 @@ impl refresh::Observer for Progress {
     fn finished(&self, _: &RefreshStatus, _: Option<SystemTime>) {}
 
     fn reread(&self, _: RereadResult) {}
+
+    fn exposition_failed(&self) {}
 }
 
 /// Standard error for the log, through which the progress line is taken away before each

@@ -17,6 +17,12 @@ use flate2::{Compress, Compression, Crc, Decompress, FlushCompress, FlushDecompr
 /// The gzip header of RFC 1952: deflate, no flags, no time, no extra flags, unknown OS.
 const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
+/// How much text [`Deflated::check`] inflates at a time.
+const CHECKED_PIECE: usize = 256 * 1024;
+
+/// How a sync flush ends: the length and its complement of an empty stored block.
+const SYNC_MARKER: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+
 /// The last block of every stream: an empty block with fixed codes, marked final.
 const FINAL_BLOCK: [u8; 2] = [0x03, 0x00];
 
@@ -51,12 +57,48 @@ impl Deflated {
         self.data.len()
     }
 
+    /// Checks that the data inflates to as many bytes as were deflated, with the same CRC,
+    /// and ends where the data ends: what the joined streams of the scrapes rely on.
+    pub(super) fn check(&self) -> io::Result<()> {
+        let mut inflating = self.inflate();
+        let mut crc = Crc::new();
+        let mut len = 0u64;
+        while let Some(piece) = inflating.next_piece(CHECKED_PIECE) {
+            crc.update(&piece);
+            len += piece.len() as u64;
+        }
+        // The next part starts where this one ends: it must end on the flush's marker, an
+        // empty stored block, and inflating must have taken every byte of it.
+        let whole = self.data.is_empty()
+            || (inflating.decompress.total_in() as usize == self.data.len()
+                && self.data.ends_with(&SYNC_MARKER));
+        if len == self.len && crc.sum() == self.crc.sum() && whole {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!(
+                "{} bytes deflated into {} inflate to {len} of {} deflated bytes",
+                self.len,
+                self.data.len(),
+                inflating.decompress.total_in()
+            )))
+        }
+    }
+
+    /// The same part with its last `n` bytes of data cut off, as a broken compressor would
+    /// leave it.
+    #[cfg(test)]
+    pub(super) fn cut(mut self, n: usize) -> Deflated {
+        self.data = self.data.slice(..self.data.len().saturating_sub(n));
+        self
+    }
+
     /// Its text again, a piece at a time.
     pub(super) fn inflate(&self) -> Inflating {
         Inflating {
             data: self.data.clone(),
             decompress: Decompress::new(false),
             left: self.len,
+            short: 0,
         }
     }
 }
@@ -114,11 +156,19 @@ pub(super) struct Inflating {
     decompress: Decompress,
     /// Bytes of text still to come.
     left: u64,
+    /// Bytes of text that did not come because the data ended or broke early.
+    short: u64,
 }
 
 impl Inflating {
+    /// Bytes of text that did not come because the data ended or broke early: 0 for data
+    /// that passed [`Deflated::check`].
+    pub(super) fn short(&self) -> u64 {
+        self.short
+    }
+
     /// The next piece of text, at most `max` bytes; `None` at the end. Data that does not
-    /// inflate (which this module never makes) ends the text early.
+    /// inflate ends the text early (see [`Inflating::short`]).
     pub(super) fn next_piece(&mut self, max: usize) -> Option<Bytes> {
         if self.left == 0 {
             return None;
@@ -135,6 +185,7 @@ impl Inflating {
             );
             let stuck = out.len() == before && self.decompress.total_in() as usize == consumed;
             if status.is_err() || stuck {
+                self.short = self.left - out.len() as u64;
                 self.left = 0;
                 break;
             }
@@ -173,6 +224,17 @@ pub(super) fn gzip<'a>(
 
 /// Appends the raw deflate data of `input` to `out`, ending with `flush`, with `compress`
 /// (which keeps its state for the next call).
+///
+/// A call that fills the output may leave output inside the compressor, and the deflate
+/// backend (miniz_oxide) spends the next call only on handing that over: it returns with room
+/// to spare although, with [`FlushCompress::Sync`], the text it still holds has not been
+/// deflated and the flush marker not written. Ending there cut a part short in the middle of a
+/// block, while its length and CRC counted the whole text: the joined gzip stream then broke
+/// a few bytes before the end of that part, and a plain scrape inflating it stopped short of
+/// its `Content-Length`. So a flush is complete only after a call that found nothing held back
+/// (the call before it did not fill the output) and did not fill the output itself. When the
+/// first flush did complete, the extra call adds an empty stored block (5 bytes), which every
+/// inflater skips.
 fn deflate(
     compress: &mut Compress,
     input: &[u8],
@@ -180,6 +242,8 @@ fn deflate(
     flush: FlushCompress,
 ) -> io::Result<()> {
     let start = compress.total_in();
+    // Whether the last call filled the output, so that the compressor may hold some back.
+    let mut held_back = false;
     loop {
         let consumed = (compress.total_in() - start) as usize;
         // Grown by a quarter at a time: the largest family's data is megabytes, and doubling
@@ -190,13 +254,21 @@ fn deflate(
         let status = compress
             .compress_vec(&input[consumed..], out, flush)
             .map_err(io::Error::other)?;
-        let done = (compress.total_in() - start) as usize == input.len();
-        match (status, flush) {
-            (Status::StreamEnd, _) => return Ok(()),
-            // Complete once all input is in and the output did not fill up.
-            _ if done && out.len() < out.capacity() => return Ok(()),
-            _ => {}
+        if status == Status::StreamEnd {
+            return Ok(());
         }
+        let all_in = (compress.total_in() - start) as usize == input.len();
+        let full = out.len() == out.capacity();
+        // Without a flush, what the compressor holds is deflated by a later call; with one,
+        // everything must be out.
+        let complete = match flush {
+            FlushCompress::None => all_in && !full,
+            _ => all_in && !full && !held_back,
+        };
+        if complete {
+            return Ok(());
+        }
+        held_back = full;
     }
 }
 
@@ -262,6 +334,80 @@ mod tests {
                 .next_piece(10)
                 .is_none()
         );
+    }
+
+    /// Lines like the inventory's, with digests that hardly compress: about a literal per
+    /// byte, so that the compressor's buffer of codes fills every 60 kB or so.
+    fn digest_lines(lines: usize) -> Vec<u8> {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut text = Vec::new();
+        for i in 0..lines {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let y = x.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            text.extend_from_slice(
+                format!(
+                    "dockerhub_image_info{{repository=\"r{}\",tag=\"v{}\",digest=\"sha256:{x:016x}{y:016x}{:016x}\"}} 1\n",
+                    i / 100,
+                    i % 100,
+                    x ^ y
+                )
+                .as_bytes(),
+            );
+        }
+        text
+    }
+
+    /// Raw deflate data without a final block, inflated as far as it goes.
+    fn inflate_raw(data: &[u8]) -> Vec<u8> {
+        let mut decompress = Decompress::new(false);
+        let mut inflated = Vec::with_capacity(data.len() * 20 + 1024);
+        decompress
+            .decompress_vec(data, &mut inflated, FlushDecompress::Sync)
+            .expect("valid deflate data");
+        assert_eq!(decompress.total_in() as usize, data.len());
+        inflated
+    }
+
+    #[test]
+    fn a_flush_after_output_held_back_still_deflates_every_byte() {
+        // Text of these sizes ends with the compressor's buffer of codes filling during the
+        // flush, when the output has less room left than the block: the compressor holds the
+        // rest of the block back, and the flush is complete only two calls later. One size
+        // in a few hundred does that; this range holds 13 (2,187 to 2,199 lines).
+        let mut sizes = 0;
+        for lines in 2_150..2_250 {
+            let text = digest_lines(lines);
+            let deflated = Deflated::new(&text).unwrap();
+            assert!(
+                inflate_raw(&deflated.data) == text,
+                "{lines} lines ({} bytes) inflate to their text",
+                text.len()
+            );
+            deflated.check().unwrap();
+            sizes += 1;
+        }
+        assert_eq!(sizes, 100);
+    }
+
+    #[test]
+    fn a_part_cut_short_fails_its_check() {
+        let text = digest_lines(2_000);
+        let deflated = Deflated::new(&text).unwrap();
+        deflated.check().unwrap();
+        for n in [1, 4, 34, 1_000] {
+            let cut = Deflated::new(&text).unwrap().cut(n);
+            assert!(cut.check().is_err(), "{n} bytes short");
+            let mut inflating = cut.inflate();
+            let mut got = 0;
+            while let Some(piece) = inflating.next_piece(65_536) {
+                got += piece.len() as u64;
+            }
+            assert_eq!(got + inflating.short(), text.len() as u64);
+            // Within the flush's marker the text is whole, but the next part would not join.
+            assert_eq!(inflating.short() > 0, n > SYNC_MARKER.len());
+        }
     }
 
     #[test]

@@ -12,6 +12,9 @@
 
 mod format;
 mod gzip;
+mod parts;
+#[cfg(test)]
+mod properties;
 pub(crate) mod render;
 
 pub(crate) use format::Format;
@@ -22,10 +25,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use tokio::sync::watch;
-use tracing::warn;
+use tracing::{error, warn};
 
 use crate::changes::{Counters, History};
 use crate::inventory::Snapshot;
+use parts::Kept;
 
 /// How a refresh ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,10 +84,10 @@ pub(crate) struct Published {
     pub(crate) last_success: Option<SystemTime>,
     /// The recent changes, newest first.
     pub(crate) changes: Arc<History>,
-    /// The inventory families and the change counters, deflated once: what ends the gzip
-    /// stream of every scrape that asks for gzip, and what a plain scrape inflates as it is
-    /// sent.
-    deflated: DeflatedExposition,
+    /// The inventory families and the change counters, deflated once (see [`parts`]).
+    exposition: Kept,
+    /// Whether the deflated exposition failed its check, so that it is kept plain.
+    exposition_failed: bool,
     /// Whether a refresh of this process has finished fully or in part (`/readyz`).
     pub(crate) ready: bool,
 }
@@ -111,107 +115,49 @@ impl Published {
         history: &History,
         options: &render::Options,
     ) -> Self {
-        let mut deflating = Deflating::default();
-        render::render_to(&snapshot, counters, options, &mut deflating);
+        let (exposition, exposition_failed) =
+            Kept::render(&|output| render::render_to(&snapshot, counters, options, output));
         Published {
             snapshot,
             last_refresh,
             last_success,
             changes: Arc::new(history.clone()),
-            deflated: deflating.finish(),
+            exposition,
+            exposition_failed,
             ready: last_refresh.is_some_and(|r| r.result != RefreshResult::Failure),
+        }
+    }
+
+    /// A publication of nothing but the exposition that `render` renders.
+    #[cfg(test)]
+    fn rendered_by(render: &dyn Fn(&mut dyn render::Output)) -> Self {
+        let (exposition, exposition_failed) = Kept::render(render);
+        Published {
+            snapshot: Arc::default(),
+            last_refresh: None,
+            last_success: None,
+            changes: Arc::default(),
+            exposition,
+            exposition_failed,
+            ready: false,
         }
     }
 
     /// Size of the inventory's exposition in bytes, uncompressed (text format).
     pub(crate) fn exposition_len(&self) -> u64 {
-        self.deflated
-            .parts(Format::Text)
-            .map(gzip::Deflated::len)
-            .sum()
+        self.exposition.len()
     }
 
-    /// Size of the inventory's exposition as kept, deflated (text format).
+    /// Size of the inventory's exposition as kept, deflated (text format), or plain when
+    /// the deflated form failed its check.
     pub(crate) fn deflated_len(&self) -> usize {
-        self.deflated
-            .parts(Format::Text)
-            .map(gzip::Deflated::deflated_len)
-            .sum()
-    }
-}
-
-/// The exposition deflated once, in parts that a scrape joins: the text between the
-/// families' header lines, and the header lines in either format.
-#[derive(Debug, Default)]
-struct DeflatedExposition {
-    /// The text before the first family's headers, between each two, and after the last.
-    between: Vec<gzip::Deflated>,
-    /// Each family's header lines in the text format, and in OpenMetrics.
-    headers: Vec<(gzip::Deflated, gzip::Deflated)>,
-}
-
-impl DeflatedExposition {
-    /// The parts in order, with the header lines of `format`.
-    fn parts(&self, format: Format) -> impl Iterator<Item = &gzip::Deflated> {
-        let headers = self.headers.iter().map(move |(text, om)| match format {
-            Format::Text => text,
-            Format::OpenMetrics => om,
-        });
-        self.between
-            .iter()
-            .zip(headers.map(Some).chain(std::iter::repeat(None)))
-            .flat_map(|(between, header)| std::iter::once(between).chain(header))
-    }
-}
-
-/// A [`DeflatedExposition`] being rendered into.
-#[derive(Default)]
-struct Deflating {
-    done: DeflatedExposition,
-    current: Option<gzip::DeflateStream>,
-    /// Set when compressing failed, which compressing into memory does not.
-    failed: bool,
-}
-
-impl Deflating {
-    /// What was rendered; empty (a scrape then carries the exporter's own series only) if
-    /// compressing failed.
-    fn finish(mut self) -> DeflatedExposition {
-        let last = self.current.take().unwrap_or_else(gzip::DeflateStream::new);
-        match last.finish() {
-            Ok(last) if !self.failed => {
-                self.done.between.push(last);
-                self.done
-            }
-            _ => {
-                warn!(
-                    "compressing the exposition failed; scrapes carry the exporter's own series only"
-                );
-                DeflatedExposition::default()
-            }
-        }
-    }
-}
-
-impl render::Output for Deflating {
-    fn samples(&mut self, text: &[u8]) {
-        let current = self.current.get_or_insert_with(gzip::DeflateStream::new);
-        self.failed |= current.write(text).is_err();
+        self.exposition.kept_len()
     }
 
-    fn header(&mut self, text: &[u8], openmetrics: &[u8]) {
-        let before = self.current.take().unwrap_or_else(gzip::DeflateStream::new);
-        match (
-            before.finish(),
-            gzip::Deflated::new(text),
-            gzip::Deflated::new(openmetrics),
-        ) {
-            (Ok(before), Ok(text), Ok(openmetrics)) => {
-                self.done.between.push(before);
-                self.done.headers.push((text, openmetrics));
-            }
-            _ => self.failed = true,
-        }
+    /// Whether the deflated exposition failed its check when this was published, so that
+    /// it is kept and served uncompressed.
+    pub(crate) fn exposition_failed(&self) -> bool {
+        self.exposition_failed
     }
 }
 
@@ -245,12 +191,26 @@ pub(crate) fn scrape(
     if format == Format::OpenMetrics {
         own = format::openmetrics_from_text(&own);
     }
+    let eof = (format == Format::OpenMetrics).then_some(Bytes::from_static(format::EOF));
+    let parts = match &published.exposition {
+        Kept::Deflated(parts) => parts,
+        // Kept plain: served as it is, whatever was asked for.
+        Kept::Plain(parts) => {
+            let body = std::iter::once(Bytes::from(own))
+                .chain(parts.iter(format).cloned())
+                .chain(eof);
+            return Scrape {
+                body: Body::from_bytes(body),
+                gzipped: false,
+            };
+        }
+    };
     if gzip {
         let end = match format {
             Format::Text => None,
             Format::OpenMetrics => gzip::Deflated::new(format::EOF).ok(),
         };
-        match gzip::gzip(&own, published.deflated.parts(format).chain(end.as_ref())) {
+        match gzip::gzip(&own, parts.iter(format).chain(end.as_ref())) {
             Ok(parts) => {
                 return Scrape {
                     body: Body::from_bytes(parts),
@@ -264,12 +224,10 @@ pub(crate) fn scrape(
     }
     let mut pieces: VecDeque<Piece> = VecDeque::new();
     pieces.push_back(Piece::Ready(Bytes::from(own)));
-    for part in published.deflated.parts(format) {
+    for part in parts.iter(format) {
         pieces.push_back(Piece::Inflate(part.inflate(), part.len()));
     }
-    if format == Format::OpenMetrics {
-        pieces.push_back(Piece::Ready(Bytes::from_static(format::EOF)));
-    }
+    pieces.extend(eof.map(Piece::Ready));
     Scrape {
         body: Body::new(pieces),
         gzipped: false,
@@ -333,6 +291,13 @@ impl Body {
                 Piece::Inflate(inflating, _) => match inflating.next_piece(INFLATED_PIECE) {
                     Some(b) => Some(b),
                     None => {
+                        if inflating.short() > 0 {
+                            // Parts are checked before they are published: not expected.
+                            error!(
+                                short = inflating.short(),
+                                "a deflated part of the exposition ended early; this body is short"
+                            );
+                        }
                         self.pieces.pop_front();
                         None
                     }

@@ -86,6 +86,10 @@ pub(crate) trait Observer: Send + Sync {
 
     /// A re-read of one repository ended so.
     fn reread(&self, result: RereadResult);
+
+    /// A publication's compressed exposition failed its check, so that it is served
+    /// uncompressed until the next publication.
+    fn exposition_failed(&self);
 }
 
 /// The background tasks that keep the inventory up to date.
@@ -358,8 +362,12 @@ impl Shared {
             exposition_deflated_bytes = published.deflated_len(),
             "refresh finished"
         );
+        let exposition_failed = published.exposition_failed();
         // Publish before counting: see `publication::scrape`.
         self.publish.send_replace(Arc::new(published));
+        if exposition_failed {
+            self.observer.exposition_failed();
+        }
         drop(writer);
         self.observer.finished(&status, last_success);
         self.observer.progress(1.0);

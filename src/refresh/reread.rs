@@ -427,7 +427,11 @@ async fn merge(
         published.ready = current.ready;
         commit_cursors(&shared, cursors);
         shared.save_state(&next, current.last_success, &writer.history);
+        let exposition_failed = published.exposition_failed();
         shared.publish.send_replace(Arc::new(published));
+        if exposition_failed {
+            shared.observer.exposition_failed();
+        }
         drop(writer);
         (changes, merged, stale)
     })

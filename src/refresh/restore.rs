@@ -55,6 +55,9 @@ pub(super) fn restore(options: &Options, observer: &dyn Observer) -> Restored {
         &history,
         &options.render,
     );
+    if published.exposition_failed() {
+        observer.exposition_failed();
+    }
     let mut audit_log = restored.audit_log;
     audit_log.retain(|ns, _| {
         options.namespaces.contains(ns) || options.repositories.iter().any(|(n, _)| n == ns)

@@ -39,6 +39,7 @@ pub(crate) struct Telemetry {
     last_success: Gauge,
     progress: Gauge,
     refresh_errors: IntCounterVec,
+    exporter_errors: IntCounterVec,
     rereads: IntCounterVec,
     webhook_requests: IntCounterVec,
     pull_limits: pull_limit::PullLimitSeries,
@@ -52,6 +53,10 @@ fn registered<M: prometheus::core::Collector + Clone + 'static>(registry: &Regis
         .expect("metric names are unique constants");
     m
 }
+
+/// The `kind` of `dockerhub_exporter_errors_total` for a compressed exposition that failed
+/// its check.
+const EXPOSITION_ERROR: &str = "exposition";
 
 impl Telemetry {
     /// Creates the registry with every series at its initial value.
@@ -152,6 +157,18 @@ impl Telemetry {
         for kind in ErrorKind::ALL {
             refresh_errors.with_label_values(&[kind.as_str()]);
         }
+        let exporter_errors = registered(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "dockerhub_exporter_errors_total",
+                    "Failures inside the exporter, by kind: exposition (the compressed exposition did not inflate back to its text; it was kept and served uncompressed until the next publication).",
+                ),
+                &["kind"],
+            )
+            .expect("valid metric"),
+        );
+        exporter_errors.with_label_values(&[EXPOSITION_ERROR]);
         let rereads = registered(
             &registry,
             IntCounterVec::new(
@@ -216,6 +233,7 @@ impl Telemetry {
             last_success,
             progress,
             refresh_errors,
+            exporter_errors,
             rereads,
             webhook_requests,
             pull_limits,
@@ -303,6 +321,12 @@ impl refresh::Observer for Telemetry {
 
     fn reread(&self, result: refresh::RereadResult) {
         self.rereads.with_label_values(&[result.as_str()]).inc();
+    }
+
+    fn exposition_failed(&self) {
+        self.exporter_errors
+            .with_label_values(&[EXPOSITION_ERROR])
+            .inc();
     }
 }
 
