@@ -1,13 +1,16 @@
 //! The soak run (`--soak`): an hour or so of one-second refreshes with tags churning and
 //! faults switching on and off, reporting the exporter's memory, descriptors, threads and
-//! runtime tasks as it goes. Kept apart from the benchmark, which measures speed, because it
+//! runtime tasks as it goes, and checking every body it scrapes (a gzip body decodes as one
+//! member, a plain one is as long as its `Content-Length`, each in both formats). Kept apart from the benchmark, which measures speed, because it
 //! measures what must not grow.
 
 use std::time::{Duration, Instant};
 
 use simhub::SimHub;
 
-use crate::{Bench, Exporter, scrape};
+use std::io::Read as _;
+
+use crate::{Bench, Exporter};
 
 /// The soak run: see `--soak`.
 pub(crate) async fn soak(b: &Bench, hub: &SimHub, hub_url: &str, length: Duration) {
@@ -62,6 +65,12 @@ pub(crate) async fn soak(b: &Bench, hub: &SimHub, hub_url: &str, length: Duratio
     let mut next_report = Duration::from_secs(300);
     let mut faulty = false;
     let mut scrapes = 0u64;
+    let mut broken = 0u64;
+    // Bodies as sent: the client must not decompress them itself.
+    let scraper = reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .expect("a client");
     while started.elapsed() < length {
         let elapsed = started.elapsed();
         let phase = (elapsed.as_secs() / 30) % 2 == 1;
@@ -87,8 +96,15 @@ pub(crate) async fn soak(b: &Bench, hub: &SimHub, hub_url: &str, length: Duratio
                 surplus -= 1;
             }
         }
-        let (_, size) = scrape(&client, &exporter.url, scrapes.is_multiple_of(2)).await;
-        assert!(size > 0, "the exporter serves");
+        let gzip = scrapes.is_multiple_of(2);
+        let openmetrics = (scrapes / 2).is_multiple_of(2);
+        if let Err(e) = checked_scrape(&scraper, &exporter.url, gzip, openmetrics).await {
+            broken += 1;
+            println!(
+                "broken   {:>6.0} s  gzip {gzip} OpenMetrics {openmetrics}: {e}",
+                started.elapsed().as_secs_f64()
+            );
+        }
         scrapes += 1;
         // Drain the log so that the pipe never fills.
         let _ = exporter.lines.try_iter().count();
@@ -109,7 +125,7 @@ pub(crate) async fn soak(b: &Bench, hub: &SimHub, hub_url: &str, length: Duratio
         runtime_tasks(&client, &exporter.url).await,
     );
     println!(
-        "change   RSS {:+.1} MiB, fds {:+}, threads {:+}, tasks {:+}; {scrapes} scrapes",
+        "change   RSS {:+.1} MiB, fds {:+}, threads {:+}, tasks {:+}; {scrapes} scrapes, {broken} broken bodies",
         last.0 - first.0,
         last.1 as i64 - first.1 as i64,
         last.2 - first.2,
@@ -117,6 +133,58 @@ pub(crate) async fn soak(b: &Bench, hub: &SimHub, hub_url: &str, length: Duratio
     );
     exporter.stop();
     let _ = std::fs::remove_file(&state);
+}
+
+/// One scrape of the metrics at `url`, its body checked: it arrives whole, as long as its
+/// `Content-Length`, and a gzip body decodes as one gzip member to an exposition that ends as
+/// its format ends. The body's length as sent, or what was wrong with it.
+async fn checked_scrape(
+    client: &reqwest::Client,
+    url: &str,
+    gzip: bool,
+    openmetrics: bool,
+) -> Result<usize, String> {
+    let mut request = client.get(url);
+    if gzip {
+        request = request.header("Accept-Encoding", "gzip");
+    }
+    if openmetrics {
+        request = request.header(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        );
+    }
+    let response = request
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .map_err(|e| format!("request: {e}"))?;
+    let announced = response.content_length();
+    let gzipped = response
+        .headers()
+        .get("content-encoding")
+        .is_some_and(|v| v == "gzip");
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| format!("body cut short: {e}"))?;
+    if announced != Some(body.len() as u64) {
+        return Err(format!("{} bytes of {announced:?}", body.len()));
+    }
+    let text = if gzipped {
+        let mut text = Vec::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut text)
+            .map_err(|e| format!("gzip does not decode: {e}"))?;
+        text
+    } else {
+        body.to_vec()
+    };
+    let end: &[u8] = if openmetrics { b"# EOF\n" } else { b"\n" };
+    if !text.ends_with(end) {
+        return Err("the exposition does not end as its format ends".to_string());
+    }
+    Ok(body.len())
 }
 
 /// The tasks alive on the exporter's runtime, as its exposition says (NaN if it does not).

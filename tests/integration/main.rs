@@ -10,6 +10,7 @@ mod cli;
 mod client;
 mod container;
 mod dashboard;
+mod exposition;
 mod failures;
 mod faults;
 mod healthcheck;
