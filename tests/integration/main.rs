@@ -10,6 +10,7 @@ mod cli;
 mod client;
 mod container;
 mod dashboard;
+mod debian;
 mod exposition;
 mod failures;
 mod faults;
@@ -22,6 +23,7 @@ mod limits;
 mod pages;
 mod pipeline;
 mod pull_limit;
+mod release;
 #[cfg(target_os = "linux")]
 mod resources;
 mod scale;

@@ -14,8 +14,9 @@ const REQUIRE_SYSTEMD: &str = "DOCKERHUB_EXPORTER_REQUIRE_SYSTEMD";
 
 const SERVICE: &str = "deploy/systemd/dockerhub_exporter.service";
 const SOCKET: &str = "deploy/systemd/dockerhub_exporter.socket";
-/// Where the units expect the binary.
-const INSTALLED: &str = "/usr/local/bin/dockerhub_exporter";
+/// How the service names the binary: by name, which systemd looks up in /usr/local/bin (an
+/// installation by hand) and /usr/bin (the Debian package).
+const INSTALLED: &str = "dockerhub_exporter";
 
 /// The path of a systemd tool, or `None` after printing that the calling test is skipped.
 fn systemd_tool(name: &str) -> Option<PathBuf> {
@@ -45,7 +46,14 @@ fn systemd_analyze_accepts_both_units_without_a_word() {
     // the command exists).
     let dir = temp_dir("systemd-verify");
     let service = dir.join("dockerhub_exporter.service");
-    std::fs::write(&service, unit(SERVICE).replace(INSTALLED, BIN)).unwrap();
+    std::fs::write(
+        &service,
+        unit(SERVICE).replace(
+            &format!("ExecStart={INSTALLED} "),
+            &format!("ExecStart={BIN} "),
+        ),
+    )
+    .unwrap();
     let socket = dir.join("dockerhub_exporter.socket");
     std::fs::write(&socket, unit(SOCKET)).unwrap();
     let out = std::process::Command::new(&analyze)
@@ -109,7 +117,7 @@ async fn the_service_command_line_serves_on_the_socket_systemd_passes() {
             _ => vec![w],
         })
         .map(|w| {
-            w.replace(INSTALLED, BIN)
+            if w == INSTALLED { BIN.to_string() } else { w }
                 .replace("%d", credentials.to_str().unwrap())
                 .replace("%S", state_root.to_str().unwrap())
         })
