@@ -7,7 +7,7 @@
 //! tag selection (`--filter.tag*`, a repository's own pattern) chooses are listed. Times are
 //! RFC 3339 in UTC. A repository whose tags have never been listed has `"tags": null` in JSON,
 //! `?` tags in the table and no rows in CSV. What each format holds is documented for users in
-//! the README's section on the inventory command; the tests here pin it.
+//! `docs/inventory-command.md`; the tests here pin it.
 //!
 //! It does not decide what the snapshot holds, nor where the text goes.
 

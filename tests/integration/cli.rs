@@ -463,44 +463,6 @@ async fn a_password_file_readable_by_others_gets_a_warning() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_family_served_is_documented_in_the_readme() {
-    let hub = SimHub::demo(5);
-    // Like the real Hub, answer with X-RateLimit-* headers, so that their gauges are served.
-    hub.set_rate_limit(100_000, Duration::from_secs(60));
-    let running = hub.start().await.unwrap();
-    let process = Process::start(
-        &hub_args(
-            &running.url(),
-            "library,acme",
-            &["--hub.username", "acme-bot", "--hub.rate-limit", "100000"],
-        ),
-        &[("DOCKERHUB_PASSWORD", "dckr_pat_demo_acme")],
-    )
-    .await;
-    let m = process.metrics_after_refreshes(1.0).await;
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("the README");
-    let families: Vec<&str> = m
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .filter_map(|l| l.split(' ').next())
-        .collect();
-    assert!(families.len() > 30, "{families:?}");
-    assert!(families.contains(&"dockerhub_api_rate_limit_remaining"));
-    // Documented means named in a row of the README's tables, not merely mentioned.
-    let rows: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `")).collect();
-    let undocumented: Vec<&&str> = families
-        .iter()
-        .filter(|f| !rows.iter().any(|r| r.contains(&format!("`{f}`"))))
-        .collect();
-    assert!(
-        undocumented.is_empty(),
-        "served but not in the README: {undocumented:?}"
-    );
-    assert!(process.terminate().await.success());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_listen_address_given_is_served() {
     let hub = simhub::SimHub::new();
     hub.add_repo("acme", simhub::Repo::new("api").with_tags(3));

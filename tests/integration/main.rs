@@ -11,6 +11,7 @@ mod client;
 mod container;
 mod dashboard;
 mod debian;
+mod docs;
 mod exposition;
 mod failures;
 mod faults;

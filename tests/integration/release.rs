@@ -59,6 +59,7 @@ fn the_crate_package_holds_the_sources_and_licence_and_nothing_built() {
         "src/lib.rs",
         "deploy/systemd/dockerhub_exporter.service",
         "examples/alerts.yml",
+        "docs/metrics.md",
     ] {
         assert!(files.contains(&needed), "{needed} packaged: {files:?}");
     }

@@ -25,19 +25,6 @@ async fn with_webhook(hub_url: &str, name: &str, extra: &[&str]) -> (Exporter, P
     (exporter, dir)
 }
 
-/// POSTs `body` to `url`; the status.
-async fn post(url: &str, body: impl Into<reqwest::Body>) -> u16 {
-    reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .expect("the exporter answers")
-        .status()
-        .as_u16()
-}
-
 /// A Docker Hub push payload for `repo_name`.
 fn push_payload(repo_name: &str) -> String {
     let (namespace, name) = repo_name.split_once('/').unwrap();

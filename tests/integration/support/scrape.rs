@@ -1,4 +1,4 @@
-//! Reading what the exporter serves: GET a URL, and values and series of the exposition,
+//! Reading what the exporter serves: GET a URL (and POST to one), and values and series of the exposition,
 //! read with the simulated Hub's strict parser of the format.
 
 use simhub::exposition::{self, Sample};
@@ -62,4 +62,17 @@ pub fn served_tags(metrics: &str, namespace: &str, repository: &str) -> Vec<Stri
         .collect();
     tags.sort();
     tags
+}
+
+/// POSTs `body` to `url`; the status.
+pub async fn post(url: &str, body: impl Into<reqwest::Body>) -> u16 {
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("the exporter answers")
+        .status()
+        .as_u16()
 }
