@@ -82,7 +82,7 @@ async fn the_anonymous_and_the_account_quota_are_served_as_the_registry_reports_
         .wait_for(|m| last_check(m, "anonymous").is_some() && last_check(m, "acme-bot").is_some())
         .await;
     for (account, limit, remaining, window) in [
-        ("anonymous", 100.0, 76.0, 21_600.0),
+        ("anonymous", 100.0, 76.0, simhub::WINDOW_SECONDS as f64),
         ("acme-bot", 200.0, 150.0, 3_600.0),
     ] {
         let got = |name| pull_value(&m, name, account);
@@ -191,7 +191,7 @@ async fn a_failed_check_keeps_the_last_values_and_their_time_and_is_logged_with_
     );
     assert_eq!(
         pull_value(&after, "dockerhub_pull_limit_window_seconds", "anonymous"),
-        Some(21_600.0)
+        Some(simhub::WINDOW_SECONDS as f64)
     );
     assert_eq!(
         pull_value(&after, "dockerhub_pull_limit_unlimited", "anonymous"),
