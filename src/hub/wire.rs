@@ -182,7 +182,8 @@ impl WireTag {
 mod tests {
     use super::*;
 
-    const FIXTURE: &str = include_str!("../../tests/fixtures/hub-tags-library-ubuntu-2024-10.json");
+    const FIXTURE: &str =
+        include_str!("../../tests/fixtures/hub/tags_library_ubuntu_page_size_1.json");
 
     #[test]
     fn the_recorded_hub_page_parses_with_its_escaped_next_link() {
@@ -252,5 +253,7 @@ mod tests {
     }
 }
 
+#[cfg(test)]
+mod captures;
 #[cfg(test)]
 mod properties;
