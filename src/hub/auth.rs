@@ -15,7 +15,7 @@ use tracing::{debug, error};
 
 use super::observer::Endpoint;
 use super::secret::quote;
-use super::{Client, Credentials, Secret};
+use super::{Client, Credentials, Secret, wire};
 use crate::error::{Error, Result};
 
 /// How long a token without an `exp` claim is used before it is renewed (the Hub's tokens
@@ -88,17 +88,9 @@ impl Session {
     }
 }
 
-/// The reason a login was refused, quoting the Hub's error body (the secret masked).
+/// The reason a login was refused, quoting what the Hub said (the secret masked).
 fn refusal_reason(status: u16, body: &[u8], secret: Option<&Secret>) -> String {
-    let detail = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| {
-            ["detail", "message"]
-                .iter()
-                .find_map(|k| v.get(*k).and_then(|d| d.as_str()).map(str::to_string))
-        })
-        .filter(|d| !d.is_empty());
-    match detail {
+    match wire::said(body) {
         Some(d) => format!(
             "the Hub refused the credentials (HTTP {status}): {}",
             quote(&d, secret)
@@ -180,12 +172,7 @@ impl Client {
                     session.refused = Some(reason.clone());
                     return Err(Error::Auth { reason });
                 }
-                _ => {
-                    return Err(Error::Status {
-                        url: url.to_string(),
-                        status,
-                    });
-                }
+                _ => return Err(self.status_error(&url, &response)),
             }
         }
     }

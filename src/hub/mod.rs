@@ -216,10 +216,12 @@ impl Client {
             Err(Error::Status {
                 url: failed,
                 status: 404,
+                said,
             }) if failed == url.as_str() => {
                 return Err(Error::NotFound {
                     url: failed,
                     status: 404,
+                    said,
                 });
             }
             Err(e) => return Err(e),
@@ -269,6 +271,7 @@ impl Client {
             Err(Error::Status {
                 url: failed,
                 status: 404,
+                ..
             }) if failed == url.as_str() => Ok(None),
             Err(e) => Err(e),
         }

@@ -77,6 +77,35 @@ pub(crate) fn decode_repository(body: &[u8]) -> Result<WireRepository, String> {
     serde_json::from_slice(body).map_err(|e| e.to_string())
 }
 
+/// The most of a body that is looked at for what the Hub said when it is not JSON.
+const SAID_TEXT_BYTES: usize = 1024;
+
+/// What the Hub says in the body of an error answer: the texts of its `message`, `detail`,
+/// `errinfo.detail` and `text` fields (each once, in that order, joined by `; `), or the first
+/// line of a plain-text body (`Too Many Requests (HAP429).`); `None` for an HTML page, an
+/// empty body or JSON without any of them. Unquoted: the caller bounds, escapes and masks it.
+pub(crate) fn said(body: &[u8]) -> Option<String> {
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+        let fields = [
+            value.get("message"),
+            value.get("detail"),
+            value.get("errinfo").and_then(|e| e.get("detail")),
+            value.get("text"),
+        ];
+        let mut texts: Vec<&str> = Vec::new();
+        for text in fields.into_iter().flatten().filter_map(|v| v.as_str()) {
+            let text = text.trim();
+            if !text.is_empty() && !texts.contains(&text) {
+                texts.push(text);
+            }
+        }
+        return (!texts.is_empty()).then(|| texts.join("; "));
+    }
+    let head = String::from_utf8_lossy(&body[..body.len().min(SAID_TEXT_BYTES)]);
+    let line = head.trim_start().lines().next()?.trim();
+    (!line.is_empty() && !line.starts_with('<')).then(|| line.to_string())
+}
+
 /// A repository as listed.
 #[derive(Debug, Deserialize)]
 pub(crate) struct WireRepository {

@@ -21,6 +21,7 @@ mod limits;
 mod pages;
 mod pipeline;
 mod pull_limit;
+mod reasons;
 #[cfg(target_os = "linux")]
 mod resources;
 mod scale;

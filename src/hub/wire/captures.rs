@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::{Page, WireRepository, WireTag, decode_repository, unix_time};
+use super::{Page, WireRepository, WireTag, decode_repository, said, unix_time};
 use crate::inventory::Tag;
 
 /// A captured file by name.
@@ -31,7 +31,7 @@ const REPOSITORY_PAGES: [(&str, &str); 3] = [
 ];
 
 /// Error bodies of the Hub API, JSON all of them.
-pub(super) const ERROR_BODIES: [(&str, &str); 9] = [
+const ERROR_BODIES: [(&str, &str); 9] = [
     capture!("hub_403_pagination_offset_anonymous.json"),
     capture!("hub_403_pat_forbidden_compact.json"),
     capture!("hub_403_pat_token_issued_pretty.json"),
@@ -177,4 +177,51 @@ fn no_captured_error_body_passes_for_a_page_or_a_repository() {
         );
         assert!(decode_repository(body.as_bytes()).is_err(), "{name}");
     }
+}
+
+#[test]
+fn every_captured_error_body_says_what_the_hub_said() {
+    let expected = [
+        "pagination offset too large for anonymous requests; sign in to page further",
+        "access to the resource is forbidden with personal access token",
+        "token issued from personal access token",
+        "access is forbidden with a JWT issued from a personal access token",
+        // `errinfo.detail` is empty there, so only the message counts.
+        "GET https://accounts-api.s.us-east-1.aws.dckr.io/v2/user/ returned 403 :",
+        "object not found",
+        "Incorrect authentication credentials",
+        "Rate limit exceeded",
+        "Invalid ordering value",
+    ];
+    for ((name, body), expected) in ERROR_BODIES.into_iter().zip(expected) {
+        assert_eq!(said(body.as_bytes()).as_deref(), Some(expected), "{name}");
+    }
+    // The anti-abuse 429 says it in plain text, after the status line and the headers.
+    let raw = include_str!("../../../tests/fixtures/hub/hub_429_HAP429_raw_response.txt");
+    let (_, body) = raw
+        .split_once("\n\n")
+        .expect("headers, a blank line, the body");
+    assert_eq!(
+        said(body.as_bytes()).as_deref(),
+        Some("Too Many Requests (HAP429).")
+    );
+}
+
+#[test]
+fn an_html_page_or_a_body_without_words_says_nothing() {
+    for body in [
+        &b"<!DOCTYPE html><html><body>Bad gateway</body></html>"[..],
+        b"",
+        b"  \n ",
+        br#"{"errinfo":{}}"#,
+        br#"{"message":"","detail":null}"#,
+        br#"[1,2]"#,
+    ] {
+        assert_eq!(said(body), None, "{}", String::from_utf8_lossy(body));
+    }
+    assert_eq!(
+        said(br#"{"message":"m","detail":"d","errinfo":{"detail":"d"}}"#).as_deref(),
+        Some("m; d"),
+        "each text once"
+    );
 }

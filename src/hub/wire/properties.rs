@@ -6,7 +6,8 @@ use serde_json::Map;
 use proptest::prelude::*;
 use serde_json::Value;
 
-use super::{Page, WireRepository, WireTag, unix_time};
+use super::{Page, WireRepository, WireTag, said, unix_time};
+use crate::hub::secret::{Secret, quote};
 use crate::inventory::{RepositoryInfo, Tag};
 use crate::testing::*;
 
@@ -426,6 +427,36 @@ proptest! {
         if let Some(t) = unix_time(Some(&garbage)) {
             prop_assert!(t.is_finite());
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(512))]
+
+    /// Whatever the body of an error answer, reading what the Hub said neither panics nor
+    /// lets a control character, the secret or more than the quoted length through.
+    #[test]
+    fn what_the_hub_said_is_read_from_any_body_and_quoted_short_escaped_and_masked(
+        text in any::<String>(),
+        body in prop::collection::vec(any::<u8>(), 0..512),
+        json in json_text(),
+        secret in "[A-Za-z0-9_]{8,24}",
+        key in prop::sample::select(vec!["message", "detail", "text"]),
+    ) {
+        let secret = Secret::new(secret);
+        for body in [&body[..], json.as_bytes()] {
+            if let Some(read) = said(body) {
+                prop_assert!(!read.is_empty());
+            }
+        }
+        let sent = format!("{text} {} {text}", secret.expose());
+        let body = serde_json::json!({ key: sent, "errinfo": {} }).to_string();
+        let read = said(body.as_bytes());
+        prop_assert_eq!(read.as_deref(), Some(sent.trim()));
+        let quoted = quote(&read.unwrap_or_default(), Some(&secret));
+        prop_assert!(!quoted.contains(secret.expose()), "{}", quoted);
+        prop_assert!(!quoted.chars().any(char::is_control), "{}", quoted);
+        prop_assert!(quoted.chars().count() <= 201, "{}", quoted);
     }
 }
 
