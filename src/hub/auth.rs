@@ -1,8 +1,10 @@
 //! Logging in: when to log in, when to renew the session token, and when to stop trying.
 //!
 //! The Hub's tokens are JWTs that expire (ten minutes for `/v2/auth/token`); their `exp` claim
-//! is read without verifying the signature, only to schedule the renewal. A refused login is
-//! remembered until the next refresh, because the Hub locks accounts after repeated failures.
+//! is read without verifying the signature, only to schedule the renewal. A refused login
+//! (401, 403, or the 429 of an account locked after failed logins) is remembered until the next
+//! refresh, because the Hub locks accounts after repeated failures and each try extends the
+//! lock.
 //! The login is `POST /v2/auth/token`, falling back to the older `/v2/users/login` where the
 //! Hub lacks the first; it is sent through the same request path as everything else.
 
@@ -162,7 +164,9 @@ impl Client {
                     debug!("/v2/auth/token is not available; using /v2/users/login");
                     session.legacy_login = true;
                 }
-                401 | 403 => {
+                // 429: too many failed logins; the Hub locks the account for a while, and
+                // every attempt meanwhile extends the lock.
+                401 | 403 | 429 => {
                     let reason = refusal_reason(status, &response.body, Some(&creds.secret));
                     error!(
                         username = %creds.username,

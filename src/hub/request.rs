@@ -1,7 +1,8 @@
 //! One request to the Hub, done right: wait for the shared pacer, send with a time limit, read
 //! a bounded body, report it, obey the rate-limit headers, and retry what is transient (5xx,
 //! timeouts, broken connections) with exponential backoff and jitter. A 429 pauses every
-//! request until the Hub's `Retry-After` or `X-Retry-After`, whichever names the later instant.
+//! request until the Hub's `Retry-After` or `X-Retry-After`, whichever names the later instant,
+//! except a 429 to a login, which is the Hub locking the account and is given back as it is.
 //! Listings and logins are built on this; this module knows nothing of pages or tokens beyond
 //! sending one.
 
@@ -131,6 +132,9 @@ impl Client {
     ) -> Result<Response> {
         let mut failures = 0;
         let mut throttled = 0;
+        // A 429 to a login is the Hub locking the account after failed logins: an answer to
+        // give back, not a pause, since every retry would extend the lock.
+        let obeys_429 = endpoint != Endpoint::Auth;
         loop {
             let permit = self.pacer.acquire().await;
             self.waited.fetch_add(
@@ -153,7 +157,7 @@ impl Client {
             let mut pause = None;
             if let Ok(Ok((status, headers, _))) = &outcome {
                 self.observe_rate_limit(headers);
-                if *status == StatusCode::TOO_MANY_REQUESTS {
+                if *status == StatusCode::TOO_MANY_REQUESTS && obeys_429 {
                     let wait = throttle_pause(headers);
                     self.pacer.pause_for(wait);
                     pause = Some(wait);
@@ -167,7 +171,7 @@ impl Client {
                 Ok(Err(e)) => e,
                 Ok(Ok((status, _, body))) => {
                     self.count_request(endpoint, Some(status.as_u16()));
-                    if status == StatusCode::TOO_MANY_REQUESTS {
+                    if status == StatusCode::TOO_MANY_REQUESTS && obeys_429 {
                         throttled += 1;
                         // Set just above for every 429; read once, so that an unreadable
                         // header is logged once.
