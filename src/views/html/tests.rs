@@ -6,7 +6,7 @@ use super::*;
 use crate::changes::{Change, Counters, History};
 use crate::inventory::fixtures::{self, image, snapshot, tag};
 use crate::publication::{Published, RefreshResult, RefreshStatus, render};
-use crate::views::{PullQuota, Quotas};
+use crate::views::{PullQuota, Pulls, Quotas};
 
 const HOSTILE: &str = "<script>alert('x')</script>&\"";
 
@@ -42,7 +42,10 @@ fn context<'a>(namespaces: &'a [String]) -> Context<'a> {
             rate_limit_limit: Some(180),
             pulls: vec![PullQuota {
                 account: "anonymous".into(),
-                remaining_of: Some((95, 100)),
+                pulls: Pulls::Limited {
+                    remaining: Some(95),
+                    limit: Some(100),
+                },
             }],
         },
     }
@@ -93,6 +96,39 @@ fn landing_page_escapes_what_the_hub_sent_and_shows_the_status() {
         assert!(page.contains(expected), "{expected} not in {page}");
     }
     assert!(!page.contains("href=\"/"), "every link is relative: {page}");
+}
+
+#[test]
+fn the_pull_quota_says_what_the_registry_told_and_no_count_it_did_not() {
+    let namespaces = vec!["acme".to_string()];
+    let mut context = context(&namespaces);
+    context.quotas.pulls = vec![
+        PullQuota {
+            account: "anonymous".into(),
+            pulls: Pulls::Limited {
+                remaining: None,
+                limit: None,
+            },
+        },
+        PullQuota {
+            account: "bot".into(),
+            pulls: Pulls::Limited {
+                remaining: Some(7),
+                limit: None,
+            },
+        },
+        PullQuota {
+            account: "paid".into(),
+            pulls: Pulls::Unlimited,
+        },
+    ];
+    let page = landing(&published(vec![], &History::default()), &context, 1).unwrap();
+    assert!(
+        page.contains(
+            "anonymous: limited; the registry did not say how many pulls are left; bot: 7 pulls left; paid: no limit"
+        ),
+        "{page}"
+    );
 }
 
 #[test]
