@@ -4,14 +4,15 @@
 //! `results` must be there (a 200 without them, or with an error envelope such as
 //! `{"detail": ...}`, is not a page). Every field of an item that the exporter does not
 //! strictly need is optional: the Hub sends `null` for digests, timestamps, variants and
-//! sizes, and has dropped fields without notice before. A result without a name fails the
-//! page (the caller keeps its previous data).
+//! sizes, and has dropped fields without notice before. A tag's `tag_status` (or `status`, as
+//! the specification names it) is read leniently: a value other than `active` or `inactive`
+//! is no status. A result without a name fails the page (the caller keeps its previous data).
 
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::inventory::{Image, RepositoryInfo, Tag, interned};
+use crate::inventory::{Image, RepositoryInfo, Tag, TagStatus, interned};
 
 /// One page of a listing, as decoded before its envelope is checked.
 #[derive(Debug, Deserialize)]
@@ -140,6 +141,21 @@ pub(crate) struct WireTag {
     tag_last_pulled: Option<String>,
     #[serde(default)]
     images: Option<Vec<WireImage>>,
+    #[serde(default, deserialize_with = "status")]
+    tag_status: Option<TagStatus>,
+    /// The name the Hub's specification gives `tag_status`; real answers use the other.
+    #[serde(default, deserialize_with = "status")]
+    status: Option<TagStatus>,
+}
+
+/// `active` or `inactive`; any other value, of any type, is no status rather than a page that
+/// cannot be read: the field is informative, and `status` means other things elsewhere.
+fn status<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<TagStatus>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)?.as_str() {
+        Some("active") => Some(TagStatus::Active),
+        Some("inactive") => Some(TagStatus::Inactive),
+        _ => None,
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -202,6 +218,7 @@ impl WireTag {
             last_pushed: unix_time(self.tag_last_pushed.as_deref()),
             last_pulled: unix_time(self.tag_last_pulled.as_deref()),
             images,
+            status: self.tag_status.or(self.status),
             name: self.name,
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::{
     Image, Namespace, NamespaceRead, Repository, RepositoryInfo, RepositoryRead, Snapshot, Tag,
-    TagsRead, interned,
+    TagStatus, TagsRead, interned,
 };
 
 /// A public image repository with no pulls, stars, time or size.
@@ -31,6 +31,7 @@ pub(crate) fn tag(name: &str, digest: &str) -> Tag {
         last_pushed: None,
         last_pulled: None,
         images: vec![],
+        status: None,
     }
 }
 
@@ -55,6 +56,12 @@ impl Tag {
     /// The tag pushed at this Unix time.
     pub(crate) fn pushed_at(mut self, seconds: f64) -> Tag {
         self.last_pushed = Some(seconds);
+        self
+    }
+
+    /// The tag with this `tag_status`.
+    pub(crate) fn with_status(mut self, status: TagStatus) -> Tag {
+        self.status = Some(status);
         self
     }
 }

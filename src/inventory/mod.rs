@@ -45,6 +45,17 @@ impl Image {
     }
 }
 
+/// Whether the Hub counts a tag as in use (its `tag_status`): pushed or pulled within the last
+/// month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum TagStatus {
+    /// Pushed or pulled within the last month.
+    Active,
+    /// Neither pushed nor pulled within the last month.
+    Inactive,
+}
+
 /// One tag of a repository.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Tag {
@@ -60,6 +71,9 @@ pub(crate) struct Tag {
     pub(crate) last_pulled: Option<f64>,
     /// Platform images, attestations already removed.
     pub(crate) images: Vec<Image>,
+    /// `tag_status`, when the Hub sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) status: Option<TagStatus>,
 }
 
 /// Repository metadata from the repository listing.

@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::{Page, WireRepository, WireTag, decode_repository, said, unix_time};
-use crate::inventory::Tag;
+use crate::inventory::{Tag, TagStatus};
 
 /// A captured file by name.
 macro_rules! capture {
@@ -80,6 +80,11 @@ fn every_captured_tag_page_decodes_to_what_it_holds() {
                 tag.last_pushed.is_some() && tag.last_pulled.is_some(),
                 "{name}"
             );
+            let status = tag.status.map(|s| match s {
+                TagStatus::Active => "active",
+                TagStatus::Inactive => "inactive",
+            });
+            assert_eq!(status, text(wire, "tag_status"), "{name}");
             let platforms: Vec<&Value> = wire["images"]
                 .as_array()
                 .unwrap()
@@ -118,8 +123,11 @@ fn the_captures_hold_the_shapes_the_tests_rely_on() {
     assert_eq!(portainer.images.len(), 4);
     let pulled = portainer.last_pulled.unwrap();
     assert_eq!((pulled * 1e6).round(), 1_786_102_306_163_536.0, "{pulled}");
-    // A single platform without a top-level digest.
-    assert_eq!(tag(2).digest, "");
+    // A single platform without a top-level digest, neither pushed nor pulled for a month.
+    let xmrig = tag(2);
+    assert_eq!(xmrig.digest, "");
+    assert_eq!(xmrig.status, Some(TagStatus::Inactive));
+    assert_eq!(ubuntu.status, Some(TagStatus::Active));
 }
 
 #[test]

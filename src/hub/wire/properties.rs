@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::{Page, WireRepository, WireTag, said, unix_time};
 use crate::hub::secret::{Secret, quote};
-use crate::inventory::{RepositoryInfo, Tag};
+use crate::inventory::{RepositoryInfo, Tag, TagStatus};
 use crate::testing::*;
 
 /// A required field: of the right type or, when `wrong`, missing, null or of any other.
@@ -168,6 +168,28 @@ struct GeneratedTag {
     full_size: Field,
 }
 
+/// A `tag_status` or `status` as the Hub could send it: absent, one of its two words, or any
+/// JSON at all, which is no status rather than a failure.
+fn any_status() -> impl Strategy<Value = Option<Value>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(Value::from("active"))),
+        Just(Some(Value::from("inactive"))),
+        any_json().prop_map(Some),
+    ]
+}
+
+/// The status a tag object must decode to: its `tag_status`, else its `status`, when either
+/// is `active` or `inactive`.
+fn expected_status(json: &Value) -> Option<TagStatus> {
+    let word = |key: &str| match json.get(key).and_then(Value::as_str) {
+        Some("active") => Some(TagStatus::Active),
+        Some("inactive") => Some(TagStatus::Inactive),
+        _ => None,
+    };
+    word("tag_status").or_else(|| word("status"))
+}
+
 fn wire_tag(wrong: bool) -> impl Strategy<Value = GeneratedTag> {
     (
         required(string(), wrong),
@@ -178,9 +200,20 @@ fn wire_tag(wrong: bool) -> impl Strategy<Value = GeneratedTag> {
         optional(time_text(), wrong),
         list_field(wire_image(wrong), 0..5, wrong),
         unknown_fields(),
+        (any_status(), any_status()),
     )
         .prop_map(
-            |(name, digest, full_size, pushed, pulled, updated, (images, images_ok), unknown)| {
+            |(
+                name,
+                digest,
+                full_size,
+                pushed,
+                pulled,
+                updated,
+                (images, images_ok),
+                unknown,
+                (tag_status, status),
+            )| {
                 let mut generated = object(
                     &[
                         ("name", &name),
@@ -194,6 +227,13 @@ fn wire_tag(wrong: bool) -> impl Strategy<Value = GeneratedTag> {
                     &unknown,
                 );
                 generated.well_typed &= images_ok && name.right().is_some();
+                if let Value::Object(map) = &mut generated.json {
+                    for (key, value) in [("tag_status", tag_status), ("status", status)] {
+                        if let Some(value) = value {
+                            map.insert(key.into(), value);
+                        }
+                    }
+                }
                 GeneratedTag {
                     generated,
                     name,
@@ -371,6 +411,7 @@ proptest! {
                 prop_assert_eq!(Some(tag.name.clone()), text(&generated.name));
                 prop_assert_eq!(&tag.digest, &text(&generated.digest).unwrap_or_default());
                 prop_assert_eq!(tag.full_size, generated.full_size.right().and_then(Value::as_u64));
+                prop_assert_eq!(tag.status, expected_status(&generated.generated.json));
             }
         }
     }

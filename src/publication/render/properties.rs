@@ -108,6 +108,7 @@ fn any_repository() -> impl Strategy<Value = (RepositoryInfo, Option<Vec<(String
                             last_pushed,
                             last_pulled,
                             images,
+                            status: None,
                         };
                         (name, tag)
                     },
