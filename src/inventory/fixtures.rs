@@ -81,6 +81,7 @@ pub(crate) fn repository(name: &str, tags: Option<Vec<Tag>>) -> Repository {
         info: info(),
         tags: tags.map(Arc::from),
         tags_as_of: None,
+        counted: None,
     }
 }
 

@@ -5,6 +5,7 @@
 mod alerting;
 mod audit_log;
 mod auth;
+mod capped;
 mod changes;
 mod cli;
 mod client;

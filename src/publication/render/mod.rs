@@ -183,7 +183,13 @@ fn render_repository_families(out: &mut Exposition<'_>, snapshot: &Snapshot) {
             (
                 "dockerhub_repository_tags",
                 Kind::Gauge,
-                "Tags of the repository; absent while no listing of its tags has succeeded",
+                "Tags of the repository, as the Hub counts them; absent while no listing of its tags has succeeded",
+                |r| r.tag_count().map(Value::Int),
+            ),
+            (
+                "dockerhub_repository_tags_listed",
+                Kind::Gauge,
+                "Tags read from the repository's listing, filters aside: dockerhub_repository_tags unless the Hub stopped the listing early (it lists only the newest 1000 tags to anonymous requests)",
                 |r| r.tags.as_ref().map(|t| Value::Int(t.len() as u64)),
             ),
             (

@@ -142,6 +142,7 @@ fn any_snapshot() -> impl Strategy<Value = Snapshot> {
                                 Arc::from(t.into_iter().map(|(_, t)| t).collect::<Vec<_>>())
                             }),
                             tags_as_of: None,
+                            counted: None,
                         };
                         (name, repository)
                     })

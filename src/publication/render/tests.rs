@@ -55,6 +55,8 @@ fn a_small_snapshot_renders_to_the_exact_golden_text() {
         last_updated: Some(1727833827.0),
         storage_size: Some(4096),
     };
+    // The Hub stopped the listing of api after two of its 1,729 tags.
+    api.counted = Some(1729);
     let pending = repository("pending", None);
     let odd = repository("we\"ird\\name\nx", Some(vec![tag("latest", "")]));
     let s = snapshot(vec![("acme", vec![pending, api]), ("zeta", vec![odd])]);
@@ -63,10 +65,14 @@ fn a_small_snapshot_renders_to_the_exact_golden_text() {
 # TYPE dockerhub_repositories gauge
 dockerhub_repositories{hub_namespace="acme"} 2
 dockerhub_repositories{hub_namespace="zeta"} 1
-# HELP dockerhub_repository_tags Tags of the repository; absent while no listing of its tags has succeeded, as of the last refresh of the inventory.
+# HELP dockerhub_repository_tags Tags of the repository, as the Hub counts them; absent while no listing of its tags has succeeded, as of the last refresh of the inventory.
 # TYPE dockerhub_repository_tags gauge
-dockerhub_repository_tags{hub_namespace="acme",repository="api"} 2
+dockerhub_repository_tags{hub_namespace="acme",repository="api"} 1729
 dockerhub_repository_tags{hub_namespace="zeta",repository="we\"ird\\name\nx"} 1
+# HELP dockerhub_repository_tags_listed Tags read from the repository's listing, filters aside: dockerhub_repository_tags unless the Hub stopped the listing early (it lists only the newest 1000 tags to anonymous requests), as of the last refresh of the inventory.
+# TYPE dockerhub_repository_tags_listed gauge
+dockerhub_repository_tags_listed{hub_namespace="acme",repository="api"} 2
+dockerhub_repository_tags_listed{hub_namespace="zeta",repository="we\"ird\\name\nx"} 1
 # HELP dockerhub_repository_tags_inactive Tags the Hub marks inactive (tag_status: neither pushed nor pulled within the last month) among those listed; absent where the Hub sends no tag_status, as of the last refresh of the inventory.
 # TYPE dockerhub_repository_tags_inactive gauge
 dockerhub_repository_tags_inactive{hub_namespace="acme",repository="api"} 1
@@ -174,7 +180,7 @@ fn images_sharing_a_platform_do_not_duplicate_series() {
 fn an_empty_snapshot_renders_only_help_and_type_lines() {
     let got = text(&Snapshot::default());
     let lines: Vec<_> = got.lines().collect();
-    assert_eq!(lines.len(), 30, "{got}");
+    assert_eq!(lines.len(), 32, "{got}");
     for pair in lines.chunks(2) {
         let name = pair[0]
             .strip_prefix("# HELP ")

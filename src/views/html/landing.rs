@@ -214,9 +214,16 @@ fn repositories(html: &mut Html, published: &Published, page: usize) {
         html.raw("\">");
         html.text(&repo.name);
         html.raw("</a></td>");
-        match &repo.tags {
-            Some(tags) => html.cell("n", &tags.len().to_string()),
-            None => html.raw("<td class=\"n muted\" title=\"not listed yet\">?</td>"),
+        match (&repo.tags, repo.counted) {
+            (Some(tags), Some(count)) => {
+                html.raw(
+                    "<td class=\"n\" title=\"the Hub lists only the newest tags to anonymous requests\">",
+                );
+                html.text(&crate::views::format::listed_of(tags.len(), count));
+                html.raw("</td>");
+            }
+            (Some(tags), None) => html.cell("n", &tags.len().to_string()),
+            (None, _) => html.raw("<td class=\"n muted\" title=\"not listed yet\">?</td>"),
         }
         html.cell("", if repo.info.private { "yes" } else { "no" });
         html.time_cell(repo.info.last_updated);

@@ -179,6 +179,33 @@ fn repository_page_escapes_names_and_says_when_tags_are_unknown() {
 }
 
 #[test]
+fn both_pages_say_how_many_of_how_many_tags_a_capped_listing_holds() {
+    let mut api = fixtures::repository("api", Some(vec![tag("1.0", "sha256:a")]));
+    api.counted = Some(1_729);
+    let finished = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let published = Published::new(
+        Arc::new(snapshot(vec![("acme", vec![api])])),
+        None,
+        Some(finished),
+        &Counters::default(),
+        &History::default(),
+        &render::Options::default(),
+    );
+    let namespaces = vec!["acme".to_string()];
+    let landing = landing(&published, &context(&namespaces), 1).unwrap();
+    assert!(
+        landing.contains(">1 of 1,729 tags listed</td>"),
+        "{landing}"
+    );
+    let page = repository(&published, "acme", "api", 1, "/metrics").unwrap();
+    assert!(
+        page.contains("<dt>Tags</dt><dd>1 of 1,729 tags listed <span")
+            && page.contains("--hub.username"),
+        "{page}"
+    );
+}
+
+#[test]
 fn path_segments_keep_names_whole() {
     assert_eq!(path_segment("api-v1.2_x~"), "api-v1.2_x~");
     assert_eq!(path_segment("a/b?c#d e"), "a%2Fb%3Fc%23d%20e");

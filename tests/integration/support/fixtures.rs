@@ -25,3 +25,43 @@ pub fn acme() -> SimHub {
     hub.add_repo("acme", Repo::new("old").with_tags(3));
     hub
 }
+
+/// The tags of acme/agent, as many as portainer/agent had in 2026: more than the 1,000 the
+/// Hub lists to anonymous readers.
+pub const AGENT_TAGS: usize = 1_729;
+
+/// acme/agent with [`AGENT_TAGS`] tags, acme/small with five, and the account acme-bot
+/// (secret `dckr_pat_agent`) that sees acme.
+pub fn agent() -> SimHub {
+    let hub = SimHub::new();
+    hub.add_repo("acme", Repo::new("agent").with_tags(AGENT_TAGS));
+    hub.add_repo("acme", Repo::new("small").with_tags(5));
+    hub.add_account("acme-bot", "dckr_pat_agent", &["acme"]);
+    hub
+}
+
+/// The names of the `n` most recently pushed tags of `namespace/repository` on `hub`, as the
+/// Hub lists them first, sorted by name.
+pub fn newest_tags(hub: &SimHub, namespace: &str, repository: &str, n: usize) -> Vec<String> {
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+    let repo = hub
+        .truth(namespace)
+        .into_iter()
+        .find(|r| r.name == repository)
+        .expect("the repository is there");
+    let mut tags: Vec<(OffsetDateTime, String)> = repo
+        .tags
+        .into_iter()
+        .map(|t| {
+            (
+                OffsetDateTime::parse(&t.last_pushed, &Rfc3339).unwrap(),
+                t.name,
+            )
+        })
+        .collect();
+    tags.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let mut names: Vec<String> = tags.into_iter().take(n).map(|(_, name)| name).collect();
+    names.sort();
+    names
+}
