@@ -6,6 +6,7 @@ mod alerting;
 mod audit_log;
 mod auth;
 mod capped;
+mod captures;
 mod changes;
 mod cli;
 mod client;
