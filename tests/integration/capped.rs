@@ -5,7 +5,7 @@
 
 use simhub::{Fault, FaultKind, TagSpec};
 
-use crate::support::fixtures::{AGENT_TAGS, agent, newest_tags};
+use crate::support::fixtures::{AGENT_TAGS, agent};
 use crate::support::*;
 
 /// The Hub's 403 to a page past offset 1,000, as Harbor's log quoted it.
@@ -60,7 +60,7 @@ async fn an_anonymous_listing_past_1000_tags_is_capped_with_the_newest_and_the_r
     assert_eq!(counts(&m, "small"), (Some(5.0), Some(5.0)));
     assert_eq!(
         served_tags(&m, "acme", "agent"),
-        newest_tags(&hub, "acme", "agent", 1_000),
+        hub.newest_tag_names("acme", "agent", 1_000),
         "series for the newest 1,000 tags, none for the others"
     );
     let errors: f64 = series(&m, "dockerhub_refresh_errors_total")
@@ -140,10 +140,11 @@ async fn pushes_to_a_capped_repository_are_added_and_only_deletions_within_the_w
         .wait_for(|m| counter(m, "dockerhub_tags_removed_total") >= 1.0)
         .await;
     assert_eq!(counter(&m, "dockerhub_tags_removed_total"), 1.0);
+    let within = hub.newest_tag_names("acme", "agent", 1_001);
     let beyond = hub
         .tag_names("acme", "agent")
         .into_iter()
-        .find(|t| !newest_tags(&hub, "acme", "agent", 1_001).contains(t))
+        .find(|t| !within.contains(t))
         .expect("a tag beyond the window");
     assert!(hub.delete_tag("acme", "agent", &beyond));
     let m = exporter

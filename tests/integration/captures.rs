@@ -113,19 +113,9 @@ fn printed_tags(captured: &Value) -> Vec<Value> {
 async fn the_inventory_read_from_replayed_captures_equals_what_they_hold() {
     let hub = hub();
     let running = hub.start().await.unwrap();
-    let run = tokio::process::Command::new(BIN)
-        .arg("inventory")
-        .args(args(&running.url(), &["--format", "json"]))
-        .env_clear()
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(WAIT_LIMIT, run)
-        .await
-        .expect("the command ends")
-        .expect("the binary runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let printed: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    let ran = inventory(&args(&running.url(), &["--format", "json"]), &[]).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let printed: Value = serde_json::from_str(&ran.stdout).expect("one JSON document");
     for (namespace, name, first, next) in REPLAYED {
         let captured: Value = serde_json::from_str(first).unwrap();
         let ns = printed["namespaces"]

@@ -13,35 +13,6 @@ use crate::support::*;
 /// The demo account that sees acme's private repositories.
 const ACCOUNT: [(&str, &str); 1] = [("DOCKERHUB_PASSWORD", "dckr_pat_demo_acme")];
 
-/// What one run of the command did.
-struct Ran {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `dockerhub_exporter inventory` with `args` and only `envs` in its environment, its
-/// standard output and error piped.
-async fn inventory(args: &[impl AsRef<str>], envs: &[(&str, &str)]) -> Ran {
-    let run = tokio::process::Command::new(BIN)
-        .arg("inventory")
-        .args(args.iter().map(AsRef::as_ref))
-        .env_clear()
-        .envs(envs.iter().copied())
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(WAIT_LIMIT, run)
-        .await
-        .expect("the command ends")
-        .expect("the binary runs");
-    Ran {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).expect("UTF-8 on standard output"),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 /// Flags that let the simulated Hub be read as fast as it answers.
 fn fast(url: &str, namespaces: &str, extra: &[&str]) -> Vec<String> {
     let mut args = hub_args(url, namespaces, &["--hub.username", "acme-bot"]);
@@ -346,7 +317,7 @@ async fn a_listing_the_hub_cuts_short_is_printed_as_listed_of_counted_and_exits_
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     names.sort_unstable();
-    assert_eq!(names, fixtures::newest_tags(&hub, "acme", "agent", 1_000));
+    assert_eq!(names, hub.newest_tag_names("acme", "agent", 1_000));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -504,6 +504,18 @@ async fn checking_often(running: &RunningHub) -> Process {
     Process::start(&args(running, &["--pull-limit.interval", "100ms"]), &[]).await
 }
 
+/// What `process` serves now.
+async fn served(process: &Process) -> String {
+    get(&format!("{}/metrics", process.url)).await.1
+}
+
+/// Stops `process`, whose checks must all have succeeded.
+async fn stop_without_failed_checks(process: Process) {
+    let log = process.log();
+    assert!(!log.contains("pull limit check failed"), "{log}");
+    assert!(process.terminate().await.success());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_window_without_a_count_is_a_successful_check_with_a_window_and_no_count_series() {
     let hub = hub();
@@ -517,9 +529,8 @@ async fn a_window_without_a_count_is_a_successful_check_with_a_window_and_no_cou
     );
     let running = hub.start().await.unwrap();
     let process = checking_often(&running).await;
-    let metrics = || async { get(&format!("{}/metrics", process.url)).await.1 };
     let m = eventually(|| async {
-        let m = metrics().await;
+        let m = served(&process).await;
         last_check(&m, "anonymous").map(|_| m)
     })
     .await;
@@ -536,14 +547,11 @@ async fn a_window_without_a_count_is_a_successful_check_with_a_window_and_no_cou
     }
     // Checks go on succeeding, and none is logged as a failure.
     let first = last_check(&m, "anonymous").unwrap();
-    eventually(|| async { (last_check(&metrics().await, "anonymous")? > first).then_some(()) })
-        .await;
-    assert!(
-        !process.log().contains("pull limit check failed"),
-        "{}",
-        process.log()
-    );
-    assert!(process.terminate().await.success());
+    eventually(|| async {
+        (last_check(&served(&process).await, "anonymous")? > first).then_some(())
+    })
+    .await;
+    stop_without_failed_checks(process).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -558,10 +566,9 @@ async fn the_x_names_alone_are_read_and_with_the_plain_ones_count_once() {
     );
     let running = hub.start().await.unwrap();
     let process = checking_often(&running).await;
-    let metrics = || async { get(&format!("{}/metrics", process.url)).await.1 };
     let remaining = |m: &str| pull_value(m, "dockerhub_pull_limit_remaining", "anonymous");
     let m = eventually(|| async {
-        let m = metrics().await;
+        let m = served(&process).await;
         remaining(&m).map(|_| m)
     })
     .await;
@@ -580,13 +587,8 @@ async fn the_x_names_alone_are_read_and_with_the_plain_ones_count_once() {
             ("x-ratelimit-remaining", "41;w=3600".into()),
         ]),
     );
-    eventually(|| async { (remaining(&metrics().await) == Some(41.0)).then_some(()) }).await;
-    assert!(
-        !process.log().contains("pull limit check failed"),
-        "{}",
-        process.log()
-    );
-    assert!(process.terminate().await.success());
+    eventually(|| async { (remaining(&served(&process).await) == Some(41.0)).then_some(()) }).await;
+    stop_without_failed_checks(process).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -597,8 +599,11 @@ async fn the_window_is_read_from_every_answer() {
     let running = hub.start().await.unwrap();
     let process = checking_often(&running).await;
     let window = || async {
-        let m = get(&format!("{}/metrics", process.url)).await.1;
-        pull_value(&m, "dockerhub_pull_limit_window_seconds", "anonymous")
+        pull_value(
+            &served(&process).await,
+            "dockerhub_pull_limit_window_seconds",
+            "anonymous",
+        )
     };
     eventually(|| async { (window().await == Some(3_600.0)).then_some(()) }).await;
     // ...the documentation six hours: whichever the registry says is served.

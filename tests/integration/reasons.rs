@@ -38,6 +38,26 @@ async fn exporter(running: &simhub::RunningHub, account: bool, extra: &[&str]) -
     Process::start(&hub_args(&running.url(), "acme", &flags), env).await
 }
 
+/// The exporter binary reading acme (as the account when `account`) while the Hub answers
+/// api's tag listing with `status` and `body`: the Hub, the exporter, and the exporter's
+/// first `listings failed` line of `kind`.
+async fn refused(
+    account: bool,
+    status: u16,
+    body: &str,
+    kind: &str,
+) -> (simhub::RunningHub, Process, String) {
+    let hub = hub();
+    hub.add_fault(Fault::new(
+        "/repositories/api/tags",
+        FaultKind::Answer(status, body.into()),
+    ));
+    let running = hub.start().await.unwrap();
+    let process = exporter(&running, account, &[]).await;
+    let line = failure(&process, kind).await;
+    (running, process, line)
+}
+
 /// The first `listings failed` line of `kind`, once there is one.
 async fn failure(process: &Process, kind: &str) -> String {
     eventually(|| async {
@@ -52,14 +72,7 @@ async fn failure(process: &Process, kind: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_403_to_an_anonymous_request_says_what_the_hub_said_and_is_no_authentication_failure() {
-    let hub = hub();
-    hub.add_fault(Fault::new(
-        "/repositories/api/tags",
-        FaultKind::Answer(403, ERRINFO_403.into()),
-    ));
-    let running = hub.start().await.unwrap();
-    let process = exporter(&running, false, &[]).await;
-    let line = failure(&process, "forbidden").await;
+    let (_hub, process, line) = refused(false, 403, ERRINFO_403, "forbidden").await;
     assert!(
         line.contains("refused an anonymous request (HTTP 403)")
             && line.contains(
@@ -79,24 +92,14 @@ async fn a_403_to_an_anonymous_request_says_what_the_hub_said_and_is_no_authenti
         value(&m, "dockerhub_refresh_errors_total", &[("kind", "auth")]),
         Some(0.0)
     );
-    assert!(
-        !process.log().contains("authentication failed"),
-        "{}",
-        process.log()
-    );
+    let log = process.log();
+    assert!(!log.contains("authentication failed"), "{log}");
     assert!(process.terminate().await.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_403_to_a_token_is_a_refused_token_with_the_hubs_reason() {
-    let hub = hub();
-    hub.add_fault(Fault::new(
-        "/repositories/api/tags",
-        FaultKind::Answer(403, TOKEN_403.into()),
-    ));
-    let running = hub.start().await.unwrap();
-    let process = exporter(&running, true, &[]).await;
-    let line = failure(&process, "auth").await;
+    let (_hub, process, line) = refused(true, 403, TOKEN_403, "auth").await;
     assert!(
         line.contains("authentication failed")
             && line.contains("HTTP 403")
@@ -127,7 +130,6 @@ async fn a_missing_named_repository_names_the_hubs_words() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_the_hub_said_is_cut_short_escaped_and_masked() {
-    let hub = hub();
     let hostile = serde_json::json!({
         "message": format!(
             "bad request\nfrom {SECRET}\u{1b}[31m in red\u{7} {}",
@@ -135,13 +137,7 @@ async fn what_the_hub_said_is_cut_short_escaped_and_masked() {
         ),
         "errinfo": {},
     });
-    hub.add_fault(Fault::new(
-        "/repositories/api/tags",
-        FaultKind::Answer(400, hostile.to_string()),
-    ));
-    let running = hub.start().await.unwrap();
-    let process = exporter(&running, true, &[]).await;
-    let line = failure(&process, "protocol").await;
+    let (_hub, process, line) = refused(true, 400, &hostile.to_string(), "protocol").await;
     assert!(
         line.contains("answered HTTP 400; the Hub said")
             && line.contains(r"bad request\\nfrom **redacted**\\u{1b}[31m in red\\u{7} xxx")

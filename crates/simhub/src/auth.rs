@@ -197,6 +197,15 @@ mod tests {
     use super::super::testclient::{get, post};
     use super::*;
 
+    /// `POST /v2/auth/token` for the account `bot` with `secret`.
+    async fn token_for(
+        addr: std::net::SocketAddr,
+        secret: &str,
+    ) -> super::super::testclient::Answer {
+        let body = format!(r#"{{"identifier":"bot","secret":"{secret}"}}"#);
+        post(addr, "/v2/auth/token", &body).await
+    }
+
     fn claims(token: &str) -> serde_json::Value {
         let payload = token.split('.').nth(1).expect("three parts");
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON")
@@ -207,12 +216,7 @@ mod tests {
         let hub = SimHub::new();
         hub.add_account("bot", "s3cret", &["acme"]);
         let running = hub.start().await.unwrap();
-        let answer = post(
-            running.addr(),
-            "/v2/auth/token",
-            r#"{"identifier":"bot","secret":"s3cret"}"#,
-        )
-        .await;
+        let answer = token_for(running.addr(), "s3cret").await;
         assert_eq!(answer.status, 200);
         let token = answer.json()["access_token"].as_str().unwrap().to_string();
         assert_eq!(token.split('.').count(), 3);
@@ -220,12 +224,7 @@ mod tests {
         let c = claims(&token);
         assert_eq!(c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(), 600);
         assert_eq!(c["scope"], "repo:read");
-        let again = post(
-            running.addr(),
-            "/v2/auth/token",
-            r#"{"identifier":"bot","secret":"s3cret"}"#,
-        )
-        .await;
+        let again = token_for(running.addr(), "s3cret").await;
         assert_ne!(
             claims(again.json()["access_token"].as_str().unwrap())["jti"],
             c["jti"]
@@ -237,12 +236,7 @@ mod tests {
         let hub = SimHub::new();
         hub.add_account("bot", "s3cret", &[]);
         let running = hub.start().await.unwrap();
-        let a = post(
-            running.addr(),
-            "/v2/auth/token",
-            r#"{"identifier":"bot","secret":"nope"}"#,
-        )
-        .await;
+        let a = token_for(running.addr(), "nope").await;
         assert_eq!(a.status, 401);
         assert_eq!(a.json()["detail"], "Incorrect authentication credentials");
         assert_eq!(a.json()["message"], "incorrect username or password");
@@ -313,12 +307,7 @@ mod tests {
         hub.set_login_lockout(Some((2, Duration::from_secs(600))));
         let running = hub.start().await.unwrap();
         for _ in 0..2 {
-            let wrong = post(
-                running.addr(),
-                "/v2/auth/token",
-                r#"{"identifier":"bot","secret":"nope"}"#,
-            )
-            .await;
+            let wrong = token_for(running.addr(), "nope").await;
             assert_eq!(wrong.status, 401);
         }
         for (path, body) in [
@@ -346,12 +335,7 @@ mod tests {
         hub.add_account("bot", "s3cret", &[]);
         hub.set_auth_token_route(false);
         let running = hub.start().await.unwrap();
-        let a = post(
-            running.addr(),
-            "/v2/auth/token",
-            r#"{"identifier":"bot","secret":"s3cret"}"#,
-        )
-        .await;
+        let a = token_for(running.addr(), "s3cret").await;
         assert_eq!(a.status, 404);
         let b = post(
             running.addr(),
@@ -376,12 +360,7 @@ mod tests {
         hub.add_account("bot", "s3cret", &["acme"]);
         hub.set_token_ttl(Duration::from_millis(300));
         let running = hub.start().await.unwrap();
-        let answer = post(
-            running.addr(),
-            "/v2/auth/token",
-            r#"{"identifier":"bot","secret":"s3cret"}"#,
-        )
-        .await;
+        let answer = token_for(running.addr(), "s3cret").await;
         let bearer = format!("Bearer {}", answer.json()["access_token"].as_str().unwrap());
         let path = "/v2/namespaces/acme/repositories";
         assert_eq!(get(running.addr(), path, Some(&bearer)).await.status, 200);

@@ -402,6 +402,24 @@ impl SimHub {
             .unwrap_or_default()
     }
 
+    /// The names of the first `n` tags of a repository in the order the Hub lists them (most
+    /// recently pushed first), sorted by name: what a listing cut short after `n` tags holds.
+    pub fn newest_tag_names(&self, namespace: &str, repo: &str, n: usize) -> Vec<String> {
+        let state = self.lock();
+        let mut names: Vec<String> = state
+            .repo(namespace, repo)
+            .map(|r| {
+                State::tags_in_order(r)
+                    .into_iter()
+                    .take(n)
+                    .map(|t| t.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
     /// The digest of a tag (`None` also when the tag's digest is null).
     pub fn tag_digest(&self, namespace: &str, repo: &str, tag: &str) -> Option<String> {
         self.lock()

@@ -7,8 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use simhub::{Fault, FaultKind, Repo, RequestRecord, Shift, SimHub};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::error::Error;
 use crate::hub::{Client, ClientOptions, Credentials, Secret, TagListing};
@@ -60,26 +58,6 @@ fn tag_pages(requests: &[RequestRecord]) -> Vec<String> {
         .collect()
 }
 
-/// The names of the hub's `n` most recently pushed tags, sorted by name.
-fn newest(hub: &SimHub, n: usize) -> Vec<String> {
-    let mut tags: Vec<(OffsetDateTime, String)> = hub
-        .truth("acme")
-        .remove(0)
-        .tags
-        .into_iter()
-        .map(|t| {
-            (
-                OffsetDateTime::parse(&t.last_pushed, &Rfc3339).unwrap(),
-                t.name,
-            )
-        })
-        .collect();
-    tags.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    let mut names: Vec<String> = tags.into_iter().take(n).map(|(_, name)| name).collect();
-    names.sort();
-    names
-}
-
 fn names(listing: &TagListing) -> Vec<String> {
     let mut names: Vec<String> = listing.tags.iter().map(|t| t.name.clone()).collect();
     names.sort();
@@ -94,7 +72,11 @@ async fn an_anonymous_listing_is_capped_with_the_newest_tags_and_the_hubs_count(
     let listing = list(&client).await.expect("capped, not failed");
     assert_eq!(listing.capped, Some(TAGS as u64));
     assert_eq!(listing.tags.len(), 1_000);
-    assert_eq!(names(&listing), newest(&hub, 1_000), "the newest 1,000");
+    assert_eq!(
+        names(&listing),
+        hub.newest_tag_names("acme", "big", 1_000),
+        "the newest 1,000"
+    );
     let pages = tag_pages(&hub.requests());
     assert_eq!(pages.len(), 11, "ten pages and the one refused: {pages:?}");
     assert!(
@@ -160,7 +142,7 @@ async fn a_capped_listing_shifted_by_a_push_while_read_is_read_again() {
         Some(TAGS as u64 + 1),
         "the count once it is stable"
     );
-    assert_eq!(names(&listing), newest(&hub, 1_000));
+    assert_eq!(names(&listing), hub.newest_tag_names("acme", "big", 1_000));
     let pages = tag_pages(&hub.requests());
     assert_eq!(
         pages.len(),

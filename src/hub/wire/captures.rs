@@ -52,17 +52,28 @@ fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
 
+/// The captured page `name`, decoded, with its items as captured: its envelope checked
+/// against the capture (`count`, `next`, as many results).
+fn decoded<T: serde::de::DeserializeOwned>(name: &str, body: &str) -> (Page<T>, Vec<Value>) {
+    let captured = json(body);
+    let page: Page<T> = Page::decode(body.as_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(Some(page.count), captured["count"].as_u64(), "{name}");
+    assert_eq!(page.next.as_deref(), text(&captured, "next"), "{name}");
+    let results = captured["results"].as_array().unwrap().clone();
+    assert_eq!(page.results.len(), results.len(), "{name}");
+    (page, results)
+}
+
 #[test]
 fn every_captured_tag_page_decodes_to_what_it_holds() {
     for (name, body) in TAG_PAGES {
-        let captured = json(body);
-        let page: Page<WireTag> =
-            Page::decode(body.as_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(Some(page.count), captured["count"].as_u64(), "{name}");
-        assert_eq!(page.next.as_deref(), text(&captured, "next"), "{name}");
-        let results = captured["results"].as_array().unwrap();
-        assert_eq!(page.results.len(), results.len(), "{name}");
-        for (tag, wire) in page.results.into_iter().map(WireTag::into_tag).zip(results) {
+        let (page, results) = decoded::<WireTag>(name, body);
+        for (tag, wire) in page
+            .results
+            .into_iter()
+            .map(WireTag::into_tag)
+            .zip(&results)
+        {
             assert_eq!(tag.name, wire["name"], "{name}");
             assert_eq!(tag.digest, text(wire, "digest").unwrap_or(""), "{name}");
             assert_eq!(tag.full_size, wire["full_size"].as_u64(), "{name}");
@@ -133,14 +144,8 @@ fn the_captures_hold_the_shapes_the_tests_rely_on() {
 #[test]
 fn every_captured_repository_page_decodes_to_what_it_holds() {
     for (name, body) in REPOSITORY_PAGES {
-        let captured = json(body);
-        let page: Page<WireRepository> =
-            Page::decode(body.as_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(Some(page.count), captured["count"].as_u64(), "{name}");
-        assert_eq!(page.next.as_deref(), text(&captured, "next"), "{name}");
-        let results = captured["results"].as_array().unwrap();
-        assert_eq!(page.results.len(), results.len(), "{name}");
-        for (repo, wire) in page.results.iter().zip(results) {
+        let (page, results) = decoded::<WireRepository>(name, body);
+        for (repo, wire) in page.results.iter().zip(&results) {
             let info = repo.info();
             assert_eq!(repo.name, wire["name"], "{name}");
             assert_eq!(

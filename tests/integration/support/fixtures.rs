@@ -39,29 +39,3 @@ pub fn agent() -> SimHub {
     hub.add_account("acme-bot", "dckr_pat_agent", &["acme"]);
     hub
 }
-
-/// The names of the `n` most recently pushed tags of `namespace/repository` on `hub`, as the
-/// Hub lists them first, sorted by name.
-pub fn newest_tags(hub: &SimHub, namespace: &str, repository: &str, n: usize) -> Vec<String> {
-    use time::OffsetDateTime;
-    use time::format_description::well_known::Rfc3339;
-    let repo = hub
-        .truth(namespace)
-        .into_iter()
-        .find(|r| r.name == repository)
-        .expect("the repository is there");
-    let mut tags: Vec<(OffsetDateTime, String)> = repo
-        .tags
-        .into_iter()
-        .map(|t| {
-            (
-                OffsetDateTime::parse(&t.last_pushed, &Rfc3339).unwrap(),
-                t.name,
-            )
-        })
-        .collect();
-    tags.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    let mut names: Vec<String> = tags.into_iter().take(n).map(|(_, name)| name).collect();
-    names.sort();
-    names
-}
