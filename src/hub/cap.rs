@@ -84,6 +84,25 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any page and page size, in any order among other parameters, give their offset,
+        /// or none where it does not fit; any query at all gives no panic.
+        #[test]
+        fn the_offset_of_any_link_is_its_page_times_its_size_or_none(
+            page in proptest::prelude::any::<u64>(),
+            size in proptest::prelude::any::<u64>(),
+            size_first in proptest::prelude::any::<bool>(),
+            query in "[a-z_=&0-9%]{0,40}",
+        ) {
+            let (a, b) = (format!("page={page}"), format!("page_size={size}"));
+            let (first, second) = if size_first { (b, a) } else { (a, b) };
+            let link = url(&format!("http://hub/v2/x/tags?ordering=last_updated&{first}&{second}"));
+            let expected = page.checked_sub(1).and_then(|p| p.checked_mul(size));
+            proptest::prop_assert_eq!(offset(&link), expected);
+            let _ = offset(&url(&format!("http://hub/v2/x/tags?{query}")));
+        }
+    }
+
     #[test]
     fn a_refusal_is_remembered_for_its_listing_only() {
         let caps = Caps::default();
