@@ -23,12 +23,27 @@ pub enum Error {
         retry_after: Duration,
     },
     /// The Hub answered with an unexpected status.
-    #[error("{url} answered HTTP {status}")]
+    #[error("{url} answered HTTP {status}{}", said_text(.said))]
     Status {
         /// The URL requested.
         url: String,
         /// The status code.
         status: u16,
+        /// What the Hub said in the answer's body (its `message`, `detail`, `errinfo.detail`),
+        /// cut short, control characters escaped and the secret masked; `None` when it said
+        /// nothing readable.
+        said: Option<String>,
+    },
+    /// The Hub refused a request made without a token: not a refused login or token, but
+    /// something the Hub does not show or do for anonymous callers; what it said tells what.
+    #[error("{url} refused an anonymous request (HTTP {status}){}", said_text(.said))]
+    Forbidden {
+        /// The URL requested.
+        url: String,
+        /// The status code, 401 or 403.
+        status: u16,
+        /// What the Hub said, quoted.
+        said: Option<String>,
     },
     /// The request did not complete in time.
     #[error("{url} timed out")]
@@ -71,12 +86,14 @@ pub enum Error {
     },
     /// A repository asked for by name (`--hub.repository`) that the Hub does not have, or
     /// does not show to the credentials.
-    #[error("{url} answered HTTP {status}: no such repository, or not one the credentials may see")]
+    #[error("{url} answered HTTP {status}: no such repository, or not one the credentials may see{}", said_text(.said))]
     NotFound {
         /// The repository's URL.
         url: String,
         /// The status answered.
         status: u16,
+        /// What the Hub said, quoted.
+        said: Option<String>,
     },
     /// A listing task of the refresh ended without a result (it panicked or was cancelled).
     #[error("the listing of {listing} did not complete: {reason}")]
@@ -120,8 +137,10 @@ macro_rules! error_kinds {
 }
 
 error_kinds! {
-    /// A refused login.
+    /// A refused login or token.
     Auth => "auth",
+    /// A request without a token that the Hub refused.
+    Forbidden => "forbidden",
     /// Still throttled after the retries.
     Throttled => "throttled",
     /// 5xx answers.
@@ -155,6 +174,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Auth { .. } => ErrorKind::Auth,
+            Error::Forbidden { .. } => ErrorKind::Forbidden,
             Error::RateLimited { .. } => ErrorKind::Throttled,
             Error::Status { status, .. } if *status >= 500 => ErrorKind::Server,
             Error::Status { .. } => ErrorKind::Protocol,
@@ -167,6 +187,14 @@ impl Error {
             Error::Task { .. } => ErrorKind::Task,
             Error::Io { .. } => ErrorKind::Io,
         }
+    }
+}
+
+/// What an error says of the Hub's own words: `; the Hub said "…"`, or nothing.
+fn said_text(said: &Option<String>) -> String {
+    match said {
+        Some(text) => format!("; the Hub said \"{text}\""),
+        None => String::new(),
     }
 }
 

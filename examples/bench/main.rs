@@ -146,6 +146,9 @@ fn build_hub(b: &Bench) -> SimHub {
         hub.add_repo("bench", Repo::new("crowded").with_tag(tag));
     }
     hub.set_latency(b.latency);
+    // The benchmark reads anonymously what an account would read: repositories of more than
+    // 1,000 tags in full, as the real Hub lists them only to an account.
+    hub.set_anonymous_offset_limit(None);
     hub
 }
 

@@ -111,7 +111,8 @@ impl Change {
 ///
 /// The first listing of anything counts nothing: a namespace absent from `previous` adds no
 /// repositories, and a repository whose tags were unknown adds no tags. A repository that is
-/// gone removes all its known tags.
+/// gone removes all its known tags. Where the Hub cut a listing short, only the tags it could
+/// hold count (see [`crate::inventory::Window`]).
 /// Only tags that `tags` matches count.
 pub(crate) fn diff(previous: &Snapshot, next: &Snapshot, tags: &TagSelection) -> Vec<Change> {
     let mut changes = Vec::new();
@@ -171,6 +172,11 @@ fn diff_tags(ns: &str, old: &Repository, new: &Repository, out: &mut Vec<Change>
     let change = |kind: fn(String, String, &Tag, &Tag) -> Change, a: &Tag, b: &Tag| {
         kind(ns.into(), new.name.clone(), a, b)
     };
+    // A listing the Hub cut short holds only the newest tags (see `Window`): a tag missing
+    // from the new listing is removed only where that listing would hold it, and a tag new
+    // to it is added only where the old listing would have held it. A tag that merely left
+    // the window, or came into it from beyond, is no change.
+    let (old_window, new_window) = (old.window(), new.window());
     let (mut i, mut j) = (0, 0);
     while i < old_tags.len() || j < new_tags.len() {
         let order = match (old_tags.get(i), new_tags.get(j)) {
@@ -181,12 +187,16 @@ fn diff_tags(ns: &str, old: &Repository, new: &Repository, out: &mut Vec<Change>
         match order {
             std::cmp::Ordering::Less => {
                 let a = &old_tags[i];
-                out.push(change(removed, a, a));
+                if new_window.holds(a) {
+                    out.push(change(removed, a, a));
+                }
                 i += 1;
             }
             std::cmp::Ordering::Greater => {
                 let b = &new_tags[j];
-                out.push(change(added, b, b));
+                if old_window.holds(b) {
+                    out.push(change(added, b, b));
+                }
                 j += 1;
             }
             std::cmp::Ordering::Equal => {
@@ -312,6 +322,8 @@ impl Counters {
     }
 }
 
+#[cfg(test)]
+mod capped;
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -124,19 +124,15 @@ impl Client {
                 .await?;
             let body = match fetched {
                 Ok(body) => body,
-                Err(status) if number == 1 => {
+                Err(answer) if number == 1 => {
+                    let status = answer.status.as_u16();
                     debug!(account = %account, status, "no audit log for this account");
                     return Ok(AuditLog::Unavailable { status });
                 }
                 // The Hub answers a page past the end with a 404 on its other listings; after
                 // a full page, this one may be such a page.
-                Err(404) => break,
-                Err(status) => {
-                    return Err(Error::Status {
-                        url: url.to_string(),
-                        status,
-                    });
-                }
+                Err(answer) if answer.status == StatusCode::NOT_FOUND => break,
+                Err(answer) => return Err(self.status_error(&url, &answer)),
             };
             let page = decode_page(&body, account, from).map_err(|reason| Error::Decode {
                 url: url.to_string(),

@@ -1,8 +1,10 @@
 //! Logging in: when to log in, when to renew the session token, and when to stop trying.
 //!
 //! The Hub's tokens are JWTs that expire (ten minutes for `/v2/auth/token`); their `exp` claim
-//! is read without verifying the signature, only to schedule the renewal. A refused login is
-//! remembered until the next refresh, because the Hub locks accounts after repeated failures.
+//! is read without verifying the signature, only to schedule the renewal. A refused login
+//! (401, 403, or the 429 of an account locked after failed logins) is remembered until the next
+//! refresh, because the Hub locks accounts after repeated failures and each try extends the
+//! lock.
 //! The login is `POST /v2/auth/token`, falling back to the older `/v2/users/login` where the
 //! Hub lacks the first; it is sent through the same request path as everything else.
 
@@ -15,7 +17,7 @@ use tracing::{debug, error};
 
 use super::observer::Endpoint;
 use super::secret::quote;
-use super::{Client, Credentials, Secret};
+use super::{Client, Credentials, Secret, wire};
 use crate::error::{Error, Result};
 
 /// How long a token without an `exp` claim is used before it is renewed (the Hub's tokens
@@ -88,17 +90,9 @@ impl Session {
     }
 }
 
-/// The reason a login was refused, quoting the Hub's error body (the secret masked).
+/// The reason a login was refused, quoting what the Hub said (the secret masked).
 fn refusal_reason(status: u16, body: &[u8], secret: Option<&Secret>) -> String {
-    let detail = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| {
-            ["detail", "message"]
-                .iter()
-                .find_map(|k| v.get(*k).and_then(|d| d.as_str()).map(str::to_string))
-        })
-        .filter(|d| !d.is_empty());
-    match detail {
+    match wire::said(body) {
         Some(d) => format!(
             "the Hub refused the credentials (HTTP {status}): {}",
             quote(&d, secret)
@@ -170,7 +164,9 @@ impl Client {
                     debug!("/v2/auth/token is not available; using /v2/users/login");
                     session.legacy_login = true;
                 }
-                401 | 403 => {
+                // 429: too many failed logins; the Hub locks the account for a while, and
+                // every attempt meanwhile extends the lock.
+                401 | 403 | 429 => {
                     let reason = refusal_reason(status, &response.body, Some(&creds.secret));
                     error!(
                         username = %creds.username,
@@ -180,12 +176,7 @@ impl Client {
                     session.refused = Some(reason.clone());
                     return Err(Error::Auth { reason });
                 }
-                _ => {
-                    return Err(Error::Status {
-                        url: url.to_string(),
-                        status,
-                    });
-                }
+                _ => return Err(self.status_error(&url, &response)),
             }
         }
     }

@@ -10,6 +10,11 @@
 //! than [`LISTING_BYTES`] in all end it with a protocol error. `next` links are followed only
 //! on the origin of `--hub.url`, and never back to a page already read.
 //!
+//! An anonymous tag listing that the Hub refuses to page further (a 403 to a page after the
+//! first; see `cap`) ends there, capped: what was read is returned with the Hub's count of the
+//! whole listing, once it is consistent in itself (no item seen twice, the count of page 1
+//! unchanged), else read again like a listing that does not add up.
+//!
 //! Pages are read one after the other, each from the previous one's `next`, unless the
 //! caller asks for [`Pages::Concurrent`]: then, when the first page's `count` says how many
 //! pages there are and its `next` is that very URL with `page=2`, pages 2 to the last are
@@ -27,6 +32,7 @@ use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 use tracing::debug;
 
+use super::cap;
 use super::observer::Endpoint;
 use super::request::MAX_BODY_BYTES;
 use super::secret::quote;
@@ -78,14 +84,29 @@ pub(super) enum Pages {
 enum Read<T> {
     /// Every item, each once, as many as the Hub counted.
     Whole(Vec<T>),
+    /// The items of the pages the Hub let an anonymous reader have, each once, and the
+    /// count of the whole listing, which is more (see `cap`).
+    Capped(Vec<T>, u64),
     /// The pages did not add up; why.
     Inconsistent(String),
+}
+
+/// A listing read to its end, or as far as the Hub lets an anonymous reader go.
+#[derive(Debug)]
+pub(super) struct Listed<T> {
+    /// The items, each once.
+    pub(super) items: Vec<T>,
+    /// `Some(count)` when the Hub stopped the listing early: its count of the whole listing,
+    /// more than `items` holds.
+    pub(super) capped: Option<u64>,
 }
 
 /// What one read of a listing has gathered so far.
 struct Reading<T> {
     names: HashSet<String>,
     items: Vec<T>,
+    /// Items received, those seen twice counted twice.
+    received: u64,
     bytes: usize,
     pages: u64,
     /// The `count` of the first page: what the listing must add up to.
@@ -105,6 +126,7 @@ impl<T: Item> Reading<T> {
         Reading {
             names: HashSet::new(),
             items: Vec::new(),
+            received: 0,
             bytes: 0,
             pages: 0,
             first_count: first.count,
@@ -121,6 +143,7 @@ impl<T: Item> Reading<T> {
 
     /// Keeps the items not seen before.
     fn take(&mut self, results: Vec<T>) {
+        self.received += results.len() as u64;
         for item in results {
             if self.names.insert(item.key().to_string()) {
                 self.items.push(item);
@@ -137,6 +160,21 @@ impl<T: Item> Reading<T> {
             ));
         }
         Ok(())
+    }
+
+    /// The read, stopped by the Hub after a page counting `last_count`: capped when what the
+    /// Hub let it read is consistent (no item seen twice, so no push moved items between its
+    /// pages, and the count of page 1 still, so no deletion did) and short of that count.
+    fn cut(self, last_count: u64) -> Read<T> {
+        let read = self.items.len() as u64;
+        if read == self.received && last_count == self.first_count && read < last_count {
+            Read::Capped(self.items, last_count)
+        } else {
+            Read::Inconsistent(format!(
+                "{read} distinct of {} items read before the Hub stopped the listing, the first page counted {}, the last {last_count}",
+                self.received, self.first_count
+            ))
+        }
     }
 
     /// The read, ended by a page counting `last_count`.
@@ -234,7 +272,7 @@ impl Client {
         endpoint: Endpoint,
         first: Url,
         started: impl FnOnce(),
-    ) -> Result<Vec<T>> {
+    ) -> Result<Listed<T>> {
         self.list_pages(endpoint, first, Pages::Serial, started, |_: &[T]| {})
             .await
     }
@@ -258,7 +296,7 @@ impl Client {
         pages: Pages,
         started: impl FnOnce(),
         mut on_page: impl FnMut(&[T]) + Send,
-    ) -> Result<Vec<T>> {
+    ) -> Result<Listed<T>> {
         // The semaphore is never closed; without a permit the listing would still be bounded.
         let _permit = self.listings.acquire().await.ok();
         started();
@@ -271,7 +309,18 @@ impl Client {
                 .read_listing(endpoint, &first, pages, &mut on_page)
                 .await?
             {
-                Read::Whole(items) => return Ok(items),
+                Read::Whole(items) => {
+                    return Ok(Listed {
+                        items,
+                        capped: None,
+                    });
+                }
+                Read::Capped(items, count) => {
+                    return Ok(Listed {
+                        items,
+                        capped: Some(count),
+                    });
+                }
                 Read::Inconsistent(reason) => {
                     debug!(url = %first, read, reason = %reason, "the listing did not add up; reading it again");
                     why = reason;
@@ -344,8 +393,38 @@ impl Client {
                 ));
             }
             url = next;
-            (page, bytes) = self.fetch_page(endpoint, &url).await?;
+            if !self.may_be_capped(endpoint) {
+                (page, bytes) = self.fetch_page(endpoint, &url).await?;
+                continue;
+            }
+            let at = cap::offset(&url).unwrap_or(reading.received);
+            if self
+                .caps
+                .refused_at(first)
+                .is_some_and(|refused| at >= refused)
+            {
+                debug!(url = %url, offset = at, "the Hub refused anonymous requests this far into the listing before; it ends here");
+                return Ok(reading.cut(count));
+            }
+            match self
+                .get_or_status(endpoint, &url, &[StatusCode::FORBIDDEN])
+                .await?
+            {
+                Ok(body) => (page, bytes) = (self.decode_page(&url, &body)?, body.len()),
+                Err(refused) => {
+                    debug!(url = %url, offset = at, said = self.said(&refused.body).as_deref().unwrap_or(""), "the Hub stopped the anonymous listing");
+                    self.caps.note(first, at);
+                    return Ok(reading.cut(count));
+                }
+            }
         }
+    }
+
+    /// Whether a listing of `endpoint` may be cut short: tag listings read anonymously, which
+    /// the Hub stops at offset 1,000 (see `cap`). Any other listing the Hub refuses is a
+    /// failure: a repository listing cut short would leave repositories unknown.
+    fn may_be_capped(&self, endpoint: Endpoint) -> bool {
+        endpoint == Endpoint::Tags && self.credentials.is_none()
     }
 
     /// Reads pages 2 to the last of `plan` at once, at most `--hub.concurrency` in flight,
@@ -559,5 +638,7 @@ fn protocol(url: &Url, reason: &str) -> Error {
     }
 }
 
+#[cfg(test)]
+mod capped;
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,8 @@
 //!
 //! Every request goes through one path (see `request`): wait for the shared [`Pacer`], send
 //! with a time limit, read a bounded body, report it, read the rate-limit headers, retry what
-//! is transient. Listings (see `listing`) are returned only when whole; `next` links are
+//! is transient. Listings (see `listing`) are returned only when whole, or, for anonymous tag
+//! listings the Hub cuts short (see `cap`), as far as the Hub lets them go; `next` links are
 //! followed only on the origin of `--hub.url`, and the pages of a repository listing asked
 //! for at once are made from its first `next`, so the token never leaves it. The client
 //! takes its own [`ClientOptions`], reports what it does through an [`Observer`], and
@@ -10,6 +11,7 @@
 
 mod audit;
 mod auth;
+mod cap;
 mod headers;
 mod listing;
 mod names;
@@ -41,6 +43,11 @@ use wire::{WireRepository, WireTag};
 
 /// Items per page; the Hub silently caps larger values at 100.
 const PAGE_SIZE: u32 = 100;
+
+/// The order tags are listed in: captures of the Hub show the most recently updated tag first
+/// with this `ordering` (and without one), so that a listing the Hub cuts short for anonymous
+/// readers holds the newest tags.
+const TAG_ORDERING: &str = "last_updated";
 
 /// Credentials for logging in to the Hub.
 #[derive(Debug, Clone)]
@@ -77,6 +84,16 @@ pub(crate) struct ListedRepository {
     pub(crate) info: RepositoryInfo,
 }
 
+/// The tags of a repository as listed.
+#[derive(Debug, Clone)]
+pub(crate) struct TagListing {
+    /// The tags read, each once: every tag, or the newest ones when `capped`.
+    pub(crate) tags: Vec<Tag>,
+    /// `Some(count)` when the Hub stopped the listing early, as it does past 1,000 tags to
+    /// anonymous readers: its count of the repository's tags, more than `tags` holds.
+    pub(crate) capped: Option<u64>,
+}
+
 /// A client for one Hub, shared by all tasks of a refresh.
 pub(crate) struct Client {
     http: reqwest::Client,
@@ -91,6 +108,8 @@ pub(crate) struct Client {
     listings: tokio::sync::Semaphore,
     /// Requests in flight at most, and so pages of one listing asked for at once.
     concurrency: usize,
+    /// Where the Hub cut anonymous tag listings short.
+    caps: cap::Caps,
     timeout: Duration,
     observer: Arc<dyn Observer>,
     /// Requests sent since start, answered or not.
@@ -116,6 +135,7 @@ impl Client {
             pacer: Pacer::new(options.rate_limit, options.burst, options.concurrency),
             listings: tokio::sync::Semaphore::new(options.concurrency.max(1)),
             concurrency: options.concurrency.max(1),
+            caps: cap::Caps::default(),
             base: options.base,
             credentials: options.credentials,
             session: tokio::sync::Mutex::new(Session::default()),
@@ -163,6 +183,7 @@ impl Client {
         mut on_page: impl FnMut(Vec<ListedRepository>) + Send,
     ) -> Result<Vec<Result<ListedRepository>>> {
         let url = self.url(&["v2", "namespaces", namespace, "repositories"]);
+        // Not a tag listing: never capped, so the items are the whole listing.
         let items: Vec<WireRepository> = self
             .list_pages(
                 Endpoint::Repositories,
@@ -181,7 +202,8 @@ impl Client {
                     );
                 },
             )
-            .await?;
+            .await?
+            .items;
         Ok(items
             .into_iter()
             .map(|r| match check_name(&r.name) {
@@ -216,10 +238,12 @@ impl Client {
             Err(Error::Status {
                 url: failed,
                 status: 404,
+                said,
             }) if failed == url.as_str() => {
                 return Err(Error::NotFound {
                     url: failed,
                     status: 404,
+                    said,
                 });
             }
             Err(e) => return Err(e),
@@ -234,13 +258,14 @@ impl Client {
         })
     }
 
-    /// Every tag of a repository, each once; `None` when the repository answers 404 on its
-    /// first page (it is gone).
+    /// Every tag of a repository, each once, or the newest ones as far as the Hub lets an
+    /// anonymous reader go; `None` when the repository answers 404 on its first page (it is
+    /// gone).
     pub(crate) async fn list_tags(
         &self,
         namespace: &str,
         repository: &str,
-    ) -> Result<Option<Vec<Tag>>> {
+    ) -> Result<Option<TagListing>> {
         self.list_tags_noting_start(namespace, repository, || {})
             .await
     }
@@ -252,8 +277,8 @@ impl Client {
         namespace: &str,
         repository: &str,
         started: impl FnOnce(),
-    ) -> Result<Option<Vec<Tag>>> {
-        let url = self.url(&[
+    ) -> Result<Option<TagListing>> {
+        let mut url = self.url(&[
             "v2",
             "namespaces",
             namespace,
@@ -261,14 +286,19 @@ impl Client {
             repository,
             "tags",
         ]);
+        url.query_pairs_mut().append_pair("ordering", TAG_ORDERING);
         match self
             .list_all_noting_start::<WireTag>(Endpoint::Tags, url.clone(), started)
             .await
         {
-            Ok(items) => Ok(Some(items.into_iter().map(WireTag::into_tag).collect())),
+            Ok(listed) => Ok(Some(TagListing {
+                tags: listed.items.into_iter().map(WireTag::into_tag).collect(),
+                capped: listed.capped,
+            })),
             Err(Error::Status {
                 url: failed,
                 status: 404,
+                ..
             }) if failed == url.as_str() => Ok(None),
             Err(e) => Err(e),
         }

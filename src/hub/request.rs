@@ -1,7 +1,8 @@
 //! One request to the Hub, done right: wait for the shared pacer, send with a time limit, read
 //! a bounded body, report it, obey the rate-limit headers, and retry what is transient (5xx,
 //! timeouts, broken connections) with exponential backoff and jitter. A 429 pauses every
-//! request until the Hub's `Retry-After` or `X-Retry-After`, whichever names the later instant.
+//! request until the Hub's `Retry-After` or `X-Retry-After`, whichever names the later instant,
+//! except a 429 to a login, which is the Hub locking the account and is given back as it is.
 //! Listings and logins are built on this; this module knows nothing of pages or tokens beyond
 //! sending one.
 
@@ -14,7 +15,8 @@ use tracing::{debug, warn};
 
 use super::auth::Token;
 use super::observer::{Endpoint, RateLimitHeader};
-use super::{Client, headers};
+use super::secret::quote;
+use super::{Client, headers, wire};
 use crate::error::{Error, Result};
 
 /// The largest response body accepted. A page of 100 tags with a dozen platforms each is
@@ -46,22 +48,23 @@ impl Client {
     pub(super) async fn get(&self, endpoint: Endpoint, url: &Url) -> Result<Vec<u8>> {
         match self.get_or_status(endpoint, url, &[]).await? {
             Ok(body) => Ok(body),
-            Err(status) => Err(Error::Status {
-                url: url.to_string(),
-                status,
-            }),
+            Err(answer) => Err(self.status_error(url, &answer)),
         }
     }
 
     /// [`Client::get`], except that an answer whose status is one of `given_back` is given
-    /// back as that status (`Err`) instead of being turned into an error: for routes where a
-    /// 403 or 404 means something else than a failure.
+    /// back as it came (`Err`) instead of being turned into an error: for routes where a 403
+    /// or 404 means something else than a failure.
+    ///
+    /// A 401 or 403 to a request with a token is a refused token ([`Error::Auth`]); to one
+    /// without, the Hub refusing something to anonymous callers ([`Error::Forbidden`]). Either
+    /// error, and one for any other status, names what the Hub said.
     pub(super) async fn get_or_status(
         &self,
         endpoint: Endpoint,
         url: &Url,
         given_back: &[StatusCode],
-    ) -> Result<std::result::Result<Vec<u8>, u16>> {
+    ) -> Result<std::result::Result<Vec<u8>, Response>> {
         let mut renewed = false;
         loop {
             let token = self.token().await?;
@@ -70,7 +73,7 @@ impl Client {
                 .await?;
             match response.status {
                 s if s.is_success() => return Ok(Ok(response.body)),
-                s if given_back.contains(&s) => return Ok(Err(s.as_u16())),
+                s if given_back.contains(&s) => return Ok(Err(response)),
                 StatusCode::UNAUTHORIZED if token.is_some() && !renewed => {
                     debug!(url = %url, "401 with a session token; logging in again");
                     if let Some(refused) = &token {
@@ -78,27 +81,44 @@ impl Client {
                     }
                     renewed = true;
                 }
-                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN if token.is_some() => {
+                    let said = self
+                        .said(&response.body)
+                        .map(|s| format!("; the Hub said \"{s}\""))
+                        .unwrap_or_default();
                     return Err(Error::Auth {
                         reason: format!(
-                            "{url} answered HTTP {}{}",
+                            "{url} answered HTTP {} to a request with {} token (check the token's scope and kind){said}",
                             response.status.as_u16(),
-                            if token.is_some() {
-                                " with a fresh token (check the token's scope)"
-                            } else {
-                                " to an anonymous request"
-                            }
+                            if renewed { "a fresh" } else { "the session" },
                         ),
                     });
                 }
-                s => {
-                    return Err(Error::Status {
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                    return Err(Error::Forbidden {
                         url: url.to_string(),
-                        status: s.as_u16(),
+                        status: response.status.as_u16(),
+                        said: self.said(&response.body),
                     });
                 }
+                _ => return Err(self.status_error(url, &response)),
             }
         }
+    }
+
+    /// The error for an answer with an unexpected status, naming what the Hub said.
+    pub(super) fn status_error(&self, url: &Url, answer: &Response) -> Error {
+        Error::Status {
+            url: url.to_string(),
+            status: answer.status.as_u16(),
+            said: self.said(&answer.body),
+        }
+    }
+
+    /// What the Hub said in `body`, as an error may quote it: bounded, control characters
+    /// escaped, the secret masked.
+    pub(super) fn said(&self, body: &[u8]) -> Option<String> {
+        wire::said(body).map(|text| quote(&text, self.secret()))
     }
 
     /// Sends one request through the pacer, obeying 429s and retrying transient failures.
@@ -112,6 +132,9 @@ impl Client {
     ) -> Result<Response> {
         let mut failures = 0;
         let mut throttled = 0;
+        // A 429 to a login is the Hub locking the account after failed logins: an answer to
+        // give back, not a pause, since every retry would extend the lock.
+        let obeys_429 = endpoint != Endpoint::Auth;
         loop {
             let permit = self.pacer.acquire().await;
             self.waited.fetch_add(
@@ -134,7 +157,7 @@ impl Client {
             let mut pause = None;
             if let Ok(Ok((status, headers, _))) = &outcome {
                 self.observe_rate_limit(headers);
-                if *status == StatusCode::TOO_MANY_REQUESTS {
+                if *status == StatusCode::TOO_MANY_REQUESTS && obeys_429 {
                     let wait = throttle_pause(headers);
                     self.pacer.pause_for(wait);
                     pause = Some(wait);
@@ -148,7 +171,7 @@ impl Client {
                 Ok(Err(e)) => e,
                 Ok(Ok((status, _, body))) => {
                     self.count_request(endpoint, Some(status.as_u16()));
-                    if status == StatusCode::TOO_MANY_REQUESTS {
+                    if status == StatusCode::TOO_MANY_REQUESTS && obeys_429 {
                         throttled += 1;
                         // Set just above for every 429; read once, so that an unreadable
                         // header is logged once.
@@ -162,13 +185,11 @@ impl Client {
                         }
                         continue;
                     }
+                    let response = Response { status, body };
                     if status.is_server_error() {
-                        Error::Status {
-                            url: url.to_string(),
-                            status: status.as_u16(),
-                        }
+                        self.status_error(url, &response)
                     } else {
-                        return Ok(Response { status, body });
+                        return Ok(response);
                     }
                 }
             };

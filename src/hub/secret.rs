@@ -1,7 +1,8 @@
 //! A value that must never be shown: the Hub password or token, and the session tokens the
 //! Hub hands out. Only [`Secret::expose`] gives the value, for the one place that sends it.
 //! Text that comes from the Hub is quoted through [`quote`], which masks the secret in case
-//! the Hub (or a proxy before it) echoes what it was sent.
+//! the Hub (or a proxy before it) echoes what it was sent, escapes control characters and
+//! bounds its length.
 
 use std::fmt;
 
@@ -37,15 +38,24 @@ impl fmt::Display for Secret {
 const MAX_QUOTE_CHARS: usize = 200;
 
 /// `text` as it may be quoted in an error or a log line: `secret` masked wherever it occurs,
-/// and cut to [`MAX_QUOTE_CHARS`] characters (the cut marked `…`).
+/// control characters escaped (`\n`, `\u{1b}`), so that the text stays on its line and
+/// cannot steer a terminal, and cut to [`MAX_QUOTE_CHARS`] characters (the cut marked `…`).
 pub(crate) fn quote(text: &str, secret: Option<&Secret>) -> String {
     let masked = match secret.map(Secret::expose).filter(|s| !s.is_empty()) {
         Some(s) => text.replace(s, "**redacted**"),
         None => text.to_string(),
     };
-    match masked.char_indices().nth(MAX_QUOTE_CHARS) {
-        Some((cut, _)) => format!("{}…", &masked[..cut]),
-        None => masked,
+    let mut escaped = String::with_capacity(masked.len());
+    for c in masked.chars() {
+        if c.is_control() {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    match escaped.char_indices().nth(MAX_QUOTE_CHARS) {
+        Some((cut, _)) => format!("{}…", &escaped[..cut]),
+        None => escaped,
     }
 }
 
@@ -69,5 +79,14 @@ mod tests {
         let edge = format!("{}hunter2", "x".repeat(MAX_QUOTE_CHARS - 3));
         assert!(!quote(&edge, Some(&secret)).contains("hunt"));
         assert_eq!(format!("{secret} {secret:?}"), "**redacted** **redacted**");
+    }
+
+    #[test]
+    fn a_quote_escapes_control_characters_so_that_it_stays_on_its_line() {
+        assert_eq!(
+            quote("line one\nline two\r\u{1b}[31mred\u{7}", None),
+            "line one\\nline two\\r\\u{1b}[31mred\\u{7}"
+        );
+        assert_eq!(quote("tab\tand é ünïcode", None), "tab\\tand é ünïcode");
     }
 }

@@ -4,14 +4,15 @@
 //! `results` must be there (a 200 without them, or with an error envelope such as
 //! `{"detail": ...}`, is not a page). Every field of an item that the exporter does not
 //! strictly need is optional: the Hub sends `null` for digests, timestamps, variants and
-//! sizes, and has dropped fields without notice before. A result without a name fails the
-//! page (the caller keeps its previous data).
+//! sizes, and has dropped fields without notice before. A tag's `tag_status` (or `status`, as
+//! the specification names it) is read leniently: a value other than `active` or `inactive`
+//! is no status. A result without a name fails the page (the caller keeps its previous data).
 
 use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::inventory::{Image, RepositoryInfo, Tag, interned};
+use crate::inventory::{Image, RepositoryInfo, Tag, TagStatus, interned};
 
 /// One page of a listing, as decoded before its envelope is checked.
 #[derive(Debug, Deserialize)]
@@ -77,6 +78,35 @@ pub(crate) fn decode_repository(body: &[u8]) -> Result<WireRepository, String> {
     serde_json::from_slice(body).map_err(|e| e.to_string())
 }
 
+/// The most of a body that is looked at for what the Hub said when it is not JSON.
+const SAID_TEXT_BYTES: usize = 1024;
+
+/// What the Hub says in the body of an error answer: the texts of its `message`, `detail`,
+/// `errinfo.detail` and `text` fields (each once, in that order, joined by `; `), or the first
+/// line of a plain-text body (`Too Many Requests (HAP429).`); `None` for an HTML page, an
+/// empty body or JSON without any of them. Unquoted: the caller bounds, escapes and masks it.
+pub(crate) fn said(body: &[u8]) -> Option<String> {
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+        let fields = [
+            value.get("message"),
+            value.get("detail"),
+            value.get("errinfo").and_then(|e| e.get("detail")),
+            value.get("text"),
+        ];
+        let mut texts: Vec<&str> = Vec::new();
+        for text in fields.into_iter().flatten().filter_map(|v| v.as_str()) {
+            let text = text.trim();
+            if !text.is_empty() && !texts.contains(&text) {
+                texts.push(text);
+            }
+        }
+        return (!texts.is_empty()).then(|| texts.join("; "));
+    }
+    let head = String::from_utf8_lossy(&body[..body.len().min(SAID_TEXT_BYTES)]);
+    let line = head.trim_start().lines().next()?.trim();
+    (!line.is_empty() && !line.starts_with('<')).then(|| line.to_string())
+}
+
 /// A repository as listed.
 #[derive(Debug, Deserialize)]
 pub(crate) struct WireRepository {
@@ -111,6 +141,21 @@ pub(crate) struct WireTag {
     tag_last_pulled: Option<String>,
     #[serde(default)]
     images: Option<Vec<WireImage>>,
+    #[serde(default, deserialize_with = "status")]
+    tag_status: Option<TagStatus>,
+    /// The name the Hub's specification gives `tag_status`; real answers use the other.
+    #[serde(default, deserialize_with = "status")]
+    status: Option<TagStatus>,
+}
+
+/// `active` or `inactive`; any other value, of any type, is no status rather than a page that
+/// cannot be read: the field is informative, and `status` means other things elsewhere.
+fn status<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<TagStatus>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)?.as_str() {
+        Some("active") => Some(TagStatus::Active),
+        Some("inactive") => Some(TagStatus::Inactive),
+        _ => None,
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,6 +218,7 @@ impl WireTag {
             last_pushed: unix_time(self.tag_last_pushed.as_deref()),
             last_pulled: unix_time(self.tag_last_pulled.as_deref()),
             images,
+            status: self.tag_status.or(self.status),
             name: self.name,
         }
     }
@@ -182,7 +228,8 @@ impl WireTag {
 mod tests {
     use super::*;
 
-    const FIXTURE: &str = include_str!("../../tests/fixtures/hub-tags-library-ubuntu-2024-10.json");
+    const FIXTURE: &str =
+        include_str!("../../tests/fixtures/hub/tags_library_ubuntu_page_size_1.json");
 
     #[test]
     fn the_recorded_hub_page_parses_with_its_escaped_next_link() {
@@ -252,5 +299,7 @@ mod tests {
     }
 }
 
+#[cfg(test)]
+mod captures;
 #[cfg(test)]
 mod properties;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::{
     Image, Namespace, NamespaceRead, Repository, RepositoryInfo, RepositoryRead, Snapshot, Tag,
-    TagsRead, interned,
+    TagStatus, TagsRead, interned,
 };
 
 /// A public image repository with no pulls, stars, time or size.
@@ -31,6 +31,7 @@ pub(crate) fn tag(name: &str, digest: &str) -> Tag {
         last_pushed: None,
         last_pulled: None,
         images: vec![],
+        status: None,
     }
 }
 
@@ -57,6 +58,12 @@ impl Tag {
         self.last_pushed = Some(seconds);
         self
     }
+
+    /// The tag with this `tag_status`.
+    pub(crate) fn with_status(mut self, status: TagStatus) -> Tag {
+        self.status = Some(status);
+        self
+    }
 }
 
 impl Image {
@@ -74,6 +81,7 @@ pub(crate) fn repository(name: &str, tags: Option<Vec<Tag>>) -> Repository {
         info: info(),
         tags: tags.map(Arc::from),
         tags_as_of: None,
+        counted: None,
     }
 }
 

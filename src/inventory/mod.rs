@@ -2,8 +2,9 @@
 //!
 //! A [`Snapshot`] is immutable once built; the refresh loop builds a new one from the
 //! previous snapshot and what the latest refresh could read, then publishes it. This module
-//! owns the rule that a failed listing never deletes anything ([`Snapshot::merge`]); it does
-//! not talk to the Hub and does not format text.
+//! owns the rule that a failed listing never deletes anything ([`Snapshot::merge`]), and
+//! what a listing the Hub cut short holds ([`Window`]); it does not talk to the Hub and does
+//! not format text.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -45,6 +46,17 @@ impl Image {
     }
 }
 
+/// Whether the Hub counts a tag as in use (its `tag_status`): pushed or pulled within the last
+/// month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum TagStatus {
+    /// Pushed or pulled within the last month.
+    Active,
+    /// Neither pushed nor pulled within the last month.
+    Inactive,
+}
+
 /// One tag of a repository.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Tag {
@@ -60,6 +72,9 @@ pub(crate) struct Tag {
     pub(crate) last_pulled: Option<f64>,
     /// Platform images, attestations already removed.
     pub(crate) images: Vec<Image>,
+    /// `tag_status`, when the Hub sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) status: Option<TagStatus>,
 }
 
 /// Repository metadata from the repository listing.
@@ -92,6 +107,59 @@ pub(crate) struct Repository {
     /// whether the tags may have changed since.
     #[serde(default)]
     pub(crate) tags_as_of: Option<f64>,
+    /// When the Hub stopped the last listing of its tags early, as it stops anonymous
+    /// listings at 1,000 tags: how many tags the Hub counts, more than `tags` holds (the most
+    /// recently updated ones). `None` when `tags` holds them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) counted: Option<u64>,
+}
+
+impl Repository {
+    /// How many tags the repository has: the Hub's count when its listing was capped, else
+    /// the tags listed; `None` while no listing of its tags has succeeded.
+    pub(crate) fn tag_count(&self) -> Option<u64> {
+        let listed = self.tags.as_ref()?.len() as u64;
+        Some(self.counted.unwrap_or(listed))
+    }
+
+    /// Which of the repository's tags its last listing holds (see [`Window`]).
+    pub(crate) fn window(&self) -> Window {
+        match (&self.tags, self.counted) {
+            (Some(tags), Some(_)) => Window::Newer(
+                tags.iter()
+                    .filter_map(|t| t.last_pushed)
+                    .min_by(f64::total_cmp),
+            ),
+            _ => Window::Whole,
+        }
+    }
+}
+
+/// Which tags a listing of a repository holds.
+///
+/// A whole listing holds every tag. A capped one holds the most recently updated tags (the
+/// Hub lists newest first, by a `last_updated` that captures show equal to
+/// `tag_last_pushed`), down to the oldest it holds: a tag pushed after that one would be in
+/// it if it existed; one pushed at the same time or before, or at no known time, may exist
+/// beyond it. Change tracking counts only what the listings could have seen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Window {
+    /// Every tag.
+    Whole,
+    /// The tags pushed after this time (`None`: none is known to be within).
+    Newer(Option<f64>),
+}
+
+impl Window {
+    /// Whether `tag`, by its `last_pushed`, would be in the listing if it existed.
+    pub(crate) fn holds(self, tag: &Tag) -> bool {
+        match self {
+            Window::Whole => true,
+            Window::Newer(oldest) => {
+                matches!((tag.last_pushed, oldest), (Some(t), Some(o)) if t > o)
+            }
+        }
+    }
 }
 
 /// The repositories of one namespace, by name.
@@ -110,15 +178,24 @@ impl Namespace {
     fn add(&mut self, repo: RepositoryRead, known: Option<&Repository>) {
         let known_tags = known.and_then(|r| r.tags.clone());
         let mut tags_as_of = known.and_then(|r| r.tags_as_of);
+        let mut counted = known.and_then(|r| r.counted);
         let tags = match repo.tags {
             TagsRead::Listed(mut tags) => {
                 tags.sort_by(|a, b| a.name.cmp(&b.name));
                 tags_as_of = repo.info.last_updated;
+                counted = None;
                 Some(Arc::from(tags))
             }
             TagsRead::Shared(tags) => {
                 tags_as_of = repo.info.last_updated;
+                counted = None;
                 Some(tags)
+            }
+            TagsRead::Capped { mut tags, count } => {
+                tags.sort_by(|a, b| a.name.cmp(&b.name));
+                tags_as_of = repo.info.last_updated;
+                counted = Some(count);
+                Some(Arc::from(tags))
             }
             TagsRead::Failed | TagsRead::Unchanged => known_tags,
             TagsRead::Gone => return,
@@ -135,6 +212,7 @@ impl Namespace {
                 info: repo.info,
                 tags,
                 tags_as_of,
+                counted,
             },
         );
     }
@@ -196,6 +274,14 @@ pub(crate) enum TagsRead {
     /// Every page was read, and the tags are exactly those already known: these, shared
     /// rather than held twice (see [`TagsRead::listed`]).
     Shared(Arc<[Tag]>),
+    /// The Hub stopped the listing early, as it does past 1,000 tags to anonymous readers:
+    /// the tags it let be read (the most recently updated), and its count of all of them.
+    Capped {
+        /// The tags read, deduplicated by name.
+        tags: Vec<Tag>,
+        /// The Hub's count of the repository's tags, more than `tags` holds.
+        count: u64,
+    },
     /// The listing failed: keep the tags known from before.
     Failed,
     /// The repository answered 404 on its first tag page: it is gone.
@@ -207,10 +293,18 @@ pub(crate) enum TagsRead {
 }
 
 impl TagsRead {
-    /// A successful listing of `tags`: [`TagsRead::Shared`] when they are exactly the tags
-    /// `known` holds, so that an unchanged repository's tags are not held twice while a
-    /// refresh reads the rest, nor after it.
-    pub(crate) fn listed(mut tags: Vec<Tag>, known: Option<&Repository>) -> TagsRead {
+    /// A successful listing of `tags`, capped at the Hub's `count` when `capped` is `Some`:
+    /// [`TagsRead::Shared`] when a whole listing holds exactly the tags `known` holds, so that
+    /// an unchanged repository's tags are not held twice while a refresh reads the rest, nor
+    /// after it.
+    pub(crate) fn listed(
+        mut tags: Vec<Tag>,
+        capped: Option<u64>,
+        known: Option<&Repository>,
+    ) -> TagsRead {
+        if let Some(count) = capped {
+            return TagsRead::Capped { tags, count };
+        }
         tags.sort_by(|a, b| a.name.cmp(&b.name));
         match known.and_then(|r| r.tags.as_ref()) {
             Some(known) if known[..] == tags[..] => TagsRead::Shared(Arc::clone(known)),

@@ -211,7 +211,7 @@ fn a_listing_of_exactly_the_known_tags_shares_them() {
         super::fixtures::tag("b", "sha256:b"),
         super::fixtures::tag("a", "sha256:a"),
     ];
-    let TagsRead::Shared(shared) = TagsRead::listed(same, Some(known)) else {
+    let TagsRead::Shared(shared) = TagsRead::listed(same, None, Some(known)) else {
         panic!("the same tags, in another order, are shared");
     };
     assert!(Arc::ptr_eq(&shared, known.tags.as_ref().unwrap()));
@@ -219,11 +219,88 @@ fn a_listing_of_exactly_the_known_tags_shares_them() {
     assert_eq!(second, first);
     let moved = vec![super::fixtures::tag("a", "sha256:new")];
     assert!(matches!(
-        TagsRead::listed(moved, Some(known)),
+        TagsRead::listed(moved, None, Some(known)),
         TagsRead::Listed(_)
     ));
     assert!(matches!(
-        TagsRead::listed(Vec::new(), None),
+        TagsRead::listed(Vec::new(), None, None),
         TagsRead::Listed(_)
     ));
+}
+
+#[test]
+fn a_capped_listing_keeps_the_hubs_count_until_a_whole_one_replaces_it() {
+    let cut = |names: &[&str], count| TagsRead::Capped {
+        tags: names.iter().map(|n| fixtures::tag(n, "sha256:x")).collect(),
+        count,
+    };
+    let first = Snapshot::default().merge(listed("acme", vec![read("big", cut(&["b", "a"], 5))]));
+    let big = |s: &Snapshot| s.namespaces["acme"].repositories["big"].clone();
+    assert_eq!(tag_names(&first, "big").unwrap(), ["a", "b"]);
+    assert_eq!(
+        (big(&first).tag_count(), big(&first).counted),
+        (Some(5), Some(5))
+    );
+    // A failed or skipped listing keeps the count with the tags it keeps.
+    let failed = first.merge(listed("acme", vec![read("big", TagsRead::Failed)]));
+    assert_eq!(big(&failed), big(&first));
+    let unchanged = first.merge(listed("acme", vec![read("big", TagsRead::Unchanged)]));
+    assert_eq!(big(&unchanged), big(&first));
+    // A whole listing holds every tag: its own length is the count.
+    let whole = first.merge(listed(
+        "acme",
+        vec![read("big", tags(&[("a", "x"), ("b", "x"), ("c", "x")]))],
+    ));
+    assert_eq!(
+        (big(&whole).tag_count(), big(&whole).counted),
+        (Some(3), None)
+    );
+    // A re-read takes the count of its listing too.
+    let mut reread = whole.clone();
+    assert!(reread.apply_reread("acme", Reread::Read(read("big", cut(&["a"], 9))), false));
+    assert_eq!(big(&reread).tag_count(), Some(9));
+    // A whole listing equal to a capped one's tags is still whole.
+    assert!(matches!(
+        TagsRead::listed(
+            vec![fixtures::tag("a", "sha256:x")],
+            None,
+            Some(&big(&reread))
+        ),
+        TagsRead::Shared(_)
+    ));
+    assert!(matches!(
+        TagsRead::listed(vec![], Some(4), Some(&big(&reread))),
+        TagsRead::Capped { count: 4, .. }
+    ));
+}
+
+#[test]
+fn a_capped_window_holds_the_tags_pushed_after_its_oldest_and_a_whole_one_every_tag() {
+    let at = |name: &str, t: Option<f64>| Tag {
+        last_pushed: t,
+        ..fixtures::tag(name, "")
+    };
+    let mut repo = fixtures::repository(
+        "big",
+        Some(vec![
+            at("a", Some(20.0)),
+            at("b", Some(30.0)),
+            at("c", None),
+        ]),
+    );
+    assert_eq!(repo.window(), Window::Whole);
+    assert!(repo.window().holds(&at("old", Some(1.0))) && repo.window().holds(&at("x", None)));
+    repo.counted = Some(10);
+    assert_eq!(repo.window(), Window::Newer(Some(20.0)));
+    for (tag, holds) in [
+        (at("new", Some(20.5)), true),
+        (at("edge", Some(20.0)), false),
+        (at("old", Some(19.0)), false),
+        (at("unknown", None), false),
+    ] {
+        assert_eq!(repo.window().holds(&tag), holds, "{}", tag.name);
+    }
+    repo.tags = Some(vec![at("c", None)].into());
+    assert_eq!(repo.window(), Window::Newer(None));
+    assert!(!repo.window().holds(&at("new", Some(1e12))));
 }

@@ -118,6 +118,8 @@ pub(super) struct Shared {
     last_full: Mutex<Option<Instant>>,
     /// Asks for re-reads, of repositories whose re-read a refresh took over and could not do.
     rereads: Rereads,
+    /// The repositories whose capped listing the log has told of.
+    capped: report::Capped,
 }
 
 /// What only the one merging may touch.
@@ -173,6 +175,7 @@ impl Refresher {
             audit_cursors: Mutex::new(restored.audit_log),
             last_full: Mutex::new(None),
             rereads: rereads.clone(),
+            capped: report::Capped::default(),
         });
         let refresher = Refresher {
             shared,

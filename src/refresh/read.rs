@@ -24,8 +24,8 @@ use tracing::{debug, info, warn};
 use super::Shared;
 use super::activity::Key;
 use crate::error::Error;
-use crate::hub::ListedRepository;
-use crate::inventory::{NamespaceRead, RepositoryRead, SelectedRead, Snapshot, Tag, TagsRead};
+use crate::hub::{ListedRepository, TagListing};
+use crate::inventory::{NamespaceRead, RepositoryRead, SelectedRead, Snapshot, TagsRead};
 
 /// How often a long refresh logs its progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
@@ -72,7 +72,7 @@ struct Listing {
     /// Taken when its first request was about to go out; 0 when none did.
     stamp: u64,
     /// `None`: abandoned before its first request (its namespace's listing failed).
-    tags: Option<crate::error::Result<Option<Vec<Tag>>>>,
+    tags: Option<crate::error::Result<Option<TagListing>>>,
 }
 
 /// A finished tag listing, ready to be kept if its repository is.
@@ -375,12 +375,16 @@ impl Shared {
                 continue;
             };
             let (tags, error) = match tags {
-                Ok(Some(tags)) => {
+                Ok(Some(listing)) => {
                     let known = previous
                         .namespaces
                         .get(&key.0)
                         .and_then(|n| n.repositories.get(&key.1));
-                    (TagsRead::listed(tags, known), None)
+                    if let Some(count) = listing.capped {
+                        self.capped
+                            .warn_once(&key.0, &key.1, listing.tags.len(), count);
+                    }
+                    (TagsRead::listed(listing.tags, listing.capped, known), None)
                 }
                 Ok(None) => (TagsRead::Gone, None),
                 Err(e) => (TagsRead::Failed, Some(e)),

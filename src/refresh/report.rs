@@ -1,6 +1,8 @@
-//! What a refresh tells people: changes and failures in the log, and the state file.
+//! What a refresh tells people: changes, failures and listings the Hub cut short in the log,
+//! and the state file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
 use std::time::SystemTime;
 
 use tracing::{info, warn};
@@ -88,5 +90,31 @@ pub(super) fn report_failures(failures: &[(String, Error)]) {
             error = %first,
             "listings failed; their previous data is kept"
         );
+    }
+}
+
+/// The repositories whose listing the Hub cut short that the log has told of: each once per
+/// process, since the cut repeats at every refresh and the fix is the same.
+#[derive(Debug, Default)]
+pub(super) struct Capped(Mutex<HashSet<(String, String)>>);
+
+impl Capped {
+    /// Warns that the Hub listed only `listed` of the `count` tags of `namespace/repository`
+    /// to an anonymous reader, and how to list them all, unless it was said before.
+    pub(super) fn warn_once(&self, namespace: &str, repository: &str, listed: usize, count: u64) {
+        let first = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((namespace.to_string(), repository.to_string()));
+        if first {
+            warn!(
+                hub_namespace = %namespace,
+                repository = %repository,
+                tags_listed = listed,
+                tags = count,
+                "the Hub lists only the newest {listed} of the repository's {count} tags to anonymous requests; the others get no series and no change counts. To list them all, sign in: --hub.username with a personal access token"
+            );
+        }
     }
 }

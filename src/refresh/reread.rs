@@ -302,10 +302,10 @@ async fn run_batch(shared: &Arc<Shared>, handle: &Rereads, batch: Vec<(Key, Due)
                 started.push(key.clone());
                 actors.insert(key.clone(), due.actors);
                 cursors.extend(due.cursors);
-                let client = Arc::clone(&shared.client);
+                let reader = Arc::clone(shared);
                 let named_only = shared.scope.is_named_only(&key.0);
                 tasks.spawn(async move {
-                    let found = read_one(&client, &key, named_only).await;
+                    let found = read_one(&reader, &key, named_only).await;
                     (key, stamp, found)
                 });
             }
@@ -352,7 +352,8 @@ async fn run_batch(shared: &Arc<Shared>, handle: &Rereads, batch: Vec<(Key, Due)
 
 /// Reads one repository's details and then its tags. A repository named on its own whose
 /// details are not found is kept, as a refresh keeps it.
-async fn read_one(client: &crate::hub::Client, (namespace, name): &Key, named_only: bool) -> Found {
+async fn read_one(shared: &Shared, (namespace, name): &Key, named_only: bool) -> Found {
+    let client = &shared.client;
     let repo = match client.get_repository(namespace, name).await {
         Ok(repo) => repo,
         Err(Error::NotFound { .. }) if !named_only => {
@@ -361,7 +362,14 @@ async fn read_one(client: &crate::hub::Client, (namespace, name): &Key, named_on
         Err(e) => return Found::Failed(e),
     };
     let tags = match client.list_tags(namespace, name).await {
-        Ok(Some(tags)) => TagsRead::Listed(tags),
+        Ok(Some(listing)) => {
+            if let Some(count) = listing.capped {
+                shared
+                    .capped
+                    .warn_once(namespace, name, listing.tags.len(), count);
+            }
+            TagsRead::listed(listing.tags, listing.capped, None)
+        }
         Ok(None) => return Found::Read(Reread::Gone(name.clone())),
         Err(e) => return Found::Failed(e),
     };

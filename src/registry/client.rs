@@ -226,6 +226,7 @@ fn status_error(url: &Url, status: StatusCode) -> Error {
     Error::Status {
         url: url.to_string(),
         status: status.as_u16(),
+        said: None,
     }
 }
 

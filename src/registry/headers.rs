@@ -1,13 +1,17 @@
 //! Parsing of the registry's pull-limit headers, `ratelimit-limit` and `ratelimit-remaining`.
 //!
 //! Docker Hub's registry sends `100;w=21600`: a count of pulls, and the window it applies to
-//! in seconds. The parser also takes a bare count (`100`), spaces around every part,
-//! parameters it does not know (skipped), parameter names in any case, and a comma-separated
-//! list of policies, the IETF RateLimit draft's form, of which the first counts (the others
-//! must still read). Header names are compared without case, as HTTP says. An answer with
-//! neither header is an account without a limit; anything else that does not read is an error
-//! that says what is wrong, never a panic and never a made-up 0. Nothing here sends, logs or
-//! counts.
+//! in seconds (live answers of 2026 say `w=3600` while the documentation still says six
+//! hours, so the window is read from every answer, never assumed). The parser also takes a
+//! bare count (`100`), a window without a count (`;w=21600`, seen live: the limit is there but
+//! its count is not told), spaces around every part, parameters it does not know (skipped),
+//! parameter names in any case, and a comma-separated list of policies, the IETF RateLimit
+//! draft's form, of which the first counts (the others must still read). Header names are
+//! compared without case, as HTTP says; the same values under `x-ratelimit-limit` and
+//! `x-ratelimit-remaining`, which live answers add, are read where the names without `x-` are
+//! absent, and ignored where both come. An answer with neither header is an account without a
+//! limit; anything else that does not read is an error that says what is wrong, never a panic
+//! and never a made-up 0. Nothing here sends, logs or counts.
 
 use std::time::Duration;
 
@@ -19,6 +23,12 @@ pub(crate) const LIMIT: &str = "ratelimit-limit";
 /// The header with the pulls left in the current window.
 pub(crate) const REMAINING: &str = "ratelimit-remaining";
 
+/// [`LIMIT`] as live answers repeat it.
+pub(crate) const X_LIMIT: &str = "x-ratelimit-limit";
+
+/// [`REMAINING`] as live answers repeat it.
+pub(crate) const X_REMAINING: &str = "x-ratelimit-remaining";
+
 /// The header naming what the quota is counted for: the client's IP address, or the account.
 pub(crate) const SOURCE: &str = "docker-ratelimit-source";
 
@@ -28,8 +38,8 @@ const MAX_QUOTED_CHARS: usize = 100;
 /// One header's policy: a count of pulls, and the window it applies to when the header says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Quota {
-    /// Pulls.
-    pub(crate) count: u64,
+    /// Pulls; `None` when the header names a window without a count (`;w=21600`).
+    pub(crate) count: Option<u64>,
     /// The window (`w=`, in seconds), if given.
     pub(crate) window: Option<Duration>,
 }
@@ -39,10 +49,11 @@ pub(crate) struct Quota {
 pub(crate) enum PullLimit {
     /// The registry answered with both headers.
     Limited {
-        /// Pulls the window allows (`ratelimit-limit`).
-        limit: u64,
-        /// Pulls left in the current window (`ratelimit-remaining`).
-        remaining: u64,
+        /// Pulls the window allows (`ratelimit-limit`); `None` when the header gave no count.
+        limit: Option<u64>,
+        /// Pulls left in the current window (`ratelimit-remaining`); `None` when the header
+        /// gave no count.
+        remaining: Option<u64>,
         /// The window, if either header names one.
         window: Option<Duration>,
     },
@@ -52,7 +63,9 @@ pub(crate) enum PullLimit {
 
 /// The pull quota an answer of the registry reports.
 pub(crate) fn pull_limit(headers: &HeaderMap) -> Result<PullLimit, String> {
-    match (value(headers, LIMIT)?, value(headers, REMAINING)?) {
+    let limit = value(headers, LIMIT, X_LIMIT)?;
+    let remaining = value(headers, REMAINING, X_REMAINING)?;
+    match (limit, remaining) {
         (None, None) => Ok(PullLimit::Unlimited),
         (Some(_), None) => Err(format!("{LIMIT} came without {REMAINING}")),
         (None, Some(_)) => Err(format!("{REMAINING} came without {LIMIT}")),
@@ -81,9 +94,19 @@ pub(crate) fn pull_limit(headers: &HeaderMap) -> Result<PullLimit, String> {
     }
 }
 
+/// The text of header `name`, or of `x_name` when there is no `name`: each one's lines joined
+/// by commas, as HTTP joins a repeated field; `None` when neither is there, an error when
+/// the one read is not text.
+fn value(headers: &HeaderMap, name: &str, x_name: &str) -> Result<Option<String>, String> {
+    match lines(headers, name)? {
+        Some(text) => Ok(Some(text)),
+        None => lines(headers, x_name),
+    }
+}
+
 /// The text of header `name`, its lines joined by commas as HTTP joins a repeated field;
 /// `None` when absent, an error when it is not text.
-fn value(headers: &HeaderMap, name: &str) -> Result<Option<String>, String> {
+fn lines(headers: &HeaderMap, name: &str) -> Result<Option<String>, String> {
     let mut lines = Vec::new();
     for line in headers.get_all(name) {
         lines.push(
@@ -105,11 +128,15 @@ pub(crate) fn parse_quota(text: &str) -> Result<Quota, String> {
     Ok(first)
 }
 
-/// `COUNT[;NAME[=VALUE]]...`; `w` (in any case) is the window in seconds, at most once.
+/// `[COUNT][;NAME[=VALUE]]...`; `w` (in any case) is the window in seconds, at most once. The
+/// count may be left out only where a window is named (`;w=21600`).
 fn parse_policy(text: &str) -> Result<Quota, String> {
     let mut parts = text.split(';');
     let count = parts.next().unwrap_or_default().trim();
-    let count = whole_number(count).ok_or("the count is not a whole number")?;
+    let count = match count {
+        "" => None,
+        digits => Some(whole_number(digits).ok_or("the count is not a whole number")?),
+    };
     let mut window = None;
     for parameter in parts.map(str::trim).filter(|p| !p.is_empty()) {
         let (name, value) = match parameter.split_once('=') {
@@ -128,6 +155,9 @@ fn parse_policy(text: &str) -> Result<Quota, String> {
                 return Err("the window w= is given twice".into());
             }
         }
+    }
+    if count.is_none() && window.is_none() {
+        return Err("neither a count nor a window".into());
     }
     Ok(Quota { count, window })
 }
@@ -164,7 +194,10 @@ mod tests {
     const HOURS_6: Option<Duration> = Some(Duration::from_secs(21_600));
 
     fn quota(count: u64, window: Option<Duration>) -> Quota {
-        Quota { count, window }
+        Quota {
+            count: Some(count),
+            window,
+        }
     }
 
     fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
@@ -221,7 +254,8 @@ mod tests {
         for text in [
             "",
             " ",
-            ";w=21600",
+            ";",
+            ";flag",
             "-1;w=21600",
             "+100",
             "1.5;w=21600",
@@ -256,8 +290,8 @@ mod tests {
         assert_eq!(
             pull_limit(&h),
             Ok(PullLimit::Limited {
-                limit: 100,
-                remaining: 76,
+                limit: Some(100),
+                remaining: Some(76),
                 window: HOURS_6
             })
         );
@@ -269,8 +303,8 @@ mod tests {
         assert_eq!(
             pull_limit(&h),
             Ok(PullLimit::Limited {
-                limit: 200,
-                remaining: 3,
+                limit: Some(200),
+                remaining: Some(3),
                 window: Some(Duration::from_secs(3600))
             })
         );
@@ -278,8 +312,8 @@ mod tests {
         assert_eq!(
             pull_limit(&h),
             Ok(PullLimit::Limited {
-                limit: 200,
-                remaining: 3,
+                limit: Some(200),
+                remaining: Some(3),
                 window: None
             })
         );
@@ -299,11 +333,10 @@ mod tests {
         assert!(err.contains(REMAINING), "{err}");
         let only_remaining = headers(&[(REMAINING, b"100;w=21600")]);
         assert!(pull_limit(&only_remaining).is_err());
-        // Seen on the real registry: a window without a count.
-        let empty = headers(&[(LIMIT, b";w=21600"), (REMAINING, b"76;w=21600")]);
-        let err = pull_limit(&empty).unwrap_err();
+        let garbage = headers(&[(LIMIT, b"lots;w=21600"), (REMAINING, b"76;w=21600")]);
+        let err = pull_limit(&garbage).unwrap_err();
         assert!(
-            err.starts_with(LIMIT) && err.contains("\";w=21600\""),
+            err.starts_with(LIMIT) && err.contains("\"lots;w=21600\""),
             "{err}"
         );
         let binary = headers(&[(LIMIT, b"100\xff"), (REMAINING, b"76")]);
@@ -314,6 +347,77 @@ mod tests {
                 .unwrap_err()
                 .contains("different windows")
         );
+    }
+
+    /// The header lines of a captured answer, `Name: value` each.
+    fn captured(text: &str) -> HeaderMap {
+        let pairs: Vec<(&str, &[u8])> = text
+            .lines()
+            .filter_map(|l| l.split_once(": "))
+            .map(|(name, value)| (name, value.as_bytes()))
+            .collect();
+        headers(&pairs)
+    }
+
+    #[test]
+    fn a_window_without_a_count_is_a_limit_whose_counts_are_not_told() {
+        assert_eq!(
+            parse_quota(";w=21600"),
+            Ok(Quota {
+                count: None,
+                window: HOURS_6
+            })
+        );
+        // Both headers so, as captured from the real registry (docker/hub-feedback#2081).
+        let h = captured(include_str!(
+            "../../tests/fixtures/hub/registry_ratelimit_headers_empty_value.txt"
+        ));
+        assert_eq!(
+            pull_limit(&h),
+            Ok(PullLimit::Limited {
+                limit: None,
+                remaining: None,
+                window: HOURS_6
+            })
+        );
+        let one = headers(&[(LIMIT, b";w=21600"), (REMAINING, b"76;w=21600")]);
+        assert_eq!(
+            pull_limit(&one),
+            Ok(PullLimit::Limited {
+                limit: None,
+                remaining: Some(76),
+                window: HOURS_6
+            })
+        );
+    }
+
+    #[test]
+    fn the_x_names_are_read_where_the_plain_ones_are_absent_and_ignored_where_both_come() {
+        let hour = Some(Duration::from_secs(3_600));
+        let only_x = headers(&[
+            ("X-RateLimit-Limit", b"100;w=3600"),
+            ("X-RateLimit-Remaining", b"42;w=3600"),
+        ]);
+        assert_eq!(
+            pull_limit(&only_x),
+            Ok(PullLimit::Limited {
+                limit: Some(100),
+                remaining: Some(42),
+                window: hour
+            })
+        );
+        // As live answers come: both names, read once (not as a list of two policies).
+        let both = headers(&[
+            (LIMIT, b"100;w=3600"),
+            (REMAINING, b"42;w=3600"),
+            (X_LIMIT, b"100;w=3600"),
+            (X_REMAINING, b"not read"),
+        ]);
+        assert_eq!(pull_limit(&both), pull_limit(&only_x));
+        let mixed = headers(&[(LIMIT, b"100;w=3600"), (X_REMAINING, b"42;w=3600")]);
+        assert_eq!(pull_limit(&mixed), pull_limit(&only_x));
+        let half = headers(&[(X_LIMIT, b"100;w=3600")]);
+        assert!(pull_limit(&half).unwrap_err().contains(REMAINING));
     }
 
     #[test]
@@ -334,8 +438,8 @@ mod tests {
         assert_eq!(
             pull_limit(&h),
             Ok(PullLimit::Limited {
-                limit: 100,
-                remaining: 76,
+                limit: Some(100),
+                remaining: Some(76),
                 window: HOURS_6
             })
         );

@@ -103,17 +103,17 @@ impl Checker {
         let account = credentials.map_or(ANONYMOUS, |c| c.username.as_str());
         match self.client.check(credentials).await {
             Ok(checked) => {
-                let (limit, remaining, window) = match checked.limit {
+                let (unlimited, limit, remaining, window) = match checked.limit {
                     PullLimit::Limited {
                         limit,
                         remaining,
                         window,
-                    } => (Some(limit), Some(remaining), window.map(|w| w.as_secs())),
-                    PullLimit::Unlimited => (None, None, None),
+                    } => (false, limit, remaining, window.map(|w| w.as_secs())),
+                    PullLimit::Unlimited => (true, None, None, None),
                 };
                 debug!(
                     account,
-                    unlimited = limit.is_none(),
+                    unlimited,
                     limit,
                     remaining,
                     window_seconds = window,

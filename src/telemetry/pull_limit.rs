@@ -16,6 +16,7 @@ use super::{Telemetry, registered};
 use crate::hub::Endpoint;
 use crate::publication::unix_seconds;
 use crate::registry::{self, PullLimit};
+use crate::views::Pulls;
 
 /// The label that names whose quota a series is.
 const ACCOUNT: &str = "account";
@@ -28,9 +29,8 @@ pub(super) struct PullLimitSeries {
     window: IntGaugeVec,
     unlimited: IntGaugeVec,
     last_success: GaugeVec,
-    /// What the last successful check of each account found: pulls left and allowed, or
-    /// `None` for no limit.
-    seen: std::sync::Mutex<std::collections::BTreeMap<String, Option<(i64, i64)>>>,
+    /// What the last successful check of each account found.
+    seen: std::sync::Mutex<std::collections::BTreeMap<String, Pulls>>,
 }
 
 impl PullLimitSeries {
@@ -78,9 +78,9 @@ impl PullLimitSeries {
     pub(super) fn quotas(&self) -> Vec<crate::views::PullQuota> {
         let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         seen.iter()
-            .map(|(account, remaining_of)| crate::views::PullQuota {
+            .map(|(account, pulls)| crate::views::PullQuota {
                 account: account.clone(),
-                remaining_of: *remaining_of,
+                pulls: *pulls,
             })
             .collect()
     }
@@ -90,35 +90,37 @@ impl PullLimitSeries {
         let labels = [account];
         // Counts beyond i64 are shown as its largest value rather than wrapping round.
         let gauge_value = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        let quota = match limit {
+        let pulls = match limit {
             PullLimit::Limited {
                 limit, remaining, ..
-            } => Some((gauge_value(remaining), gauge_value(limit))),
-            PullLimit::Unlimited => None,
+            } => Pulls::Limited {
+                remaining: remaining.map(gauge_value),
+                limit: limit.map(gauge_value),
+            },
+            PullLimit::Unlimited => Pulls::Unlimited,
         };
         self.seen
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(account.to_string(), quota);
+            .insert(account.to_string(), pulls);
         match limit {
             PullLimit::Limited {
                 limit,
                 remaining,
                 window,
             } => {
-                self.limit
-                    .with_label_values(&labels)
-                    .set(gauge_value(limit));
-                self.remaining
-                    .with_label_values(&labels)
-                    .set(gauge_value(remaining));
-                match window {
-                    Some(w) => self
-                        .window
-                        .with_label_values(&labels)
-                        .set(gauge_value(w.as_secs())),
-                    None => {
-                        let _ = self.window.remove_label_values(&labels);
+                // A count the registry did not give is absent, never 0; removing a series
+                // that is not there is no error worth hearing of.
+                for (gauge, value) in [
+                    (&self.limit, limit),
+                    (&self.remaining, remaining),
+                    (&self.window, window.map(|w| w.as_secs())),
+                ] {
+                    match value {
+                        Some(v) => gauge.with_label_values(&labels).set(gauge_value(v)),
+                        None => {
+                            let _ = gauge.remove_label_values(&labels);
+                        }
                     }
                 }
                 self.unlimited.with_label_values(&labels).set(0);
@@ -178,8 +180,8 @@ mod tests {
     fn a_limit_shows_as_limit_remaining_and_window_per_account() {
         let t = Telemetry::new();
         let limited = PullLimit::Limited {
-            limit: 100,
-            remaining: 76,
+            limit: Some(100),
+            remaining: Some(76),
             window: Some(Duration::from_secs(21_600)),
         };
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
@@ -194,17 +196,32 @@ mod tests {
                 "dockerhub_pull_limit_window_seconds{account=\"anonymous\"} 21600",
             ]
         );
-        assert_eq!(t.quotas().pulls[0].remaining_of, Some((76, 100)));
+        assert_eq!(
+            t.quotas().pulls[0].pulls,
+            Pulls::Limited {
+                remaining: Some(76),
+                limit: Some(100)
+            }
+        );
         registry::Observer::checked(&t, "jane", PullLimit::Unlimited, at);
         let accounts: Vec<_> = t
             .quotas()
             .pulls
             .into_iter()
-            .map(|p| (p.account, p.remaining_of))
+            .map(|p| (p.account, p.pulls))
             .collect();
         assert_eq!(
             accounts,
-            [("anonymous".into(), Some((76, 100))), ("jane".into(), None)]
+            [
+                (
+                    "anonymous".into(),
+                    Pulls::Limited {
+                        remaining: Some(76),
+                        limit: Some(100)
+                    }
+                ),
+                ("jane".into(), Pulls::Unlimited)
+            ]
         );
     }
 
@@ -212,8 +229,8 @@ mod tests {
     fn no_limit_removes_the_three_series_of_that_account_only() {
         let t = Telemetry::new();
         let limited = PullLimit::Limited {
-            limit: 200,
-            remaining: 3,
+            limit: Some(200),
+            remaining: Some(3),
             window: Some(Duration::from_secs(3600)),
         };
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
@@ -243,14 +260,14 @@ mod tests {
         let t = Telemetry::new();
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let with = PullLimit::Limited {
-            limit: 100,
-            remaining: 100,
+            limit: Some(100),
+            remaining: Some(100),
             window: Some(Duration::from_secs(21_600)),
         };
         registry::Observer::checked(&t, "anonymous", with, at);
         let without = PullLimit::Limited {
-            limit: 100,
-            remaining: 99,
+            limit: Some(100),
+            remaining: Some(99),
             window: None,
         };
         registry::Observer::checked(&t, "anonymous", without, at);
@@ -260,6 +277,39 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("dockerhub_pull_limit_remaining{account=\"anonymous\"} 99"));
+    }
+
+    #[test]
+    fn a_limit_without_counts_shows_its_window_and_no_count_not_even_0() {
+        let t = Telemetry::new();
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let counted = PullLimit::Limited {
+            limit: Some(100),
+            remaining: Some(99),
+            window: Some(Duration::from_secs(3_600)),
+        };
+        registry::Observer::checked(&t, "anonymous", counted, at);
+        let uncounted = PullLimit::Limited {
+            limit: None,
+            remaining: None,
+            window: Some(Duration::from_secs(21_600)),
+        };
+        registry::Observer::checked(&t, "anonymous", uncounted, at);
+        assert_eq!(
+            pull_lines(&t),
+            [
+                "dockerhub_pull_limit_last_check_success_timestamp_seconds{account=\"anonymous\"} 1800000000",
+                "dockerhub_pull_limit_unlimited{account=\"anonymous\"} 0",
+                "dockerhub_pull_limit_window_seconds{account=\"anonymous\"} 21600",
+            ]
+        );
+        assert_eq!(
+            t.quotas().pulls[0].pulls,
+            Pulls::Limited {
+                remaining: None,
+                limit: None
+            }
+        );
     }
 
     #[test]

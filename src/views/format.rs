@@ -6,6 +6,24 @@ use time::macros::format_description;
 
 use crate::inventory::Image;
 
+/// `n` with its thousands set apart by commas, as people read counts: `1,729`.
+pub(crate) fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// What a listing the Hub cut short holds, for people: `1,000 of 1,729 tags listed`.
+pub(crate) fn listed_of(listed: usize, counted: u64) -> String {
+    format!("{} of {} tags listed", count(listed as u64), count(counted))
+}
+
 /// Unix seconds in RFC 3339, UTC, to the second (`2026-12-02T15:04:05Z`); `None` for a time
 /// RFC 3339 cannot write (before year 0 or after 9999, not finite).
 pub(crate) fn rfc3339(unix_seconds: f64) -> Option<String> {
@@ -107,6 +125,21 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn counts_set_their_thousands_apart() {
+        for (n, text) in [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (1_729, "1,729"),
+            (123_456_789, "123,456,789"),
+            (u64::MAX, "18,446,744,073,709,551,615"),
+        ] {
+            assert_eq!(count(n), text);
+        }
+        assert_eq!(listed_of(1_000, 1_729), "1,000 of 1,729 tags listed");
+    }
 
     #[test]
     fn times_in_rfc_3339() {

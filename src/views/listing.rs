@@ -60,8 +60,11 @@ fn non_empty(s: &str) -> Option<&str> {
 
 /// Writes the inventory as one JSON document:
 /// `{"namespaces": [{"name", "repositories": [{"name", "private", "pull_count", "star_count",
-/// "last_updated", "tags": [{"name", "digest", "size", "last_pushed", "last_pulled",
-/// "images": [{"os", "architecture", "variant", "digest", "size"}]}]}]}]}`, then a newline.
+/// "last_updated", "tag_count", "tags_listed", "tags": [{"name", "digest", "size",
+/// "last_pushed", "last_pulled", "images": [{"os", "architecture", "variant", "digest",
+/// "size"}]}]}]}]}`, then a newline. `tag_count` is the Hub's count of the repository's tags,
+/// `tags_listed` how many its listing held: fewer where the Hub stopped an anonymous listing
+/// early.
 pub(crate) fn json(
     snapshot: &Snapshot,
     selection: &TagSelection,
@@ -151,12 +154,17 @@ impl Serialize for RepositoryJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let repository = self.repository;
         let info = &repository.info;
-        let mut json = serializer.serialize_struct("Repository", 6)?;
+        let mut json = serializer.serialize_struct("Repository", 8)?;
         json.serialize_field("name", &repository.name)?;
         json.serialize_field("private", &info.private)?;
         json.serialize_field("pull_count", &info.pull_count)?;
         json.serialize_field("star_count", &info.star_count)?;
         json.serialize_field("last_updated", &info.last_updated.and_then(rfc3339_micros))?;
+        json.serialize_field("tag_count", &repository.tag_count())?;
+        json.serialize_field(
+            "tags_listed",
+            &repository.tags.as_ref().map(|t| t.len() as u64),
+        )?;
         let tags = repository.tags.is_some().then_some({
             Seq(|| {
                 chosen(self.namespace, repository, self.selection)
@@ -268,7 +276,8 @@ fn write_record<'a>(
 }
 
 /// Writes the inventory as a table aligned for a terminal, a line per repository: namespace,
-/// repository, the number of chosen tags (`?` while its tags have never been listed), the
+/// repository, the number of chosen tags (`?` while its tags have never been listed; `N of
+/// COUNT` where the Hub stopped the listing early and counts COUNT tags), the
 /// most recently pushed of them and when it was pushed. No line is wider than
 /// [`TABLE_WIDTH`] characters: the widest text columns give way first, and a cell cut short
 /// ends in `…`. Control characters, which would break the line, show as `�`.
@@ -337,7 +346,12 @@ fn row(namespace: &str, repository: &Repository, selection: &TagSelection) -> [S
                     newest = Some(tag);
                 }
             }
-            (count.to_string(), newest)
+            // A listing the Hub cut short: how many of the Hub's count are printed.
+            let count = match repository.counted {
+                Some(counted) => format!("{count} of {counted}"),
+                None => count.to_string(),
+            };
+            (count, newest)
         }
     };
     [

@@ -35,7 +35,20 @@ pub(crate) struct Quotas {
 pub(crate) struct PullQuota {
     /// `anonymous` or the username.
     pub(crate) account: String,
-    /// Pulls left in the window, and the pulls the window allows; `None` when the registry
-    /// sets no limit.
-    pub(crate) remaining_of: Option<(i64, i64)>,
+    /// What the registry said.
+    pub(crate) pulls: Pulls,
+}
+
+/// What the registry says of an account's pulls.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Pulls {
+    /// No limit applies.
+    Unlimited,
+    /// A limit applies.
+    Limited {
+        /// Pulls left in the window, when the registry gave the count.
+        remaining: Option<i64>,
+        /// Pulls the window allows, when the registry gave the count.
+        limit: Option<i64>,
+    },
 }

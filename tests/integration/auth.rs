@@ -124,3 +124,59 @@ async fn refused_credentials_are_tried_once_per_refresh_and_nothing_is_listed() 
     );
     exporter.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_account_is_a_refused_login_tried_once_per_refresh_and_never_a_pause() {
+    let hub = hub_with_account();
+    // Locked after the first failed login, as the Hub locks after a few.
+    hub.set_login_lockout(Some((1, Duration::from_secs(600))));
+    let running = hub.start().await.unwrap();
+    let process = Process::start(
+        &hub_args(
+            &running.url(),
+            "acme",
+            &["--hub.username", "acme-bot", "--refresh.interval", "200ms"],
+        ),
+        &[("DOCKERHUB_PASSWORD", "wrong-secret")],
+    )
+    .await;
+    let locked = |r: &simhub::RequestRecord| r.method == "POST" && r.status == 429;
+    eventually(|| async {
+        (hub.requests().iter().filter(|r| locked(r)).count() >= 3).then_some(())
+    })
+    .await;
+    let m = process.metrics_after_refreshes(3.0).await;
+    let requests = hub.requests();
+    assert!(
+        requests.iter().all(|r| r.method == "POST"),
+        "nothing is listed without a token"
+    );
+    assert!(
+        requests.len() as f64 <= refreshes(&m) + 1.0,
+        "{} logins for {} refreshes: a 429 to a login is not retried",
+        requests.len(),
+        refreshes(&m)
+    );
+    assert!(value(&m, "dockerhub_refresh_errors_total", &[("kind", "auth")]) >= Some(3.0));
+    assert_eq!(
+        value(
+            &m,
+            "dockerhub_refresh_errors_total",
+            &[("kind", "throttled")]
+        ),
+        Some(0.0)
+    );
+    let log = process.log();
+    let refusals: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("authentication failed; not trying again before the next refresh"))
+        .collect();
+    assert!(
+        refusals.iter().any(|l| l.contains("HTTP 429")
+            && l.contains("too many failed login attempts for username or IP address")),
+        "{log}"
+    );
+    assert!(!log.contains("pausing every request"), "{log}");
+    assert!(!log.contains("wrong-secret"));
+    assert!(process.terminate().await.success());
+}

@@ -199,3 +199,32 @@ async fn pushes_and_deletes_show_after_the_next_refresh() {
     );
     exporter.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_the_hub_marks_inactive_are_counted_per_repository() {
+    let month_and_more = std::time::Duration::from_secs(45 * 86_400);
+    let hub = SimHub::new();
+    let mut stale = Repo::new("stale").with_tag(TagSpec::new("fresh"));
+    for i in 0..3 {
+        stale = stale.with_tag(
+            TagSpec::new(&format!("old-{i}"))
+                .pushed_ago(month_and_more)
+                .never_pulled(),
+        );
+    }
+    hub.add_repo("acme", stale);
+    hub.add_repo("acme", Repo::new("busy").with_tags(4));
+    let running = hub.start().await.unwrap();
+    let exporter = Exporter::start(&hub_args(&running.url(), "acme", &[]), None).await;
+    let m = exporter.wait_for_refreshes(1).await;
+    let inactive = |repo: &str| {
+        value(
+            &m,
+            "dockerhub_repository_tags_inactive",
+            &[("hub_namespace", "acme"), ("repository", repo)],
+        )
+    };
+    assert_eq!(inactive("stale"), Some(3.0));
+    assert_eq!(inactive("busy"), Some(0.0));
+    exporter.stop().await;
+}

@@ -13,35 +13,6 @@ use crate::support::*;
 /// The demo account that sees acme's private repositories.
 const ACCOUNT: [(&str, &str); 1] = [("DOCKERHUB_PASSWORD", "dckr_pat_demo_acme")];
 
-/// What one run of the command did.
-struct Ran {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `dockerhub_exporter inventory` with `args` and only `envs` in its environment, its
-/// standard output and error piped.
-async fn inventory(args: &[impl AsRef<str>], envs: &[(&str, &str)]) -> Ran {
-    let run = tokio::process::Command::new(BIN)
-        .arg("inventory")
-        .args(args.iter().map(AsRef::as_ref))
-        .env_clear()
-        .envs(envs.iter().copied())
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(WAIT_LIMIT, run)
-        .await
-        .expect("the command ends")
-        .expect("the binary runs");
-    Ran {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).expect("UTF-8 on standard output"),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 /// Flags that let the simulated Hub be read as fast as it answers.
 fn fast(url: &str, namespaces: &str, extra: &[&str]) -> Vec<String> {
     let mut args = hub_args(url, namespaces, &["--hub.username", "acme-bot"]);
@@ -84,6 +55,8 @@ fn expected(hub: &SimHub, namespaces: &[&str], keep: impl Fn(&str) -> bool) -> V
             "pull_count": r.pulls,
             "star_count": r.stars,
             "last_updated": r.last_updated,
+            "tag_count": r.tags.len(),
+            "tags_listed": r.tags.len(),
             "tags": r.tags.iter().map(|t| json!({
                 "name": t.name,
                 "digest": t.digest,
@@ -289,6 +262,62 @@ async fn a_tag_listing_that_keeps_failing_exits_1_naming_it_and_prints_the_rest(
     assert_eq!(repositories[0]["tags"], Value::Null);
     assert_eq!(repositories[1]["name"], "web");
     assert_eq!(repositories[1]["tags"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_the_hub_cuts_short_is_printed_as_listed_of_counted_and_exits_0() {
+    let hub = fixtures::agent();
+    let running = hub.start().await.unwrap();
+    let anonymous = |format: &str| {
+        hub_args(
+            &running.url(),
+            "acme",
+            &[
+                "--hub.rate-limit",
+                "60000",
+                "--hub.burst",
+                "100",
+                "--format",
+                format,
+            ],
+        )
+    };
+    let ran = inventory(&anonymous("table"), &[]).await;
+    assert_eq!(
+        ran.code,
+        Some(0),
+        "read as far as the Hub lets: {}",
+        ran.stderr
+    );
+    let agent = ran
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("acme       agent"))
+        .unwrap_or_else(|| panic!("{}", ran.stdout));
+    assert!(agent.contains(" 1000 of 1729  "), "{agent}");
+    assert!(
+        ran.stderr
+            .contains("lists only the newest 1000 of the repository's 1729 tags"),
+        "the log says why and what to do: {}",
+        ran.stderr
+    );
+    let ran = inventory(&anonymous("json"), &[]).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let printed: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let agent = &printed["namespaces"][0]["repositories"][0];
+    assert_eq!(agent["name"], "agent");
+    assert_eq!(
+        (&agent["tag_count"], &agent["tags_listed"]),
+        (&json!(1729), &json!(1000))
+    );
+    let mut names: Vec<&str> = agent["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, hub.newest_tag_names("acme", "agent", 1_000));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,8 @@
 mod alerting;
 mod audit_log;
 mod auth;
+mod capped;
+mod captures;
 mod changes;
 mod cli;
 mod client;
@@ -24,6 +26,7 @@ mod limits;
 mod pages;
 mod pipeline;
 mod pull_limit;
+mod reasons;
 mod release;
 #[cfg(target_os = "linux")]
 mod resources;

@@ -1,7 +1,8 @@
 //! The registry's pull quota: checked anonymously and as the account against the simulated
 //! registry (its token service and a `HEAD` of a manifest), served as `dockerhub_pull_limit*`,
 //! counted under the `registry_*` endpoints, kept when a check fails, never a `GET` of a
-//! manifest, and the token never anywhere but the registry.
+//! manifest, and the token never anywhere but the registry. The headers as they really come:
+//! a window without a count, the `x-` names, both at once, and the window of each answer.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -82,7 +83,7 @@ async fn the_anonymous_and_the_account_quota_are_served_as_the_registry_reports_
         .wait_for(|m| last_check(m, "anonymous").is_some() && last_check(m, "acme-bot").is_some())
         .await;
     for (account, limit, remaining, window) in [
-        ("anonymous", 100.0, 76.0, 21_600.0),
+        ("anonymous", 100.0, 76.0, simhub::WINDOW_SECONDS as f64),
         ("acme-bot", 200.0, 150.0, 3_600.0),
     ] {
         let got = |name| pull_value(&m, name, account);
@@ -156,11 +157,11 @@ async fn a_failed_check_keeps_the_last_values_and_their_time_and_is_logged_with_
     let metrics = || async { get(&format!("{}/metrics", process.url)).await.1 };
     eventually(|| async { last_check(&metrics().await, "anonymous").map(|_| ()) }).await;
 
-    // The registry now sends a limit header without a count, as it once did for real.
+    // The registry now sends a count that is no number.
     hub.set_pull_quota(
         None,
         PullQuota::Headers {
-            limit: Some(";w=21600".into()),
+            limit: Some("lots;w=21600".into()),
             remaining: Some("76;w=21600".into()),
         },
     );
@@ -191,7 +192,7 @@ async fn a_failed_check_keeps_the_last_values_and_their_time_and_is_logged_with_
     );
     assert_eq!(
         pull_value(&after, "dockerhub_pull_limit_window_seconds", "anonymous"),
-        Some(21_600.0)
+        Some(simhub::WINDOW_SECONDS as f64)
     );
     assert_eq!(
         pull_value(&after, "dockerhub_pull_limit_unlimited", "anonymous"),
@@ -496,4 +497,124 @@ async fn an_interval_of_zero_sends_nothing_to_the_registry() {
     assert!(registry.is_empty(), "{registry:?}");
     assert!(!m.contains("dockerhub_pull_limit"), "{m}");
     assert!(!m.contains("endpoint=\"registry_"), "{m}");
+}
+
+/// The exporter binary checking the anonymous quota every 100 ms.
+async fn checking_often(running: &RunningHub) -> Process {
+    Process::start(&args(running, &["--pull-limit.interval", "100ms"]), &[]).await
+}
+
+/// What `process` serves now.
+async fn served(process: &Process) -> String {
+    get(&format!("{}/metrics", process.url)).await.1
+}
+
+/// Stops `process`, whose checks must all have succeeded.
+async fn stop_without_failed_checks(process: Process) {
+    let log = process.log();
+    assert!(!log.contains("pull limit check failed"), "{log}");
+    assert!(process.terminate().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_without_a_count_is_a_successful_check_with_a_window_and_no_count_series() {
+    let hub = hub();
+    // The registry's answer as captured (docker/hub-feedback#2081).
+    hub.set_pull_quota(
+        None,
+        PullQuota::Headers {
+            limit: Some(";w=21600".into()),
+            remaining: Some(";w=21600".into()),
+        },
+    );
+    let running = hub.start().await.unwrap();
+    let process = checking_often(&running).await;
+    let m = eventually(|| async {
+        let m = served(&process).await;
+        last_check(&m, "anonymous").map(|_| m)
+    })
+    .await;
+    assert_eq!(
+        pull_value(&m, "dockerhub_pull_limit_window_seconds", "anonymous"),
+        Some(21_600.0)
+    );
+    assert_eq!(
+        pull_value(&m, "dockerhub_pull_limit_unlimited", "anonymous"),
+        Some(0.0)
+    );
+    for absent in ["dockerhub_pull_limit", "dockerhub_pull_limit_remaining"] {
+        assert_eq!(pull_value(&m, absent, "anonymous"), None, "{absent}");
+    }
+    // Checks go on succeeding, and none is logged as a failure.
+    let first = last_check(&m, "anonymous").unwrap();
+    eventually(|| async {
+        (last_check(&served(&process).await, "anonymous")? > first).then_some(())
+    })
+    .await;
+    stop_without_failed_checks(process).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_x_names_alone_are_read_and_with_the_plain_ones_count_once() {
+    let hub = hub();
+    hub.set_pull_quota(
+        None,
+        PullQuota::Raw(vec![
+            ("x-ratelimit-limit", "100;w=3600".into()),
+            ("x-ratelimit-remaining", "42;w=3600".into()),
+        ]),
+    );
+    let running = hub.start().await.unwrap();
+    let process = checking_often(&running).await;
+    let remaining = |m: &str| pull_value(m, "dockerhub_pull_limit_remaining", "anonymous");
+    let m = eventually(|| async {
+        let m = served(&process).await;
+        remaining(&m).map(|_| m)
+    })
+    .await;
+    assert_eq!(remaining(&m), Some(42.0));
+    assert_eq!(
+        pull_value(&m, "dockerhub_pull_limit", "anonymous"),
+        Some(100.0)
+    );
+    // Both names, as live answers carry them: the plain ones are read, once.
+    hub.set_pull_quota(
+        None,
+        PullQuota::Raw(vec![
+            ("ratelimit-limit", "100;w=3600".into()),
+            ("ratelimit-remaining", "41;w=3600".into()),
+            ("x-ratelimit-limit", "100;w=3600".into()),
+            ("x-ratelimit-remaining", "41;w=3600".into()),
+        ]),
+    );
+    eventually(|| async { (remaining(&served(&process).await) == Some(41.0)).then_some(()) }).await;
+    stop_without_failed_checks(process).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_is_read_from_every_answer() {
+    let hub = hub();
+    // Live answers of 2026 say an hour...
+    hub.set_pull_quota(None, PullQuota::limited(100, 90));
+    let running = hub.start().await.unwrap();
+    let process = checking_often(&running).await;
+    let window = || async {
+        pull_value(
+            &served(&process).await,
+            "dockerhub_pull_limit_window_seconds",
+            "anonymous",
+        )
+    };
+    eventually(|| async { (window().await == Some(3_600.0)).then_some(()) }).await;
+    // ...the documentation six hours: whichever the registry says is served.
+    hub.set_pull_quota(
+        None,
+        PullQuota::Limited {
+            limit: 100,
+            remaining: 90,
+            window_seconds: 21_600,
+        },
+    );
+    eventually(|| async { (window().await == Some(21_600.0)).then_some(()) }).await;
+    assert!(process.terminate().await.success());
 }

@@ -76,6 +76,13 @@ pub enum FaultKind {
     GzipBomb(usize),
     /// This status with exactly this body (JSON or not).
     Answer(u16, String),
+    /// The Hub's anti-abuse refusal as captured: 429 with `Retry-After: 60` and the plain-text
+    /// body `Too Many Requests (HAP429).`, no rate-limit headers of its own.
+    AntiAbuse,
+    /// This status and a body captured from the real Hub, served as JSON with every
+    /// `https://hub.docker.com` in it changed to this hub's own address, as the Hub makes its
+    /// links from the address it was asked at (see [`SimHub::replay`](crate::SimHub::replay)).
+    Captured(u16, String),
     /// The normal page, but its `count` replaced by this.
     Count(usize),
     /// A listing without end: every page claims `count` items in all, holds `items` tags
@@ -89,6 +96,9 @@ pub enum FaultKind {
         fat: usize,
     },
 }
+
+/// The origin of the real Hub, as its links name it.
+const REAL_HUB: &str = "https://hub.docker.com";
 
 /// The page a misconfigured proxy in front of the Hub might serve.
 const HTML_ERROR_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>Docker Hub</title></head>\
@@ -115,6 +125,7 @@ pub(super) fn answer(
     normal: impl FnOnce() -> Reply,
     page_url: impl Fn(usize) -> String,
     page: usize,
+    host: &str,
 ) -> (Reply, Duration) {
     let reply = match kind {
         FaultKind::Status(code) => Reply::json(
@@ -180,6 +191,21 @@ pub(super) fn answer(
             status,
             headers: Vec::new(),
             content: Content::Json(Bytes::from(text)),
+        },
+        FaultKind::AntiAbuse => Reply {
+            status: 429,
+            headers: vec![
+                ("cache-control", "no-cache".to_string()),
+                ("retry-after", "60".to_string()),
+            ],
+            content: Content::Text(Bytes::from_static(b"Too Many Requests (HAP429).\n")),
+        },
+        FaultKind::Captured(status, text) => Reply {
+            status,
+            headers: Vec::new(),
+            content: Content::Json(Bytes::from(
+                text.replace(REAL_HUB, &format!("http://{host}")),
+            )),
         },
         FaultKind::Count(count) => {
             let mut reply = normal();
@@ -332,6 +358,44 @@ mod tests {
         assert_eq!(both.header("x-retry-after"), Some("1800000000"));
         assert_eq!(both.header("retry-after"), Some("1"));
         assert_eq!(get(running.addr(), TAGS, None).await.status, 200);
+    }
+
+    #[tokio::test]
+    async fn the_anti_abuse_429_is_plain_text_with_retry_after_60() {
+        let hub = SimHub::new();
+        hub.add_repo("acme", Repo::new("api").with_tags(3));
+        hub.add_fault(Fault::new("/tags", FaultKind::AntiAbuse).times(1));
+        let running = hub.start().await.unwrap();
+        let refused = get(running.addr(), TAGS, None).await;
+        assert_eq!(refused.status, 429);
+        assert_eq!(refused.header("content-type"), Some("text/plain"));
+        assert_eq!(refused.header("retry-after"), Some("60"));
+        assert_eq!(refused.text(), "Too Many Requests (HAP429).\n");
+        assert_eq!(get(running.addr(), TAGS, None).await.status, 200);
+    }
+
+    #[tokio::test]
+    async fn a_replayed_capture_is_served_as_captured_its_links_leading_here() {
+        let hub = SimHub::new();
+        let captured = r#"{"count":2,"next":"https://hub.docker.com/v2/repositories/ubuntu/tags/?page=2\u0026page_size=1","previous":null,"results":[]}"#;
+        hub.replay(
+            "/v2/namespaces/library/repositories/ubuntu/tags",
+            200,
+            captured,
+        );
+        let running = hub.start().await.unwrap();
+        let answer = get(
+            running.addr(),
+            "/v2/namespaces/library/repositories/ubuntu/tags?page_size=100",
+            None,
+        )
+        .await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(
+            answer.text(),
+            captured.replace("https://hub.docker.com", &running.url()),
+            "byte for byte but the origin"
+        );
     }
 
     #[tokio::test]

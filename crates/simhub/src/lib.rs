@@ -4,10 +4,17 @@
 //!
 //! It behaves like the real Hub wherever a client depends on it: logins on `/v2/auth/token` and `/v2/users/login` with expiring JWTs,
 //! repository and tag listings on the current and legacy routes with the Hub's pagination
-//! (`page_size` capped at 100, absolute `next` links, 404 past the last page), private
+//! (`page_size` capped at 100, absolute `next` links with their parameters reordered and, for
+//! official images, without `library/`, 404 past the last page), tags newest first, private
 //! repositories visible only to accounts of their namespace, and a fixed-window request quota
-//! with `X-RateLimit-*` headers and 429s. On top of that a test can inject faults, add latency,
-//! mutate the data while a client walks it, and read back every request received.
+//! with `X-RateLimit-*` headers and 429s. It also does what the live Hub of 2026 does that
+//! its documentation does not say, as captures of 2024 to 2026 show:
+//! anonymous tag listings stop at offset 1,000 with a 403, repeated failed logins lock the
+//! username with 429s, and the data has the real shapes (`repository_type: null`, tags
+//! without `digest`, attestation images, `tag_status`, times with 0 to 9 fractional
+//! digits). On top of that a test can inject faults (among them the plain-text anti-abuse
+//! 429), replay captured answers, add latency, mutate the data while a client walks it, and
+//! read back every request received.
 //!
 //! Every change also leaves the two signals the Hub gives of changes: an event in the
 //! namespace's audit log, served on `GET /v2/auditlogs/{account}` (see [`AuditEvent`]), and,
@@ -258,6 +265,33 @@ impl SimHub {
         self.lock().settings.auth_token_route = enabled;
     }
 
+    /// The offset (`(page - 1) × page_size`) from which anonymous tag listings answer 403
+    /// `pagination offset too large for anonymous requests`, as the real Hub's do since
+    /// 2026-08 (1,000 by default, so page 11 at `page_size=100` is refused); `None` lets
+    /// anonymous listings page on, for tests that need deep anonymous listings.
+    pub fn set_anonymous_offset_limit(&self, limit: Option<usize>) {
+        self.lock().settings.anonymous_offset_limit = limit;
+    }
+
+    /// Locks a username after `failures` failed logins: every login attempt for it (right
+    /// or wrong) then answers 429 `too many failed login attempts for username or IP
+    /// address`, and each one extends the lock to `lock` from then, as on the real Hub (by
+    /// default 5 failures and 10 minutes); `None` never locks.
+    pub fn set_login_lockout(&self, lockout: Option<(u32, Duration)>) {
+        self.lock().settings.login_lockout = lockout;
+    }
+
+    /// Serves `body`, captured from the real Hub, with `status` to every request whose
+    /// `path?query` contains `path_contains`, until cleared with the faults; its links to
+    /// `https://hub.docker.com` lead to this hub. Replays are tried with the faults, in the
+    /// order added.
+    pub fn replay(&self, path_contains: &str, status: u16, body: &str) {
+        self.add_fault(Fault::new(
+            path_contains,
+            FaultKind::Captured(status, body.to_string()),
+        ));
+    }
+
     /// Injects a fault; faults are tried in the order added, and the first match fires.
     pub fn add_fault(&self, fault: Fault) {
         self.lock().faults.push(fault);
@@ -366,6 +400,24 @@ impl SimHub {
             .repo(namespace, repo)
             .map(|r| r.tags.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// The names of the first `n` tags of a repository in the order the Hub lists them (most
+    /// recently pushed first), sorted by name: what a listing cut short after `n` tags holds.
+    pub fn newest_tag_names(&self, namespace: &str, repo: &str, n: usize) -> Vec<String> {
+        let state = self.lock();
+        let mut names: Vec<String> = state
+            .repo(namespace, repo)
+            .map(|r| {
+                State::tags_in_order(r)
+                    .into_iter()
+                    .take(n)
+                    .map(|t| t.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
     }
 
     /// The digest of a tag (`None` also when the tag's digest is null).

@@ -7,9 +7,11 @@
 //! The token service gives a pull token for `repository:NAME:pull` of
 //! `service=registry.docker.io`, anonymously or to an account of the hub given as basic
 //! authentication. The registry answers `GET` and `HEAD` of `ratelimitpreview/test:latest`
-//! with the token: with `ratelimit-limit: N;w=S`, `ratelimit-remaining: N;w=S` and
-//! `docker-ratelimit-source` as the caller's [`PullQuota`] says, or without them for an
-//! unlimited one. A `HEAD` spends nothing; a `GET` is a pull and spends one, as on Docker Hub
+//! with the token: with `ratelimit-limit: N;w=S`, `ratelimit-remaining: N;w=S`, the same
+//! values again under `x-ratelimit-limit` and `x-ratelimit-remaining` (live answers of 2026
+//! carry both), and `docker-ratelimit-source` as the caller's [`PullQuota`] says, or without
+//! them for an unlimited one. The window is an hour, as live answers of 2026 say, while
+//! Docker's documentation still says six hours. A `HEAD` spends nothing; a `GET` is a pull and spends one, as on Docker Hub
 //! (and is 429 once none is left). Every request is recorded with the hub's own
 //! ([`SimHub::requests`]) and may meet its faults, but the Hub API's request quota
 //! ([`SimHub::set_rate_limit`]) does not apply: the registry is another service.
@@ -42,8 +44,9 @@ const SERVICE: &str = "registry.docker.io";
 const REPOSITORY: &str = "ratelimitpreview/test";
 const REFERENCE: &str = "latest";
 
-/// Docker Hub's pull-limit window: six hours.
-pub const WINDOW_SECONDS: u64 = 21_600;
+/// The pull-limit window live answers of 2026 name (`w=3600`, an hour; the documentation and
+/// the tokens' claims still say 21600, six hours).
+pub const WINDOW_SECONDS: u64 = 3_600;
 
 /// The lifetime the token service states for its tokens, as Docker Hub's does.
 const TOKEN_SECONDS: u64 = 300;
@@ -70,6 +73,9 @@ pub enum PullQuota {
         /// The `ratelimit-remaining` value.
         remaining: Option<String>,
     },
+    /// Exactly these headers (lower-case names) and no other pull-limit header: for the
+    /// forms seen live, such as only `x-ratelimit-*`.
+    Raw(Vec<(&'static str, String)>),
     /// The token service answers with this status instead of a token.
     TokenFails(u16),
     /// The registry answers the manifest with this status.
@@ -77,7 +83,7 @@ pub enum PullQuota {
 }
 
 impl PullQuota {
-    /// `limit` pulls per six hours, `remaining` of them left.
+    /// `limit` pulls per [`WINDOW_SECONDS`], `remaining` of them left.
     pub fn limited(limit: u64, remaining: u64) -> Self {
         PullQuota::Limited {
             limit,
@@ -105,7 +111,7 @@ pub(super) struct Registry {
 }
 
 impl Default for Registry {
-    /// Docker Hub's published limits: 100 pulls per six hours anonymously, 200 for an
+    /// Docker Hub's published limits: 100 pulls per window anonymously, 200 for an
     /// account, none spent.
     fn default() -> Self {
         Registry {
@@ -320,6 +326,7 @@ fn registry(state: &mut State, req: &HubRequest, rest: &str) -> Reply {
             headers.extend(limit.clone().map(|l| ("ratelimit-limit", l)));
             headers.extend(remaining.clone().map(|r| ("ratelimit-remaining", r)));
         }
+        PullQuota::Raw(raw) => headers.extend(raw.iter().cloned()),
     }
     headers.push((
         "docker-content-digest",
@@ -346,14 +353,16 @@ fn registry(state: &mut State, req: &HubRequest, rest: &str) -> Reply {
     }
 }
 
-/// The two pull-limit headers with a window.
-fn limit_headers(limit: &str, remaining: &str, window_seconds: u64) -> [(&'static str, String); 2] {
+/// The pull-limit headers with a window, under both the names the documentation gives and the
+/// `x-` names live answers add.
+fn limit_headers(limit: &str, remaining: &str, window_seconds: u64) -> [(&'static str, String); 4] {
+    let limit = format!("{limit};w={window_seconds}");
+    let remaining = format!("{remaining};w={window_seconds}");
     [
-        ("ratelimit-limit", format!("{limit};w={window_seconds}")),
-        (
-            "ratelimit-remaining",
-            format!("{remaining};w={window_seconds}"),
-        ),
+        ("ratelimit-limit", limit.clone()),
+        ("ratelimit-remaining", remaining.clone()),
+        ("x-ratelimit-limit", limit),
+        ("x-ratelimit-remaining", remaining),
     ]
 }
 
@@ -421,14 +430,16 @@ mod tests {
         let auth = bearer(&running, None).await;
         let answer = head(&running, &auth).await;
         assert_eq!(answer.status, 200);
-        assert_eq!(answer.header("ratelimit-limit"), Some("100;w=21600"));
-        assert_eq!(answer.header("ratelimit-remaining"), Some("100;w=21600"));
+        assert_eq!(answer.header("ratelimit-limit"), Some("100;w=3600"));
+        assert_eq!(answer.header("ratelimit-remaining"), Some("100;w=3600"));
+        assert_eq!(answer.header("x-ratelimit-limit"), Some("100;w=3600"));
+        assert_eq!(answer.header("x-ratelimit-remaining"), Some("100;w=3600"));
         assert_eq!(answer.header("docker-ratelimit-source"), Some("127.0.0.1"));
         assert!(answer.body.is_empty());
         assert_eq!(hub.pull_quota(None), PullQuota::limited(100, 100));
         let pulled = get(running.addr(), MANIFEST, Some(&auth)).await;
         assert_eq!(pulled.status, 200);
-        assert_eq!(pulled.header("ratelimit-remaining"), Some("99;w=21600"));
+        assert_eq!(pulled.header("ratelimit-remaining"), Some("99;w=3600"));
         assert_eq!(hub.pull_quota(None), PullQuota::limited(100, 99));
         hub.set_pull_quota(None, PullQuota::limited(100, 0));
         let refused = get(running.addr(), MANIFEST, Some(&auth)).await;
@@ -499,6 +510,18 @@ mod tests {
         let answer = head(&running, &auth).await;
         assert_eq!(answer.header("ratelimit-limit"), Some(";w=21600"));
         assert_eq!(answer.header("ratelimit-remaining"), None);
+        assert_eq!(answer.header("x-ratelimit-limit"), None);
+        hub.set_pull_quota(
+            None,
+            PullQuota::Raw(vec![
+                ("x-ratelimit-limit", "100;w=3600".into()),
+                ("x-ratelimit-remaining", "7;w=3600".into()),
+            ]),
+        );
+        let answer = head(&running, &auth).await;
+        assert_eq!(answer.header("x-ratelimit-remaining"), Some("7;w=3600"));
+        assert_eq!(answer.header("ratelimit-limit"), None);
+        assert_eq!(answer.header("ratelimit-remaining"), None);
     }
 
     #[tokio::test]
@@ -510,7 +533,9 @@ mod tests {
             let auth = bearer(&running, None).await;
             let answer = head(&running, &auth).await;
             assert_eq!(answer.status, 200);
-            assert_eq!(answer.header("x-ratelimit-limit"), None);
+            // The registry's own pull limit, not the Hub API's quota of 1.
+            assert_eq!(answer.header("x-ratelimit-limit"), Some("100;w=3600"));
+            assert_eq!(answer.header("x-ratelimit-reset"), None);
         }
         let methods: Vec<(String, String)> = hub
             .requests()

@@ -29,6 +29,8 @@ pub(super) enum Content {
     Page(Page),
     /// An HTML page (`text/html`).
     Html(Bytes),
+    /// Plain text (`text/plain`).
+    Text(Bytes),
     /// A JSON-looking body of exactly this many bytes, streamed.
     Huge(usize),
     /// These bytes under a much larger content-length, then the connection drops.
@@ -96,6 +98,15 @@ impl Reply {
         }
     }
 
+    /// A JSON answer whose body is exactly `text` (a body captured from the real Hub).
+    pub(super) fn json_text(status: u16, text: &'static str) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            content: Content::Json(Bytes::from_static(text.as_bytes())),
+        }
+    }
+
     /// A JSON error of the `{"detail": ...}` kind.
     pub(super) fn detail(status: u16, detail: &str) -> Reply {
         Reply::json(status, &serde_json::json!({ "detail": detail }))
@@ -119,7 +130,7 @@ impl Reply {
     /// The body as bytes, for the content kinds that have a definite text.
     pub(super) fn body_bytes(&self) -> Bytes {
         match &self.content {
-            Content::Json(b) | Content::Html(b) | Content::Reset(b) => b.clone(),
+            Content::Json(b) | Content::Html(b) | Content::Text(b) | Content::Reset(b) => b.clone(),
             Content::Page(p) => p.render(),
             Content::Huge(_) | Content::Gzipped(_) | Content::Empty => Bytes::new(),
         }
@@ -150,6 +161,7 @@ impl Reply {
                 Some("text/html; charset=utf-8"),
                 SimBody::Full(Some(b.clone())),
             ),
+            Content::Text(b) => (Some("text/plain"), SimBody::Full(Some(b.clone()))),
             Content::Huge(n) => (Some("application/json"), SimBody::huge(*n)),
             Content::Reset(b) => (
                 Some("application/json"),

@@ -13,6 +13,13 @@ use super::state::{Access, State, StoredRepo};
 use super::wire;
 use super::{audit, auth};
 
+/// The namespace of the official images.
+const LIBRARY: &str = "library";
+
+/// The real Hub's answer to an anonymous page past [`super::state::ANONYMOUS_OFFSET_LIMIT`]
+/// (the body as Harbor's log quoted it, 2026-09).
+const OFFSET_REFUSAL: &str = r#"{"message":"pagination offset too large for anonymous requests; sign in to page further","errinfo":{}}"#;
+
 /// The Hub's default page size.
 const DEFAULT_PAGE_SIZE: usize = 10;
 /// The Hub silently caps larger `page_size` values to this.
@@ -62,20 +69,35 @@ impl HubRequest {
     }
 
     /// The absolute URL of page `page` of this listing with `size` items a page; other
-    /// query parameters (`name`, `ordering`) are carried forward as the Hub does.
+    /// query parameters (`name`, `ordering`) are carried forward as the Hub does, all of them
+    /// in name order (the Hub's links come back reordered: `?ordering=…&page=2&page_size=1`).
     pub(super) fn page_url(&self, page: usize, size: usize) -> String {
-        let mut url = format!(
-            "http://{}{}?page={page}&page_size={size}",
-            self.host, self.path
-        );
+        self.page_url_at(&self.path, page, size)
+    }
+
+    /// [`HubRequest::page_url`] on another path: the Hub links the pages of an official
+    /// image's tags without `library/`.
+    pub(super) fn page_url_at(&self, path: &str, page: usize, size: usize) -> String {
+        let mut pairs: Vec<(String, String)> = vec![
+            ("page".into(), page.to_string()),
+            ("page_size".into(), size.to_string()),
+        ];
         for pair in self.query.split('&').filter(|p| !p.is_empty()) {
             let key = decode(pair.split_once('=').map_or(pair, |(k, _)| k));
             if key != "page" && key != "page_size" {
-                url.push('&');
-                url.push_str(pair);
+                pairs.push((key, pair.to_string()));
             }
         }
-        url
+        // Stable: repeated parameters keep their order.
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        let query: Vec<String> = pairs
+            .into_iter()
+            .map(|(key, pair)| match key.as_str() {
+                "page" | "page_size" => format!("{key}={pair}"),
+                _ => pair,
+            })
+            .collect();
+        format!("http://{}{path}?{}", self.host, query.join("&"))
     }
 
     /// The page asked for, 1 when none is (or one that is not a number).
@@ -149,19 +171,21 @@ pub(super) fn route(state: &mut State, req: &HubRequest) -> Reply {
         | ["v2", "namespaces", ns, "repositories", repo, "tags", ""]
             if !ns.is_empty() && !repo.is_empty() =>
         {
-            if req.param("page").is_some_and(|p| p != "1") {
-                state.shift_pages(ns, repo);
-            }
-            get_only(state, req, |state, access| {
-                list_tags(state, req, access, ns, repo)
-            })
+            tags(state, req, ns, repo)
         }
         ["v2", "auditlogs", account] | ["v2", "auditlogs", account, ""] if !account.is_empty() => {
             get_only(state, req, |state, access| {
                 audit::route(state, req, access, account)
             })
         }
-        // The legacy routes want their trailing slash; the Hub redirects the bare form.
+        // An official image's tags without `library/`, as the Hub links their pages.
+        ["v2", "repositories", repo, "tags"] | ["v2", "repositories", repo, "tags", ""]
+            if state.repo(LIBRARY, repo).is_some() =>
+        {
+            tags(state, req, LIBRARY, repo)
+        }
+        // The legacy routes want their trailing slash; the Hub redirects the bare form, but
+        // for the tags, whose bare form its own `next` links use (a 2026 capture).
         ["v2", "repositories", ns, ""] if !ns.is_empty() => {
             get_only(state, req, |state, access| {
                 list_repositories(state, req, access, ns)
@@ -172,17 +196,13 @@ pub(super) fn route(state: &mut State, req: &HubRequest) -> Reply {
                 get_repository(state, access, ns, repo)
             })
         }
-        ["v2", "repositories", ns, repo, "tags", ""] if !ns.is_empty() && !repo.is_empty() => {
-            get_only(state, req, |state, access| {
-                list_tags(state, req, access, ns, repo)
-            })
-        }
-        ["v2", "repositories", ns] if !ns.is_empty() => redirect(req),
-        ["v2", "repositories", ns, repo] | ["v2", "repositories", ns, repo, "tags"]
+        ["v2", "repositories", ns, repo, "tags"] | ["v2", "repositories", ns, repo, "tags", ""]
             if !ns.is_empty() && !repo.is_empty() =>
         {
-            redirect(req)
+            tags(state, req, ns, repo)
         }
+        ["v2", "repositories", ns] if !ns.is_empty() => redirect(req),
+        ["v2", "repositories", ns, repo] if !ns.is_empty() && !repo.is_empty() => redirect(req),
         _ => Reply::detail(404, "Not found"),
     }
 }
@@ -267,7 +287,7 @@ fn list_repositories(state: &State, req: &HubRequest, access: &Access, ns: &str)
     if ordering.starts_with('-') {
         repos.reverse();
     }
-    paginate(req, &repos, |page| {
+    paginate(req, None, &repos, |page| {
         to_json(&page.iter().map(|r| wire::repository(r)).collect::<Vec<_>>())
     })
 }
@@ -279,40 +299,77 @@ fn get_repository(state: &State, access: &Access, ns: &str, repo: &str) -> Reply
     }
 }
 
+/// A tag listing on any of its routes: a page after the first may first change the
+/// repository (see `SimHub::shift_between_pages`).
+fn tags(state: &mut State, req: &HubRequest, ns: &str, repo: &str) -> Reply {
+    if req.param("page").is_some_and(|p| p != "1") {
+        state.shift_pages(ns, repo);
+    }
+    get_only(state, req, |state, access| {
+        list_tags(state, req, access, ns, repo)
+    })
+}
+
 fn list_tags(state: &State, req: &HubRequest, access: &Access, ns: &str, repo: &str) -> Reply {
     let Some(repo) = state.repo(ns, repo).filter(|r| access.sees(r)) else {
         return object_not_found();
     };
+    if let (Access::Anonymous, Some(limit)) = (access, state.settings.anonymous_offset_limit)
+        && offset(req).is_some_and(|o| o >= limit)
+    {
+        return Reply::json_text(403, OFFSET_REFUSAL);
+    }
     let filter = req.param("name").unwrap_or_default();
     let tags: Vec<_> = State::tags_in_order(repo)
         .into_iter()
         .filter(|t| t.name.contains(&filter))
         .collect();
-    paginate(req, &tags, |page| {
+    // The Hub links the pages of an official image's tags on its legacy route, without
+    // `library/` (`/v2/repositories/ubuntu/tags/?page=2&page_size=1` in a 2024 capture);
+    // captures show only the legacy route, whose links the current one is assumed to share.
+    let links = (ns == LIBRARY).then(|| format!("/v2/repositories/{}/tags/", repo.name));
+    paginate(req, links.as_deref(), &tags, |page| {
         to_json(&page.iter().map(|t| wire::tag(repo, t)).collect::<Vec<_>>())
     })
 }
 
-/// The requested page of `items`, rendered by `render`; 404 past the last page (page 1 of an
-/// empty listing is a 200 with no results).
-fn paginate<T>(req: &HubRequest, items: &[T], render: impl FnOnce(&[T]) -> String) -> Reply {
+/// The page asked for: 1 when none is, `None` when it is not a number from 1.
+fn requested_page(req: &HubRequest) -> Option<usize> {
+    match req.param("page") {
+        None => Some(1),
+        Some(p) => p.parse::<usize>().ok().filter(|p| *p >= 1),
+    }
+}
+
+/// The offset of the first item of the page asked for, `None` for a page that is not a
+/// number.
+fn offset(req: &HubRequest) -> Option<usize> {
+    (requested_page(req)? - 1).checked_mul(req.page_size())
+}
+
+/// The requested page of `items`, rendered by `render`, its links on `links` (the path
+/// asked for when `None`); 404 past the last page (page 1 of an empty listing is a 200 with
+/// no results).
+fn paginate<T>(
+    req: &HubRequest,
+    links: Option<&str>,
+    items: &[T],
+    render: impl FnOnce(&[T]) -> String,
+) -> Reply {
     let size = req.page_size();
-    let page = match req.param("page") {
-        None => 1,
-        Some(p) => match p.parse::<usize>() {
-            Ok(p) if p >= 1 => p,
-            _ => return Reply::detail(404, "Not found"),
-        },
+    let Some(page) = requested_page(req) else {
+        return Reply::detail(404, "Not found");
     };
     let start = match (page - 1).checked_mul(size) {
         Some(start) if start < items.len() || page == 1 => start.min(items.len()),
         _ => return Reply::detail(404, "Not found"),
     };
     let end = (start + size).min(items.len());
+    let link = |page| req.page_url_at(links.unwrap_or(&req.path), page, size);
     Reply::page(Page {
         count: items.len(),
-        next: (end < items.len()).then(|| req.page_url(page + 1, size)),
-        previous: (page > 1).then(|| req.page_url(page - 1, size)),
+        next: (end < items.len()).then(|| link(page + 1)),
+        previous: (page > 1).then(|| link(page - 1)),
         results: render(&items[start..end]),
     })
 }

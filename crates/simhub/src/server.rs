@@ -150,6 +150,7 @@ fn respond(state: &mut State, req: &HubRequest, at: Instant) -> (Reply, bool, us
                 || routes::route(state, req),
                 |page| req.page_url(page, req.page_size()),
                 req.page_number(),
+                &req.host,
             ),
         },
     };

@@ -27,6 +27,18 @@ use super::{RequestRecord, RetryAfterStyle};
 /// Token lifetime of `/v2/auth/token` on the real Hub ("expires in 10 minutes").
 pub(super) const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(600);
 
+/// The offset from which the real Hub refuses anonymous listings (since 2026-08: page 11 at
+/// `page_size=100` answers 403).
+pub(super) const ANONYMOUS_OFFSET_LIMIT: usize = 1_000;
+
+/// Failed logins of one username after which the real Hub locks it (the number is not
+/// published; a handful is what users report).
+pub(super) const LOGIN_FAILURES_LOCK: u32 = 5;
+
+/// How long a locked username stays locked, from its last attempt (about ten minutes, as
+/// Docker staff described it).
+pub(super) const LOGIN_LOCK: Duration = Duration::from_secs(600);
+
 /// The media type of a multi-manifest (index) tag.
 pub(super) const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 /// The media type of a tag that is a single image manifest.
@@ -44,6 +56,20 @@ pub(super) struct Settings {
     pub(super) delete_touches_repository: bool,
     /// Whether JSON answers are gzipped for clients that accept it.
     pub(super) compression: bool,
+    /// The offset from which anonymous tag listings answer 403; `None`: no limit.
+    pub(super) anonymous_offset_limit: Option<usize>,
+    /// Failed logins that lock a username, and for how long after its last attempt; `None`:
+    /// never locked.
+    pub(super) login_lockout: Option<(u32, Duration)>,
+}
+
+/// Failed logins of one username, and the lock they caused.
+#[derive(Debug, Clone, Default)]
+pub(super) struct LoginFailures {
+    /// Failed attempts since the last success.
+    pub(super) count: u32,
+    /// Until when every attempt is refused with 429; each attempt meanwhile extends it.
+    pub(super) locked_until: Option<tokio::time::Instant>,
 }
 
 /// A change the hub makes to a repository between two page requests of its tag listing.
@@ -94,6 +120,24 @@ pub(super) struct StoredTag {
     pub(super) images: Vec<StoredImage>,
     pub(super) last_pushed: OffsetDateTime,
     pub(super) last_pulled: Option<OffsetDateTime>,
+    /// Digits of the fractions of seconds in this tag's times as served, 0 to 9, as the real
+    /// Hub's vary; its times are kept to at most microseconds, so that the digits beyond six
+    /// are zeros and every form names the same instant.
+    pub(super) digits: u8,
+}
+
+/// How many fractional digits the times of the tag with `id` are written with: 0 to 9,
+/// spread over the tags.
+fn digits_of(id: u64) -> u8 {
+    (id % 10) as u8
+}
+
+/// `t` cut to the precision `digits` fractional digits can write, microseconds at most.
+pub(super) fn truncated(t: OffsetDateTime, digits: u8) -> OffsetDateTime {
+    let step = 10u32.pow(9 - u32::from(digits.min(6)));
+    // Cutting nanoseconds down stays within the same second, so this cannot fail.
+    t.replace_nanosecond(t.nanosecond() / step * step)
+        .unwrap_or(t)
 }
 
 /// A repository as the hub serves it.
@@ -134,6 +178,8 @@ pub(super) struct State {
     pub(super) namespaces: BTreeMap<String, BTreeMap<String, StoredRepo>>,
     pub(super) accounts: HashMap<String, Account>,
     pub(super) tokens: HashMap<String, Token>,
+    /// Failed logins by username (or identifier), known or not.
+    pub(super) login_failures: HashMap<String, LoginFailures>,
     pub(super) settings: Settings,
     pub(super) limiter: Option<Limiter>,
     pub(super) faults: Vec<Fault>,
@@ -157,6 +203,7 @@ impl State {
             namespaces: BTreeMap::new(),
             accounts: HashMap::new(),
             tokens: HashMap::new(),
+            login_failures: HashMap::new(),
             settings: Settings {
                 retry_after: RetryAfterStyle::Seconds,
                 rate_limit_headers: true,
@@ -165,6 +212,8 @@ impl State {
                 auth_token_route: true,
                 delete_touches_repository: true,
                 compression: true,
+                anonymous_offset_limit: Some(ANONYMOUS_OFFSET_LIMIT),
+                login_lockout: Some((LOGIN_FAILURES_LOCK, LOGIN_LOCK)),
             },
             limiter: None,
             faults: Vec::new(),
@@ -239,6 +288,8 @@ impl State {
         push: bool,
         now: OffsetDateTime,
     ) -> StoredTag {
+        let id = id.unwrap_or_else(|| self.next_id());
+        let digits = digits_of(id);
         let pushed = if push {
             now
         } else {
@@ -248,6 +299,7 @@ impl State {
             };
             now - ago
         };
+        let pushed = truncated(pushed, digits);
         let pulled = spec.pulled.then(|| {
             let since = (now - pushed).whole_seconds().max(0) as u64;
             // Most tags are pulled every day; some old ones were last pulled long ago, which
@@ -259,7 +311,7 @@ impl State {
             } else {
                 self.rng.random_range(0..=since.min(86_400))
             };
-            now - Duration::from_secs(back)
+            truncated(now - Duration::from_secs(back), digits)
         });
         let size = match spec.size {
             Some(size) => size,
@@ -280,8 +332,8 @@ impl State {
                 variant: platform.variant,
                 digest: self.digest(),
                 size: image_size,
-                last_pulled: pulled.map(|p| (p - offset).max(pushed)),
-                last_pushed: pushed - offset,
+                last_pulled: pulled.map(|p| truncated((p - offset).max(pushed), digits)),
+                last_pushed: truncated(pushed - offset, digits),
             });
         }
         for _ in 0..spec.attestations {
@@ -296,12 +348,13 @@ impl State {
             });
         }
         StoredTag {
-            id: id.unwrap_or_else(|| self.next_id()),
+            id,
             name: spec.name.clone(),
             digest: spec.has_digest.then(|| self.digest()),
             images,
             last_pushed: pushed,
             last_pulled: pulled,
+            digits,
         }
     }
 
@@ -331,7 +384,7 @@ impl State {
         else {
             return false;
         };
-        stored.last_updated = now;
+        stored.last_updated = tag.last_pushed;
         let digest = tag.digest.clone();
         stored.tags.insert(tag.name.clone(), tag);
         self.pushed(namespace, repo, &spec.name, digest.as_deref(), actor, now);
@@ -349,6 +402,7 @@ impl State {
         let now = OffsetDateTime::now_utc();
         let old = self.repo(namespace, repo)?.tags.get(tag)?.clone();
         let mut renewed = old.clone();
+        let now = truncated(now, renewed.digits);
         for image in &mut renewed.images {
             image.digest = self.digest();
             image.last_pushed = now;

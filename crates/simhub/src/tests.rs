@@ -212,20 +212,181 @@ async fn a_pushed_tag_comes_first_and_is_shaped_like_the_hubs_tags() {
         (images[2]["os"].as_str(), images[2]["architecture"].as_str()),
         (Some("unknown"), Some("unknown"))
     );
-    let stamp = tag["tag_last_pushed"].as_str().unwrap();
-    assert_eq!(
-        (stamp.len(), &stamp[19..20], &stamp[26..]),
-        (27, ".", "Z"),
-        "microseconds: {stamp}"
-    );
+    assert_eq!(tag["tag_last_pushed"], tag["last_updated"]);
     let repos = get(running.addr(), "/v2/namespaces/library/repositories", None)
         .await
         .json();
-    assert_eq!(repos["results"][0]["last_updated"], tag["last_updated"]);
+    assert_eq!(
+        instant(&repos["results"][0]["last_updated"]),
+        instant(&tag["last_updated"]),
+        "a push moves the repository's last_updated to the tag's"
+    );
+}
+
+/// The instant an RFC 3339 time of the Hub names.
+fn instant(value: &serde_json::Value) -> time::OffsetDateTime {
+    use time::format_description::well_known::Rfc3339;
+    let text = value.as_str().expect("a time");
+    time::OffsetDateTime::parse(text, &Rfc3339).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+/// The number of fractional digits of an RFC 3339 time in UTC (`…:27Z` has none).
+fn fraction_digits(value: &serde_json::Value) -> usize {
+    let text = value.as_str().expect("a time");
+    text.split_once('.')
+        .map_or(0, |(_, fraction)| fraction.trim_end_matches('Z').len())
 }
 
 #[tokio::test]
-async fn segments_may_be_percent_encoded_and_legacy_paths_without_slash_redirect() {
+async fn tag_times_come_with_0_to_9_fractional_digits_naming_the_truths_instants() {
+    let hub = SimHub::new();
+    hub.add_repo("acme", Repo::new("api").with_tags(60));
+    let running = hub.start().await.unwrap();
+    let page = get(running.addr(), &format!("{TAGS}?page_size=100"), None)
+        .await
+        .json();
+    let truth = hub.truth("acme").remove(0);
+    let mut digits = std::collections::BTreeSet::new();
+    for tag in page["results"].as_array().unwrap() {
+        let known = truth
+            .tags
+            .iter()
+            .find(|t| tag["name"] == t.name.as_str())
+            .unwrap();
+        let pushed = &tag["tag_last_pushed"];
+        digits.insert(fraction_digits(pushed));
+        assert_eq!(
+            fraction_digits(&tag["last_updated"]),
+            fraction_digits(pushed)
+        );
+        assert_eq!(
+            instant(pushed),
+            instant(&serde_json::Value::from(known.last_pushed.as_str())),
+            "{pushed}"
+        );
+        for image in tag["images"].as_array().unwrap() {
+            assert_eq!(
+                fraction_digits(&image["last_pushed"]),
+                fraction_digits(pushed)
+            );
+        }
+    }
+    assert_eq!(digits, (0..=9).collect(), "every length from 0 to 9 digits");
+}
+
+#[tokio::test]
+async fn a_third_of_the_repositories_have_a_null_type_and_a_tag_without_digest_has_no_key() {
+    let hub = SimHub::new();
+    for i in 0..9 {
+        hub.add_repo("acme", Repo::new(&format!("r{i}")));
+    }
+    hub.add_repo(
+        "acme",
+        Repo::new("api").with_tag(TagSpec::new("old").no_digest()),
+    );
+    let running = hub.start().await.unwrap();
+    let repos = get(running.addr(), "/v2/namespaces/acme/repositories", None)
+        .await
+        .json();
+    let types: Vec<&serde_json::Value> = repos["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["repository_type"])
+        .collect();
+    let nulls = types.iter().filter(|t| t.is_null()).count();
+    assert!(
+        (2..=5).contains(&nulls) && types.iter().all(|t| t.is_null() || **t == "image"),
+        "{types:?}"
+    );
+    let tags = get(running.addr(), TAGS, None).await.json();
+    let tag = tags["results"][0].as_object().unwrap();
+    assert!(!tag.contains_key("digest"), "{tag:?}");
+    assert_eq!(tag["tag_status"], "active");
+}
+
+#[tokio::test]
+async fn anonymous_tag_listings_stop_at_offset_1000_with_the_hubs_403() {
+    let hub = SimHub::new();
+    hub.add_repo("acme", Repo::new("api").with_tags(1_050));
+    hub.add_account("acme-bot", "pat", &["acme"]);
+    let running = hub.start().await.unwrap();
+    let tenth = get(
+        running.addr(),
+        &format!("{TAGS}?page=10&page_size=100"),
+        None,
+    )
+    .await;
+    assert_eq!(tenth.status, 200);
+    assert!(tenth.json()["next"].as_str().unwrap().contains("page=11"));
+    for asked in [
+        "page=11&page_size=100",
+        "page=101&page_size=10",
+        "page=12&page_size=100",
+    ] {
+        let refused = get(running.addr(), &format!("{TAGS}?{asked}"), None).await;
+        assert_eq!(refused.status, 403, "{asked}");
+        assert_eq!(
+            refused.text(),
+            r#"{"message":"pagination offset too large for anonymous requests; sign in to page further","errinfo":{}}"#
+        );
+    }
+    let token = login(running.addr(), "acme-bot", "pat").await;
+    let signed_in = get(
+        running.addr(),
+        &format!("{TAGS}?page=11&page_size=100"),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(signed_in.status, 200, "an account pages on");
+    assert_eq!(signed_in.json()["results"].as_array().unwrap().len(), 50);
+    hub.set_anonymous_offset_limit(None);
+    let unlimited = get(
+        running.addr(),
+        &format!("{TAGS}?page=11&page_size=100"),
+        None,
+    )
+    .await;
+    assert_eq!(unlimited.status, 200, "switched off");
+}
+
+#[tokio::test]
+async fn an_official_images_tag_pages_link_without_library_and_those_links_work() {
+    let hub = SimHub::new();
+    hub.add_repo("library", Repo::new("ubuntu").with_tags(25));
+    let running = hub.start().await.unwrap();
+    let mut names = Vec::new();
+    let mut next = Some(format!(
+        "{}/v2/namespaces/library/repositories/ubuntu/tags?page_size=10&ordering=last_updated",
+        running.url()
+    ));
+    let mut links = Vec::new();
+    while let Some(url) = next {
+        let page = get(
+            running.addr(),
+            url.strip_prefix(&running.url()).unwrap(),
+            None,
+        )
+        .await
+        .json();
+        names.extend(self::names(&page));
+        next = page["next"].as_str().map(str::to_string);
+        links.extend(next.clone());
+    }
+    assert_eq!(
+        links[0],
+        format!(
+            "{}/v2/repositories/ubuntu/tags/?ordering=last_updated&page=2&page_size=10",
+            running.url()
+        ),
+        "absolute, without library/, its parameters in name order"
+    );
+    names.sort();
+    assert_eq!(names, hub.tag_names("library", "ubuntu"));
+}
+
+#[tokio::test]
+async fn segments_may_be_percent_encoded_and_legacy_paths_without_slash_redirect_but_tags() {
     let hub = SimHub::new();
     hub.add_repo("acme", Repo::new("auth-service").with_tags(1));
     let running = hub.start().await.unwrap();
@@ -238,7 +399,7 @@ async fn segments_may_be_percent_encoded_and_legacy_paths_without_slash_redirect
     assert_eq!(answer.json()["count"], 1);
     let moved = get(
         running.addr(),
-        "/v2/repositories/acme/auth-service/tags?page_size=5",
+        "/v2/repositories/acme/auth-service?page_size=5",
         None,
     )
     .await;
@@ -247,12 +408,20 @@ async fn segments_may_be_percent_encoded_and_legacy_paths_without_slash_redirect
         moved.header("location"),
         Some(
             format!(
-                "{}/v2/repositories/acme/auth-service/tags/?page_size=5",
+                "{}/v2/repositories/acme/auth-service/?page_size=5",
                 running.url()
             )
             .as_str()
         )
     );
+    // The tags' bare form is served: the Hub's own links use it.
+    let bare = get(
+        running.addr(),
+        "/v2/repositories/acme/auth-service/tags?page_size=5",
+        None,
+    )
+    .await;
+    assert_eq!((bare.status, bare.json()["count"].as_u64()), (200, Some(1)));
 }
 
 #[tokio::test]

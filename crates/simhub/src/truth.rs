@@ -20,7 +20,7 @@ pub struct RepoTruth {
     pub pulls: u64,
     /// `star_count`.
     pub stars: u64,
-    /// `last_updated`, as the Hub writes times (RFC 3339 in UTC with microseconds).
+    /// `last_updated`, as RFC 3339 in UTC with microseconds.
     pub last_updated: String,
     /// Its tags, in name order.
     pub tags: Vec<TagTruth>,
@@ -31,11 +31,12 @@ pub struct RepoTruth {
 pub struct TagTruth {
     /// Tag name.
     pub name: String,
-    /// Manifest or index digest; `None` where the Hub serves null.
+    /// Manifest or index digest; `None` where the Hub serves none (no `digest` key).
     pub digest: Option<String>,
     /// `full_size`: the size of its first platform image.
     pub full_size: u64,
-    /// `tag_last_pushed`, as the Hub writes times.
+    /// `tag_last_pushed`, as RFC 3339 in UTC with microseconds: the instant the Hub writes
+    /// with 0 to 9 fractional digits (it holds none finer than microseconds).
     pub last_pushed: String,
     /// `tag_last_pulled`; `None` when never pulled.
     pub last_pulled: Option<String>,
@@ -149,10 +150,13 @@ mod tests {
             assert_eq!(served["name"], tag.name.as_str());
             assert_eq!(served["digest"].as_str(), tag.digest.as_deref());
             assert_eq!(served["full_size"], tag.full_size);
-            assert_eq!(served["tag_last_pushed"], tag.last_pushed.as_str());
             assert_eq!(
-                served["tag_last_pulled"].as_str(),
-                tag.last_pulled.as_deref()
+                served["tag_last_pushed"].as_str().map(instant),
+                Some(instant(&tag.last_pushed))
+            );
+            assert_eq!(
+                served["tag_last_pulled"].as_str().map(instant),
+                tag.last_pulled.as_deref().map(instant)
             );
             let images = served["images"].as_array().unwrap();
             assert_eq!(images.len(), tag.images.len());
@@ -170,5 +174,11 @@ mod tests {
             1
         );
         assert!(hub.truth("nobody").is_empty());
+    }
+
+    /// The instant an RFC 3339 time names, whatever its number of fractional digits.
+    fn instant(text: &str) -> time::OffsetDateTime {
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
     }
 }

@@ -1,6 +1,9 @@
 //! The JSON shapes of repositories and tags, as the real Hub writes them (field names, order,
-//! nullability and timestamp format follow the recorded response in
-//! `tests/fixtures/hub-tags-library-ubuntu-2024-10.json` and the Hub's OpenAPI schema).
+//! nullability and timestamp format follow the responses recorded in `tests/fixtures/hub/`
+//! and the Hub's OpenAPI schema): `repository_type` is `null` for a third of the
+//! repositories, a tag without a digest has no `digest` key, attestation manifests are listed
+//! in `images` as `unknown/unknown`, `tag_status` says whether the tag was pushed or pulled
+//! within the last month, and the times of tags have 0 to 9 fractional digits.
 //!
 //! Only serialization lives here; which objects go on which page is the router's business.
 
@@ -14,14 +17,26 @@ use super::state::{IMAGE_MEDIA_TYPE, INDEX_MEDIA_TYPE, StoredImage, StoredRepo, 
 /// definition of `tag_status`).
 const ACTIVE_DAYS: i64 = 30;
 
-/// RFC 3339 in UTC with microseconds, as the Hub writes times: `2025-10-01T12:00:00.123456Z`.
+/// RFC 3339 in UTC with microseconds, as the Hub writes most times: `2025-10-01T12:00:00.123456Z`.
 pub(super) fn timestamp(t: OffsetDateTime) -> String {
-    let format =
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+    timestamp_with(t, 6)
+}
+
+/// RFC 3339 in UTC with `digits` fractional digits (0 to 9; none and no dot for 0), as the
+/// real Hub writes the times of tags: `…27.90536Z`, `…46.163535986Z`, `…27Z`. Digits
+/// beyond what `t` holds are written as they are, not rounded.
+pub(super) fn timestamp_with(t: OffsetDateTime, digits: u8) -> String {
+    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    let t = t.to_offset(time::UtcOffset::UTC);
     // Formatting a UTC time of years 0..=9999 cannot fail; an empty string stands in otherwise.
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&format)
-        .unwrap_or_default()
+    let whole = t.format(&format).unwrap_or_default();
+    match digits.min(9) {
+        0 => format!("{whole}Z"),
+        d => {
+            let nanos = format!("{:09}", t.nanosecond());
+            format!("{whole}.{}Z", &nanos[..usize::from(d)])
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -35,7 +50,7 @@ struct Category {
 pub(super) struct RepositoryJson<'a> {
     name: &'a str,
     namespace: &'a str,
-    repository_type: &'static str,
+    repository_type: Option<&'static str>,
     status: u8,
     status_description: &'static str,
     description: &'a str,
@@ -60,7 +75,8 @@ pub(super) fn repository(repo: &StoredRepo) -> RepositoryJson<'_> {
     RepositoryJson {
         name: &repo.name,
         namespace: &repo.namespace,
-        repository_type: "image",
+        // A 2026 capture of an organisation has `null` for about a third of them.
+        repository_type: (!repo.id.is_multiple_of(3)).then_some("image"),
         status: 1,
         status_description: "active",
         description: &repo.description,
@@ -120,6 +136,8 @@ pub(super) struct TagJson<'a> {
     tag_last_pushed: String,
     media_type: &'static str,
     content_type: &'static str,
+    /// Left out, not `null`, where the tag has none, as on real single-image tags.
+    #[serde(skip_serializing_if = "Option::is_none")]
     digest: Option<&'a str>,
 }
 
@@ -131,8 +149,12 @@ pub(super) fn tag<'a>(repo: &StoredRepo, tag: &'a StoredTag) -> TagJson<'a> {
     TagJson {
         creator: updater,
         id: tag.id,
-        images: tag.images.iter().map(|i| image(i, now)).collect(),
-        last_updated: timestamp(tag.last_pushed),
+        images: tag
+            .images
+            .iter()
+            .map(|i| image(i, tag.digits, now))
+            .collect(),
+        last_updated: timestamp_with(tag.last_pushed, tag.digits),
         last_updater: updater,
         last_updater_username: username,
         name: &tag.name,
@@ -140,8 +162,8 @@ pub(super) fn tag<'a>(repo: &StoredRepo, tag: &'a StoredTag) -> TagJson<'a> {
         full_size,
         v2: true,
         tag_status: status(Some(tag.last_pushed), tag.last_pulled, now),
-        tag_last_pulled: tag.last_pulled.map(timestamp),
-        tag_last_pushed: timestamp(tag.last_pushed),
+        tag_last_pulled: tag.last_pulled.map(|t| timestamp_with(t, tag.digits)),
+        tag_last_pushed: timestamp_with(tag.last_pushed, tag.digits),
         media_type: media_type(tag),
         content_type: "image",
         digest: tag.digest.as_deref(),
@@ -158,7 +180,7 @@ pub(super) fn full_size(tag: &StoredTag) -> u64 {
         .map_or(0, |i| i.size)
 }
 
-fn image(i: &StoredImage, now: OffsetDateTime) -> ImageJson<'_> {
+fn image(i: &StoredImage, digits: u8, now: OffsetDateTime) -> ImageJson<'_> {
     ImageJson {
         architecture: &i.architecture,
         features: "",
@@ -169,8 +191,8 @@ fn image(i: &StoredImage, now: OffsetDateTime) -> ImageJson<'_> {
         os_version: None,
         size: i.size,
         status: status(Some(i.last_pushed), i.last_pulled, now),
-        last_pulled: i.last_pulled.map(timestamp),
-        last_pushed: timestamp(i.last_pushed),
+        last_pulled: i.last_pulled.map(|t| timestamp_with(t, digits)),
+        last_pushed: timestamp_with(i.last_pushed, digits),
     }
 }
 

@@ -248,8 +248,20 @@ async fn other_answers_are_errors_of_the_client() {
         hub.read("acme").await,
         Err(Error::Status { status: 400, .. })
     ));
-    let hub = FakeHub::start(|_| (401, "{}".to_string())).await;
-    assert!(matches!(hub.read("acme").await, Err(Error::Auth { .. })));
+    // The client here is anonymous: a 401 is the Hub refusing anonymous callers, not a
+    // refused token.
+    let hub =
+        FakeHub::start(|_| (401, r#"{"detail":"Authentication required"}"#.to_string())).await;
+    match hub.read("acme").await {
+        Err(e @ Error::Forbidden { status: 401, .. }) => {
+            assert!(
+                e.to_string()
+                    .ends_with(r#"the Hub said "Authentication required""#),
+                "{e}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     let hub = FakeHub::start(|n| {
         if n == 1 {
             page(pushes(0, 100))

@@ -6,8 +6,9 @@ use serde_json::Map;
 use proptest::prelude::*;
 use serde_json::Value;
 
-use super::{Page, WireRepository, WireTag, unix_time};
-use crate::inventory::{RepositoryInfo, Tag};
+use super::{Page, WireRepository, WireTag, said, unix_time};
+use crate::hub::secret::{Secret, quote};
+use crate::inventory::{RepositoryInfo, Tag, TagStatus};
 use crate::testing::*;
 
 /// A required field: of the right type or, when `wrong`, missing, null or of any other.
@@ -167,6 +168,28 @@ struct GeneratedTag {
     full_size: Field,
 }
 
+/// A `tag_status` or `status` as the Hub could send it: absent, one of its two words, or any
+/// JSON at all, which is no status rather than a failure.
+fn any_status() -> impl Strategy<Value = Option<Value>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(Value::from("active"))),
+        Just(Some(Value::from("inactive"))),
+        any_json().prop_map(Some),
+    ]
+}
+
+/// The status a tag object must decode to: its `tag_status`, else its `status`, when either
+/// is `active` or `inactive`.
+fn expected_status(json: &Value) -> Option<TagStatus> {
+    let word = |key: &str| match json.get(key).and_then(Value::as_str) {
+        Some("active") => Some(TagStatus::Active),
+        Some("inactive") => Some(TagStatus::Inactive),
+        _ => None,
+    };
+    word("tag_status").or_else(|| word("status"))
+}
+
 fn wire_tag(wrong: bool) -> impl Strategy<Value = GeneratedTag> {
     (
         required(string(), wrong),
@@ -177,9 +200,20 @@ fn wire_tag(wrong: bool) -> impl Strategy<Value = GeneratedTag> {
         optional(time_text(), wrong),
         list_field(wire_image(wrong), 0..5, wrong),
         unknown_fields(),
+        (any_status(), any_status()),
     )
         .prop_map(
-            |(name, digest, full_size, pushed, pulled, updated, (images, images_ok), unknown)| {
+            |(
+                name,
+                digest,
+                full_size,
+                pushed,
+                pulled,
+                updated,
+                (images, images_ok),
+                unknown,
+                (tag_status, status),
+            )| {
                 let mut generated = object(
                     &[
                         ("name", &name),
@@ -193,6 +227,13 @@ fn wire_tag(wrong: bool) -> impl Strategy<Value = GeneratedTag> {
                     &unknown,
                 );
                 generated.well_typed &= images_ok && name.right().is_some();
+                if let Value::Object(map) = &mut generated.json {
+                    for (key, value) in [("tag_status", tag_status), ("status", status)] {
+                        if let Some(value) = value {
+                            map.insert(key.into(), value);
+                        }
+                    }
+                }
                 GeneratedTag {
                     generated,
                     name,
@@ -370,6 +411,7 @@ proptest! {
                 prop_assert_eq!(Some(tag.name.clone()), text(&generated.name));
                 prop_assert_eq!(&tag.digest, &text(&generated.digest).unwrap_or_default());
                 prop_assert_eq!(tag.full_size, generated.full_size.right().and_then(Value::as_u64));
+                prop_assert_eq!(tag.status, expected_status(&generated.generated.json));
             }
         }
     }
@@ -426,6 +468,36 @@ proptest! {
         if let Some(t) = unix_time(Some(&garbage)) {
             prop_assert!(t.is_finite());
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(512))]
+
+    /// Whatever the body of an error answer, reading what the Hub said neither panics nor
+    /// lets a control character, the secret or more than the quoted length through.
+    #[test]
+    fn what_the_hub_said_is_read_from_any_body_and_quoted_short_escaped_and_masked(
+        text in any::<String>(),
+        body in prop::collection::vec(any::<u8>(), 0..512),
+        json in json_text(),
+        secret in "[A-Za-z0-9_]{8,24}",
+        key in prop::sample::select(vec!["message", "detail", "text"]),
+    ) {
+        let secret = Secret::new(secret);
+        for body in [&body[..], json.as_bytes()] {
+            if let Some(read) = said(body) {
+                prop_assert!(!read.is_empty());
+            }
+        }
+        let sent = format!("{text} {} {text}", secret.expose());
+        let body = serde_json::json!({ key: sent, "errinfo": {} }).to_string();
+        let read = said(body.as_bytes());
+        prop_assert_eq!(read.as_deref(), Some(sent.trim()));
+        let quoted = quote(&read.unwrap_or_default(), Some(&secret));
+        prop_assert!(!quoted.contains(secret.expose()), "{}", quoted);
+        prop_assert!(!quoted.chars().any(char::is_control), "{}", quoted);
+        prop_assert!(quoted.chars().count() <= 201, "{}", quoted);
     }
 }
 

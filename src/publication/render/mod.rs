@@ -18,7 +18,7 @@ pub(crate) use exposition::Output;
 pub(crate) use exposition::Rendered;
 
 use crate::changes::{Counters, RepositoryCounts, TagCounts};
-use crate::inventory::{Image, Repository, Snapshot, Tag, TagSelection};
+use crate::inventory::{Image, Repository, Snapshot, Tag, TagSelection, TagStatus};
 use exposition::{Exposition, Kind, Value};
 
 /// Which per-tag and per-image series are rendered (`--metrics.tags`).
@@ -179,12 +179,26 @@ fn render_repository_families(out: &mut Exposition<'_>, snapshot: &Snapshot) {
     render_per_repository(
         out,
         snapshot,
-        &[(
-            "dockerhub_repository_tags",
-            Kind::Gauge,
-            "Tags of the repository; absent while no listing of its tags has succeeded",
-            |r| r.tags.as_ref().map(|t| Value::Int(t.len() as u64)),
-        )],
+        &[
+            (
+                "dockerhub_repository_tags",
+                Kind::Gauge,
+                "Tags of the repository, as the Hub counts them; absent while no listing of its tags has succeeded",
+                |r| r.tag_count().map(Value::Int),
+            ),
+            (
+                "dockerhub_repository_tags_listed",
+                Kind::Gauge,
+                "Tags read from the repository's listing, filters aside: dockerhub_repository_tags unless the Hub stopped the listing early (it lists only the newest 1000 tags to anonymous requests)",
+                |r| r.tags.as_ref().map(|t| Value::Int(t.len() as u64)),
+            ),
+            (
+                "dockerhub_repository_tags_inactive",
+                Kind::Gauge,
+                "Tags the Hub marks inactive (tag_status: neither pushed nor pulled within the last month) among those listed; absent where the Hub sends no tag_status",
+                |r| inactive_tags(r).map(Value::Int),
+            ),
+        ],
     );
 
     out.family(
@@ -238,6 +252,19 @@ fn render_repository_families(out: &mut Exposition<'_>, snapshot: &Snapshot) {
     );
 }
 
+/// The tags of `repo` the Hub marks inactive; `None` while its tags are unknown or none of
+/// them has a `tag_status`.
+fn inactive_tags(repo: &Repository) -> Option<u64> {
+    let tags = repo.tags.as_ref()?;
+    let mut told = false;
+    let mut inactive = 0;
+    for status in tags.iter().filter_map(|t| t.status) {
+        told = true;
+        inactive += u64::from(status == TagStatus::Inactive);
+    }
+    told.then_some(inactive)
+}
+
 /// A family each, a series for each repository that has the value.
 fn render_per_repository(
     out: &mut Exposition<'_>,
@@ -278,7 +305,7 @@ fn render_tag_families(out: &mut Exposition<'_>, selected: &[Selected<'_>]) {
         (
             "dockerhub_tag_size_bytes",
             Kind::Gauge,
-            "Full size of the tag's images in bytes, as Docker Hub reports it",
+            "The tag's full_size as Docker Hub reports it: the compressed size of one platform image, not the sum over its platforms (those are in dockerhub_image_size_bytes)",
             |t| t.full_size.map(Value::Int),
         ),
         (

@@ -108,6 +108,7 @@ fn any_repository() -> impl Strategy<Value = (RepositoryInfo, Option<Vec<(String
                             last_pushed,
                             last_pulled,
                             images,
+                            status: None,
                         };
                         (name, tag)
                     },
@@ -141,6 +142,7 @@ fn any_snapshot() -> impl Strategy<Value = Snapshot> {
                                 Arc::from(t.into_iter().map(|(_, t)| t).collect::<Vec<_>>())
                             }),
                             tags_as_of: None,
+                            counted: None,
                         };
                         (name, repository)
                     })

@@ -3,7 +3,7 @@
 use super::*;
 use crate::changes::{Counters, TagCounts};
 use crate::inventory::fixtures::{image, repository, snapshot, tag};
-use crate::inventory::{NameFilter, RepositoryInfo};
+use crate::inventory::{NameFilter, RepositoryInfo, TagStatus};
 
 fn text(snapshot: &Snapshot) -> String {
     String::from_utf8(render_inventory(snapshot, &Options::default()).text)
@@ -31,6 +31,7 @@ fn a_small_snapshot_renders_to_the_exact_golden_text() {
                     image("linux", "arm", "v7", "sha256:a2").sized(900),
                     image("unknown", "unknown", "", "sha256:att").sized(10),
                 ],
+                status: Some(TagStatus::Active),
             },
             Tag {
                 name: "dev".into(),
@@ -42,6 +43,7 @@ fn a_small_snapshot_renders_to_the_exact_golden_text() {
                     size: None,
                     ..image("linux", "amd64", "", "").sized(0)
                 }],
+                status: Some(TagStatus::Inactive),
             },
         ]),
     );
@@ -53,6 +55,8 @@ fn a_small_snapshot_renders_to_the_exact_golden_text() {
         last_updated: Some(1727833827.0),
         storage_size: Some(4096),
     };
+    // The Hub stopped the listing of api after two of its 1,729 tags.
+    api.counted = Some(1729);
     let pending = repository("pending", None);
     let odd = repository("we\"ird\\name\nx", Some(vec![tag("latest", "")]));
     let s = snapshot(vec![("acme", vec![pending, api]), ("zeta", vec![odd])]);
@@ -61,10 +65,17 @@ fn a_small_snapshot_renders_to_the_exact_golden_text() {
 # TYPE dockerhub_repositories gauge
 dockerhub_repositories{hub_namespace="acme"} 2
 dockerhub_repositories{hub_namespace="zeta"} 1
-# HELP dockerhub_repository_tags Tags of the repository; absent while no listing of its tags has succeeded, as of the last refresh of the inventory.
+# HELP dockerhub_repository_tags Tags of the repository, as the Hub counts them; absent while no listing of its tags has succeeded, as of the last refresh of the inventory.
 # TYPE dockerhub_repository_tags gauge
-dockerhub_repository_tags{hub_namespace="acme",repository="api"} 2
+dockerhub_repository_tags{hub_namespace="acme",repository="api"} 1729
 dockerhub_repository_tags{hub_namespace="zeta",repository="we\"ird\\name\nx"} 1
+# HELP dockerhub_repository_tags_listed Tags read from the repository's listing, filters aside: dockerhub_repository_tags unless the Hub stopped the listing early (it lists only the newest 1000 tags to anonymous requests), as of the last refresh of the inventory.
+# TYPE dockerhub_repository_tags_listed gauge
+dockerhub_repository_tags_listed{hub_namespace="acme",repository="api"} 2
+dockerhub_repository_tags_listed{hub_namespace="zeta",repository="we\"ird\\name\nx"} 1
+# HELP dockerhub_repository_tags_inactive Tags the Hub marks inactive (tag_status: neither pushed nor pulled within the last month) among those listed; absent where the Hub sends no tag_status, as of the last refresh of the inventory.
+# TYPE dockerhub_repository_tags_inactive gauge
+dockerhub_repository_tags_inactive{hub_namespace="acme",repository="api"} 1
 # HELP dockerhub_repository_info Always 1; labelled with the repository's visibility (private) and repository_type, as of the last refresh of the inventory.
 # TYPE dockerhub_repository_info gauge
 dockerhub_repository_info{hub_namespace="acme",repository="api",private="true",repository_type="image"} 1
@@ -93,7 +104,7 @@ dockerhub_repository_storage_bytes{hub_namespace="acme",repository="api"} 4096
 dockerhub_tag_info{hub_namespace="acme",repository="api",tag="1.0",digest="sha256:aaa"} 1
 dockerhub_tag_info{hub_namespace="acme",repository="api",tag="dev",digest=""} 1
 dockerhub_tag_info{hub_namespace="zeta",repository="we\"ird\\name\nx",tag="latest",digest=""} 1
-# HELP dockerhub_tag_size_bytes Full size of the tag's images in bytes, as Docker Hub reports it, as of the last refresh of the inventory.
+# HELP dockerhub_tag_size_bytes The tag's full_size as Docker Hub reports it: the compressed size of one platform image, not the sum over its platforms (those are in dockerhub_image_size_bytes), as of the last refresh of the inventory.
 # TYPE dockerhub_tag_size_bytes gauge
 dockerhub_tag_size_bytes{hub_namespace="acme",repository="api",tag="1.0"} 2048
 # HELP dockerhub_tag_last_pushed_timestamp_seconds Unix time at which the tag was last pushed, as of the last refresh of the inventory.
@@ -169,7 +180,7 @@ fn images_sharing_a_platform_do_not_duplicate_series() {
 fn an_empty_snapshot_renders_only_help_and_type_lines() {
     let got = text(&Snapshot::default());
     let lines: Vec<_> = got.lines().collect();
-    assert_eq!(lines.len(), 28, "{got}");
+    assert_eq!(lines.len(), 32, "{got}");
     for pair in lines.chunks(2) {
         let name = pair[0]
             .strip_prefix("# HELP ")
@@ -193,6 +204,7 @@ fn every_tag_and_image_of_a_large_repository_gets_its_series() {
                 image("linux", "amd64", "", &format!("sha256:{i:063x}a")).sized(1),
                 image("linux", "arm64", "v8", &format!("sha256:{i:063x}b")).sized(2),
             ],
+            status: None,
         })
         .collect();
     let s = snapshot(vec![("acme", vec![repository("big", Some(tags))])]);
@@ -438,4 +450,48 @@ fn the_openmetrics_form_differs_only_in_the_family_headers() {
             .all(|u| u.ends_with("_bytes bytes") || u.ends_with("_seconds seconds"))
     );
     assert_eq!(rendered.headers.len(), text.matches("# HELP ").count());
+}
+
+#[test]
+fn inactive_tags_count_among_all_listed_and_are_absent_where_the_hub_sends_no_status() {
+    let inactive = |name: &str| tag(name, "").with_status(TagStatus::Inactive);
+    let active = |name: &str| tag(name, "").with_status(TagStatus::Active);
+    let s = snapshot(vec![(
+        "acme",
+        vec![
+            repository(
+                "old",
+                Some(vec![
+                    inactive("a"),
+                    inactive("b"),
+                    active("c"),
+                    tag("d", ""),
+                ]),
+            ),
+            repository("fresh", Some(vec![active("a")])),
+            repository("silent", Some(vec![tag("a", "")])),
+            repository("empty", Some(vec![])),
+            repository("pending", None),
+        ],
+    )]);
+    // The tag filter chooses per-tag series, not what is counted.
+    let options = Options {
+        tag_filter: TagSelection::new(
+            NameFilter::new(None, Some(regex::Regex::new("^(?:a)$").unwrap())),
+            [],
+        ),
+        ..Options::default()
+    };
+    let text = String::from_utf8(render_inventory(&s, &options).text).unwrap();
+    let counted: Vec<&str> = samples(&text)
+        .into_iter()
+        .filter(|l| l.starts_with("dockerhub_repository_tags_inactive{"))
+        .collect();
+    assert_eq!(
+        counted,
+        [
+            r#"dockerhub_repository_tags_inactive{hub_namespace="acme",repository="fresh"} 0"#,
+            r#"dockerhub_repository_tags_inactive{hub_namespace="acme",repository="old"} 2"#,
+        ]
+    );
 }

@@ -1,13 +1,14 @@
 //! The pull-limit headers: any text, and any bytes a header may hold, is read or refused
-//! without a panic, and a value generated in any of the forms the parser promises to take
-//! gives back the count and window it was made from.
+//! without a panic, a value generated in any of the forms the parser promises to take
+//! gives back the count and window it was made from, and the `x-` names say what the plain
+//! ones say.
 
 use std::time::Duration;
 
 use proptest::prelude::*;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use super::{LIMIT, PullLimit, Quota, REMAINING, parse_quota, pull_limit};
+use super::{LIMIT, PullLimit, Quota, REMAINING, X_LIMIT, X_REMAINING, parse_quota, pull_limit};
 use crate::testing::*;
 
 /// Text that header values could hold: anything, or the characters that matter to the
@@ -37,9 +38,10 @@ fn unknown_parameter() -> impl Strategy<Value = String> {
         })
 }
 
-/// A header's value made from a count, a window and the noise the parser tolerates.
+/// A header's value made from a count (or none), a window and the noise the parser
+/// tolerates.
 fn written(
-    count: u64,
+    count: Option<u64>,
     window: Option<u64>,
     w: &str,
     pads: &[String; 4],
@@ -47,6 +49,7 @@ fn written(
     after: &[String],
 ) -> String {
     let [a, b, c, d] = pads;
+    let count = count.map(|n| n.to_string()).unwrap_or_default();
     let mut text = format!("{a}{count}{b}");
     for p in before {
         text.push_str(&format!(";{c}{p}{d}"));
@@ -82,30 +85,48 @@ proptest! {
 
     #[test]
     fn the_headers_take_any_bytes(
-        limit in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)),
-        remaining in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)),
+        values in proptest::collection::vec(
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)),
+            4,
+        ),
     ) {
         let mut pairs: Vec<(&str, &[u8])> = Vec::new();
-        if let Some(l) = &limit {
-            pairs.push((LIMIT, l));
-        }
-        if let Some(r) = &remaining {
-            pairs.push((REMAINING, r));
+        for (name, value) in [LIMIT, REMAINING, X_LIMIT, X_REMAINING].into_iter().zip(&values) {
+            if let Some(v) = value {
+                pairs.push((name, v));
+            }
         }
         let map = headers(&pairs);
-        let present = map.contains_key(LIMIT) || map.contains_key(REMAINING);
+        let has = |names: [&str; 2]| names.iter().any(|n| map.contains_key(*n));
+        let present = has([LIMIT, X_LIMIT]) || has([REMAINING, X_REMAINING]);
         match pull_limit(&map) {
             Ok(PullLimit::Unlimited) => prop_assert!(!present, "headers present, yet unlimited"),
-            Ok(PullLimit::Limited { .. }) => {
-                prop_assert!(map.contains_key(LIMIT) && map.contains_key(REMAINING));
+            Ok(PullLimit::Limited { limit, remaining, window }) => {
+                prop_assert!(has([LIMIT, X_LIMIT]) && has([REMAINING, X_REMAINING]));
+                prop_assert!(
+                    limit.is_some() || remaining.is_some() || window.is_some(),
+                    "a limit that tells nothing"
+                );
             }
             Err(why) => prop_assert!(!why.is_empty()),
         }
     }
 
     #[test]
+    fn the_x_names_say_what_the_plain_ones_say(
+        limit in header_text(),
+        remaining in header_text(),
+    ) {
+        let plain = headers(&[(LIMIT, limit.as_bytes()), (REMAINING, remaining.as_bytes())]);
+        let x = headers(&[(X_LIMIT, limit.as_bytes()), (X_REMAINING, remaining.as_bytes())]);
+        // Read alike; refused alike, each error naming the header it read.
+        prop_assert_eq!(pull_limit(&plain).ok(), pull_limit(&x).ok());
+        prop_assert_eq!(pull_limit(&plain).is_err(), pull_limit(&x).is_err());
+    }
+
+    #[test]
     fn a_count_with_a_window_reads_back_in_any_tolerated_form(
-        count in edgy_u64(),
+        count in proptest::option::of(edgy_u64()),
         window in proptest::option::of(1u64..=u64::MAX),
         w in prop_oneof![Just("w"), Just("W")],
         pads in [pad(), pad(), pad(), pad()],
@@ -113,11 +134,15 @@ proptest! {
         after in proptest::collection::vec(unknown_parameter(), 0..3),
     ) {
         let text = written(count, window, w, &pads, &before, &after);
-        prop_assert_eq!(
-            parse_quota(&text),
-            Ok(Quota { count, window: window.map(Duration::from_secs) }),
-            "{:?}", text
-        );
+        if count.is_none() && window.is_none() {
+            prop_assert!(parse_quota(&text).is_err(), "{:?} tells nothing", text);
+        } else {
+            prop_assert_eq!(
+                parse_quota(&text),
+                Ok(Quota { count, window: window.map(Duration::from_secs) }),
+                "{:?}", text
+            );
+        }
     }
 
     #[test]
@@ -132,7 +157,7 @@ proptest! {
         }
         prop_assert_eq!(
             parse_quota(&text),
-            Ok(Quota { count, window: Some(Duration::from_secs(window)) })
+            Ok(Quota { count: Some(count), window: Some(Duration::from_secs(window)) })
         );
     }
 
@@ -174,8 +199,8 @@ proptest! {
         prop_assert_eq!(
             pull_limit(&map),
             Ok(PullLimit::Limited {
-                limit,
-                remaining,
+                limit: Some(limit),
+                remaining: Some(remaining),
                 window: Some(Duration::from_secs(window)),
             })
         );

@@ -6,7 +6,7 @@ use super::{Html, repository_link};
 use crate::changes::{Entry, Kind};
 use crate::publication::{Published, RefreshResult, unix_seconds};
 use crate::version;
-use crate::views::Quotas;
+use crate::views::{Pulls, Quotas};
 
 /// What the landing page shows beside the published inventory.
 pub(crate) struct Context<'a> {
@@ -125,9 +125,19 @@ fn status(page: &mut Html, published: &Published, context: &Context<'_>) {
         }
         page.text(&pull.account);
         page.raw(": ");
-        match pull.remaining_of {
-            Some((remaining, limit)) => page.fmt(format_args!("{remaining} of {limit} pulls left")),
-            None => page.raw("no limit"),
+        match pull.pulls {
+            Pulls::Limited {
+                remaining: Some(remaining),
+                limit: Some(limit),
+            } => page.fmt(format_args!("{remaining} of {limit} pulls left")),
+            Pulls::Limited {
+                remaining: Some(remaining),
+                limit: None,
+            } => page.fmt(format_args!("{remaining} pulls left")),
+            Pulls::Limited {
+                remaining: None, ..
+            } => page.raw("limited; the registry did not say how many pulls are left"),
+            Pulls::Unlimited => page.raw("no limit"),
         }
     }
     page.raw("</dd>\n</dl>\n</section>\n");
@@ -204,9 +214,16 @@ fn repositories(html: &mut Html, published: &Published, page: usize) {
         html.raw("\">");
         html.text(&repo.name);
         html.raw("</a></td>");
-        match &repo.tags {
-            Some(tags) => html.cell("n", &tags.len().to_string()),
-            None => html.raw("<td class=\"n muted\" title=\"not listed yet\">?</td>"),
+        match (&repo.tags, repo.counted) {
+            (Some(tags), Some(count)) => {
+                html.raw(
+                    "<td class=\"n\" title=\"the Hub lists only the newest tags to anonymous requests\">",
+                );
+                html.text(&crate::views::format::listed_of(tags.len(), count));
+                html.raw("</td>");
+            }
+            (Some(tags), None) => html.cell("n", &tags.len().to_string()),
+            (None, _) => html.raw("<td class=\"n muted\" title=\"not listed yet\">?</td>"),
         }
         html.cell("", if repo.info.private { "yes" } else { "no" });
         html.time_cell(repo.info.last_updated);

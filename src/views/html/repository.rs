@@ -71,9 +71,15 @@ pub(crate) fn repository(
 
 fn details(html: &mut Html, repo: &Repository) {
     html.raw("<dl>\n<dt>Tags</dt><dd>");
-    match &repo.tags {
-        Some(tags) => html.text(&tags.len().to_string()),
-        None => html.raw("<span class=\"muted\">not listed yet</span>"),
+    match (&repo.tags, repo.counted) {
+        (Some(tags), Some(count)) => {
+            html.text(&crate::views::format::listed_of(tags.len(), count));
+            html.raw(
+                " <span class=\"muted\">(the Hub lists only the newest tags to anonymous requests; those below are the newest, the others have no series and no change counts; sign in with --hub.username to list them all)</span>",
+            );
+        }
+        (Some(tags), None) => html.text(&tags.len().to_string()),
+        (None, _) => html.raw("<span class=\"muted\">not listed yet</span>"),
     }
     html.raw("</dd>\n<dt>Private</dt><dd>");
     html.raw(if repo.info.private { "yes" } else { "no" });

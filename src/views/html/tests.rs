@@ -6,7 +6,7 @@ use super::*;
 use crate::changes::{Change, Counters, History};
 use crate::inventory::fixtures::{self, image, snapshot, tag};
 use crate::publication::{Published, RefreshResult, RefreshStatus, render};
-use crate::views::{PullQuota, Quotas};
+use crate::views::{PullQuota, Pulls, Quotas};
 
 const HOSTILE: &str = "<script>alert('x')</script>&\"";
 
@@ -42,7 +42,10 @@ fn context<'a>(namespaces: &'a [String]) -> Context<'a> {
             rate_limit_limit: Some(180),
             pulls: vec![PullQuota {
                 account: "anonymous".into(),
-                remaining_of: Some((95, 100)),
+                pulls: Pulls::Limited {
+                    remaining: Some(95),
+                    limit: Some(100),
+                },
             }],
         },
     }
@@ -96,6 +99,39 @@ fn landing_page_escapes_what_the_hub_sent_and_shows_the_status() {
 }
 
 #[test]
+fn the_pull_quota_says_what_the_registry_told_and_no_count_it_did_not() {
+    let namespaces = vec!["acme".to_string()];
+    let mut context = context(&namespaces);
+    context.quotas.pulls = vec![
+        PullQuota {
+            account: "anonymous".into(),
+            pulls: Pulls::Limited {
+                remaining: None,
+                limit: None,
+            },
+        },
+        PullQuota {
+            account: "bot".into(),
+            pulls: Pulls::Limited {
+                remaining: Some(7),
+                limit: None,
+            },
+        },
+        PullQuota {
+            account: "paid".into(),
+            pulls: Pulls::Unlimited,
+        },
+    ];
+    let page = landing(&published(vec![], &History::default()), &context, 1).unwrap();
+    assert!(
+        page.contains(
+            "anonymous: limited; the registry did not say how many pulls are left; bot: 7 pulls left; paid: no limit"
+        ),
+        "{page}"
+    );
+}
+
+#[test]
 fn repository_page_lists_tags_newest_first_a_page_at_a_time() {
     let tags: Vec<_> = (0..PAGE_SIZE + 20)
         .map(|i| {
@@ -140,6 +176,33 @@ fn repository_page_escapes_names_and_says_when_tags_are_unknown() {
     assert!(page.contains("not been listed yet"));
     let empty = repository(&published, "acme", "api", 1, "/metrics").unwrap();
     assert!(!empty.contains("<tr><td>"));
+}
+
+#[test]
+fn both_pages_say_how_many_of_how_many_tags_a_capped_listing_holds() {
+    let mut api = fixtures::repository("api", Some(vec![tag("1.0", "sha256:a")]));
+    api.counted = Some(1_729);
+    let finished = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let published = Published::new(
+        Arc::new(snapshot(vec![("acme", vec![api])])),
+        None,
+        Some(finished),
+        &Counters::default(),
+        &History::default(),
+        &render::Options::default(),
+    );
+    let namespaces = vec!["acme".to_string()];
+    let landing = landing(&published, &context(&namespaces), 1).unwrap();
+    assert!(
+        landing.contains(">1 of 1,729 tags listed</td>"),
+        "{landing}"
+    );
+    let page = repository(&published, "acme", "api", 1, "/metrics").unwrap();
+    assert!(
+        page.contains("<dt>Tags</dt><dd>1 of 1,729 tags listed <span")
+            && page.contains("--hub.username"),
+        "{page}"
+    );
 }
 
 #[test]

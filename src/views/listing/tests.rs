@@ -58,6 +58,7 @@ fn json_holds_every_repository_tag_and_image_with_null_for_what_the_hub_did_not_
             {"name": "acme", "repositories": [
                 {"name": "api", "private": true, "pull_count": 48210, "star_count": 3,
                  "last_updated": "2024-10-02T01:50:27.905360Z",
+                 "tag_count": 2, "tags_listed": 2,
                  "tags": [
                     {"name": "1.0", "digest": "sha256:index", "size": 29150123,
                      "last_pushed": "2024-10-02T01:50:27.905360Z",
@@ -70,10 +71,45 @@ fn json_holds_every_repository_tag_and_image_with_null_for_what_the_hub_did_not_
                     {"name": "nightly", "digest": null, "size": null, "last_pushed": null,
                      "last_pulled": null, "images": []}]},
                 {"name": "web", "private": false, "pull_count": 0, "star_count": 0,
-                 "last_updated": null, "tags": null}]},
+                 "last_updated": null, "tag_count": null, "tags_listed": null, "tags": null}]},
             {"name": "library", "repositories": [
                 {"name": "empty", "private": false, "pull_count": 0, "star_count": 0,
-                 "last_updated": null, "tags": []}]}]})
+                 "last_updated": null, "tag_count": 0, "tags_listed": 0, "tags": []}]}]})
+    );
+}
+
+/// The sample with acme/api's listing cut short by the Hub, which counts 1,729 tags.
+fn capped_sample() -> Snapshot {
+    let mut s = sample();
+    if let Some(api) = s
+        .namespaces
+        .get_mut("acme")
+        .and_then(|ns| ns.repositories.get_mut("api"))
+    {
+        api.counted = Some(1_729);
+    }
+    s
+}
+
+#[test]
+fn a_listing_the_hub_cut_short_shows_what_was_listed_of_how_many() {
+    let document: serde_json::Value = serde_json::from_str(&text(|out| {
+        json(&capped_sample(), &TagSelection::default(), out)
+    }))
+    .unwrap();
+    let api = &document["namespaces"][0]["repositories"][0];
+    assert_eq!(
+        (&api["tag_count"], &api["tags_listed"]),
+        (&json!(1729), &json!(2))
+    );
+    assert_eq!(api["tags"].as_array().unwrap().len(), 2);
+    let table = text(|out| table(&capped_sample(), &TagSelection::default(), out));
+    assert_eq!(
+        table,
+        "NAMESPACE  REPOSITORY       TAGS  NEWEST TAG  LAST PUSHED\n\
+         acme       api         2 of 1729  1.0         2024-10-02T01:50:27Z\n\
+         acme       web                 ?\n\
+         library    empty               0\n"
     );
 }
 

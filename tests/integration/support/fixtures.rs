@@ -25,3 +25,17 @@ pub fn acme() -> SimHub {
     hub.add_repo("acme", Repo::new("old").with_tags(3));
     hub
 }
+
+/// The tags of acme/agent, as many as portainer/agent had in 2026: more than the 1,000 the
+/// Hub lists to anonymous readers.
+pub const AGENT_TAGS: usize = 1_729;
+
+/// acme/agent with [`AGENT_TAGS`] tags, acme/small with five, and the account acme-bot
+/// (secret `dckr_pat_agent`) that sees acme.
+pub fn agent() -> SimHub {
+    let hub = SimHub::new();
+    hub.add_repo("acme", Repo::new("agent").with_tags(AGENT_TAGS));
+    hub.add_repo("acme", Repo::new("small").with_tags(5));
+    hub.add_account("acme-bot", "dckr_pat_agent", &["acme"]);
+    hub
+}

@@ -1,5 +1,5 @@
-//! The exporter binary as a child process, and the outside tools (promtool, prometheus) the
-//! tests run beside it.
+//! The exporter binary as a child process (the exporter, or one run of its `inventory`
+//! command), and the outside tools (promtool, prometheus) the tests run beside it.
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use super::{eventually, families, get, refreshes};
+use super::{WAIT_LIMIT, eventually, families, get, refreshes};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_dockerhub_exporter");
 
@@ -133,4 +133,36 @@ fn which(name: &str) -> Option<std::path::PathBuf> {
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .map(|d| d.join(name))
         .find(|p| p.is_file())
+}
+
+/// What one run of the command did.
+pub struct Ran {
+    /// The exit code; `None` when a signal ended it.
+    pub code: Option<i32>,
+    /// Standard output, UTF-8.
+    pub stdout: String,
+    /// Standard error, lossily read.
+    pub stderr: String,
+}
+
+/// Runs `dockerhub_exporter inventory` with `args` and only `envs` in its environment, its
+/// standard output and error piped.
+pub async fn inventory(args: &[impl AsRef<str>], envs: &[(&str, &str)]) -> Ran {
+    let run = tokio::process::Command::new(BIN)
+        .arg("inventory")
+        .args(args.iter().map(AsRef::as_ref))
+        .env_clear()
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(WAIT_LIMIT, run)
+        .await
+        .expect("the command ends")
+        .expect("the binary runs");
+    Ran {
+        code: out.status.code(),
+        stdout: String::from_utf8(out.stdout).expect("UTF-8 on standard output"),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
