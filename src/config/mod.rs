@@ -20,6 +20,7 @@ use clap::Parser;
 
 mod hub;
 mod inventory;
+mod mirror;
 mod pull_limit;
 mod repositories;
 mod signals;
@@ -27,6 +28,7 @@ mod signals;
 use hub::Scope;
 pub use hub::{Filters, Hub, HubArgs};
 pub use inventory::{InventoryArgs, InventoryCommand, ListingFormat, Source};
+pub use mirror::{Mirror, MirrorArgs, Mirrors};
 
 pub use pull_limit::{
     DEFAULT_REGISTRY_AUTH_URL, DEFAULT_REGISTRY_URL, PullLimitArgs, PullLimitCheck,
@@ -133,6 +135,10 @@ pub struct Args {
     /// The registry's pull-limit check (`--registry.*`, `--pull-limit.interval`).
     #[command(flatten)]
     pub pull_limit: PullLimitArgs,
+
+    /// The mirror checks (`--mirror*`).
+    #[command(flatten)]
+    pub mirrors: MirrorArgs,
 
     /// Webhooks and audit logs, which re-read one repository between refreshes.
     #[command(flatten)]
@@ -270,6 +276,8 @@ pub struct Config {
     pub pull_limit: PullLimitCheck,
     /// Webhooks and audit logs.
     pub signals: Signals,
+    /// The mirror checks; none when no mirror is named.
+    pub mirrors: Mirrors,
 }
 
 /// A configuration problem, naming the flag (or variable) at fault.
@@ -338,6 +346,7 @@ impl Config {
             web_config_file: args.web_config_file,
             pull_limit: args.pull_limit.validate()?,
             signals,
+            mirrors: args.mirrors.validate()?,
         })
     }
 }

@@ -12,14 +12,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, HeaderMap};
-use reqwest::{StatusCode, Url};
-use serde::Deserialize;
-
 use super::Observer;
 use super::headers::{self, PullLimit};
+use super::token::{self, MANIFEST_TYPES};
 use crate::error::{Error, Result};
 use crate::hub::{Credentials, Endpoint, Secret, quote, read_bounded};
+use reqwest::header::{ACCEPT, HeaderMap};
+use reqwest::{StatusCode, Url};
 
 /// The `service` the token is asked for: Docker Hub's registry.
 const SERVICE: &str = "registry.docker.io";
@@ -32,13 +31,6 @@ const REFERENCE: &str = "latest";
 
 /// The largest answer of the token service read; Docker Hub's tokens are a few kilobytes.
 const MAX_TOKEN_BYTES: usize = 256 * 1024;
-
-/// The manifest types a `HEAD` accepts, as `docker pull` sends them, so that the registry
-/// answers as it would a pull.
-const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, \
-     application/vnd.docker.distribution.manifest.list.v2+json, \
-     application/vnd.oci.image.manifest.v1+json, \
-     application/vnd.docker.distribution.manifest.v2+json";
 
 /// What a check found.
 #[derive(Debug, Clone)]
@@ -56,13 +48,6 @@ pub(super) struct Client {
     auth: Url,
     timeout: Duration,
     observer: Arc<dyn Observer>,
-}
-
-/// The token service's answer; Docker's has both fields, other registries one of them.
-#[derive(Deserialize)]
-struct WireToken {
-    token: Option<String>,
-    access_token: Option<String>,
 }
 
 impl Client {
@@ -164,13 +149,7 @@ impl Client {
             url: url.to_string(),
             reason: quote(&reason, secret),
         };
-        let wire: WireToken = serde_json::from_slice(&body)
-            .map_err(|e| decode(format!("not a token service's answer: {e}")))?;
-        wire.token
-            .filter(|t| !t.is_empty())
-            .or(wire.access_token.filter(|t| !t.is_empty()))
-            .map(Secret::new)
-            .ok_or_else(|| decode("the answer holds no token".into()))
+        token::decode(&body).map(|t| t.secret).map_err(decode)
     }
 
     /// Sends `request` within the time limit and reads at most `max_body` bytes of the
