@@ -25,7 +25,7 @@ use super::{ConfigError, Credentials, parse_duration};
 #[derive(Debug, Clone, clap::Args)]
 pub struct MirrorArgs {
     /// HUB_NAMESPACE=REGISTRY[/PATH]: the inventoried repositories of HUB_NAMESPACE are
-    /// expected at REGISTRY/PATH/<repository> with the same tags and digests (for example
+    /// expected at REGISTRY/PATH/REPOSITORY with the same tags and digests (for example
     /// acme=ghcr.io/acme-corp). Repeatable; the environment variable takes a comma-separated
     /// list.
     #[arg(
@@ -38,7 +38,7 @@ pub struct MirrorArgs {
     )]
     pub mirrors: Vec<String>,
 
-    /// A mirror registry (HOST[:PORT]) read over plain HTTP instead of HTTPS. Repeatable.
+    /// A mirror registry, HOST or HOST:PORT, read over plain HTTP instead of HTTPS. Repeatable.
     #[arg(
         long = "mirror.insecure-registry",
         id = "mirror_insecure_registries",

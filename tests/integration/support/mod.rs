@@ -10,6 +10,7 @@ mod exporter;
 pub mod fixtures;
 mod process;
 mod prometheus;
+mod registry;
 mod scrape;
 pub mod signals;
 
@@ -20,6 +21,7 @@ pub use browser::{chromium, dump_dom};
 pub use exporter::Exporter;
 pub use process::{BIN, Process, collect_lines, required_tool, tool};
 pub use prometheus::{Prometheus, examples, free_port};
+pub use registry::Registry;
 pub use scrape::*;
 
 /// Flags that leave the pace to the simulated Hub alone: the exporter's own quota far above

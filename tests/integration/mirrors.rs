@@ -1,0 +1,293 @@
+//! The mirror checks against a real registry (Debian's `docker-registry`, filled with
+//! buildah and skopeo): a mirror in sync shows no mismatch, a deleted tag is missing, a tag
+//! pushed again with another image differs, an absent repository has every tag missing,
+//! basic authentication through htpasswd works with the auth file and a wrong password is a
+//! clear failure, a mirror that goes down keeps its figures and leaves `dockerhub_up` alone;
+//! and never a `GET` of a manifest.
+
+use base64::Engine;
+use simhub::{Repo, SimHub, TagSpec};
+
+use crate::support::*;
+
+/// The mirror's series of `name` for `repository`.
+fn figure(metrics: &str, name: &str, repository: &str) -> Option<f64> {
+    value(metrics, name, &[("repository", repository)])
+}
+
+/// The mismatched tags of `repository`, as `tag:reason`.
+fn mismatches(metrics: &str, repository: &str) -> Vec<String> {
+    let mut found: Vec<String> = series(metrics, "dockerhub_mirror_tag_mismatch")
+        .into_iter()
+        .filter(|s| s.label("repository") == Some(repository))
+        .map(|s| format!("{}:{}", s.label("tag").unwrap(), s.label("reason").unwrap()))
+        .collect();
+    found.sort();
+    found
+}
+
+fn errors(metrics: &str, kind: &str) -> f64 {
+    value(
+        metrics,
+        "dockerhub_mirror_check_errors_total",
+        &[("kind", kind)],
+    )
+    .unwrap_or(0.0)
+}
+
+/// Requests to the mirror of `endpoint`, all codes together.
+fn requests(metrics: &str, endpoint: &str) -> f64 {
+    series(metrics, "dockerhub_mirror_requests_total")
+        .into_iter()
+        .filter(|s| s.label("endpoint") == Some(endpoint))
+        .map(|s| s.value)
+        .sum()
+}
+
+/// A Hub with acme/api holding `tags` at those digests.
+fn hub(tags: &[(&str, &str)]) -> SimHub {
+    let hub = SimHub::new();
+    let mut repo = Repo::new("api");
+    for (tag, digest) in tags {
+        repo = repo.with_tag(TagSpec::new(tag).digest(digest));
+    }
+    hub.add_repo("acme", repo);
+    hub
+}
+
+/// The exporter's flags for the mirror `acme=HOST/mirrored`, then `extra`.
+fn mirror_args(hub_url: &str, registry: &Registry, extra: &[&str]) -> Vec<String> {
+    let mirror = format!("acme={}/mirrored", registry.host);
+    let mut flags = vec![
+        "--refresh.interval",
+        "1s",
+        "--mirror",
+        &mirror,
+        "--mirror.insecure-registry",
+        &registry.host,
+    ];
+    flags.extend_from_slice(extra);
+    hub_args(hub_url, "acme", &flags)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_in_sync_shows_no_mismatch_and_a_deleted_tag_is_missing_without_a_get() {
+    let Some(registry) = Registry::start("in-sync", None).await else {
+        return;
+    };
+    let one = registry.push("mirrored/api", "1.0", "one").await;
+    let two = registry.push("mirrored/api", "2.0", "two").await;
+    registry.copy("mirrored/api", "2.0", "latest");
+    let hub = hub(&[("1.0", &one), ("2.0", &two), ("latest", &two)]);
+    let running = hub.start().await.unwrap();
+    let exporter = Exporter::start(&mirror_args(&running.url(), &registry, &[]), None).await;
+    let label = format!("{}/mirrored", registry.host);
+    let m = exporter
+        .wait_for(|m| {
+            value(
+                m,
+                "dockerhub_mirror_last_check_success_timestamp_seconds",
+                &[("mirror", &label)],
+            )
+            .is_some()
+        })
+        .await;
+    assert_eq!(figure(&m, "dockerhub_mirror_tags", "api"), Some(3.0));
+    assert_eq!(
+        figure(&m, "dockerhub_mirror_tags_missing", "api"),
+        Some(0.0)
+    );
+    assert_eq!(
+        figure(&m, "dockerhub_mirror_tags_different", "api"),
+        Some(0.0)
+    );
+    assert!(mismatches(&m, "api").is_empty());
+    assert!(series(&m, "dockerhub_mirror_tag_mismatch").is_empty());
+    assert_eq!(errors(&m, "transport") + errors(&m, "auth"), 0.0);
+    assert_eq!(requests(&m, "manifest"), 3.0, "each tag's digest once");
+
+    // 1.0 goes from the mirror: the next check's tags list says so, without a HEAD.
+    registry.delete("mirrored/api", "1.0").await;
+    let m = exporter
+        .wait_for(|m| figure(m, "dockerhub_mirror_tags_missing", "api") == Some(1.0))
+        .await;
+    assert_eq!(mismatches(&m, "api"), ["1.0:missing"]);
+    assert_eq!(
+        requests(&m, "manifest"),
+        3.0,
+        "unchanged tags are not asked again"
+    );
+    assert!(value(&m, "dockerhub_up", &[]) == Some(1.0));
+    let gets: Vec<String> = registry
+        .log()
+        .into_iter()
+        .filter(|l| {
+            l.contains("useragent=dockerhub_exporter")
+                && l.contains("method=GET")
+                && l.contains("/manifests/")
+        })
+        .collect();
+    assert!(gets.is_empty(), "no GET of a manifest: {gets:?}");
+    assert!(
+        registry
+            .log()
+            .iter()
+            .any(|l| l.contains("useragent=dockerhub_exporter")
+                && l.contains("method=HEAD")
+                && l.contains("/manifests/")),
+        "the registry logged the HEADs"
+    );
+    exporter.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_pushed_again_with_another_image_differs_and_an_absent_repository_misses_every_tag() {
+    let Some(registry) = Registry::start("digest", None).await else {
+        return;
+    };
+    let hub_one = registry.push("mirrored/api", "1.0", "one").await;
+    let two = registry.push("mirrored/api", "2.0", "two").await;
+    // The mirror's 1.0 is pushed again with another image after the Hub's was mirrored.
+    let other = registry.push("mirrored/api", "1.0", "other").await;
+    assert_ne!(hub_one, other);
+    let hub = hub(&[("1.0", &hub_one), ("2.0", &two)]);
+    hub.add_repo(
+        "acme",
+        Repo::new("worker")
+            .with_tag(TagSpec::new("a"))
+            .with_tag(TagSpec::new("b")),
+    );
+    let running = hub.start().await.unwrap();
+    let exporter = Exporter::start(&mirror_args(&running.url(), &registry, &[]), None).await;
+    let m = exporter
+        .wait_for(|m| figure(m, "dockerhub_mirror_tags", "worker").is_some())
+        .await;
+    assert_eq!(mismatches(&m, "api"), ["1.0:digest"]);
+    assert_eq!(
+        figure(&m, "dockerhub_mirror_tags_different", "api"),
+        Some(1.0)
+    );
+    assert_eq!(
+        figure(&m, "dockerhub_mirror_tags_missing", "api"),
+        Some(0.0)
+    );
+    assert_eq!(mismatches(&m, "worker"), ["a:missing", "b:missing"]);
+    assert_eq!(
+        figure(&m, "dockerhub_mirror_tags_missing", "worker"),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(
+            &m,
+            "dockerhub_mirror_requests_total",
+            &[("endpoint", "tags"), ("code", "404")]
+        )
+        .map(|v| v >= 1.0),
+        Some(true)
+    );
+    // The Hub's 1.0 moves to the mirror's image: a changed Hub digest is asked for again.
+    hub.push_tag("acme", "api", TagSpec::new("1.0").digest(&other));
+    let m = exporter
+        .wait_for(|m| figure(m, "dockerhub_mirror_tags_different", "api") == Some(0.0))
+        .await;
+    assert!(mismatches(&m, "api").is_empty());
+    exporter.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_authentication_reads_the_mirror_with_the_auth_file_and_a_wrong_password_fails_clearly()
+ {
+    let Some(registry) = Registry::start("basic", Some(("mirror-bot", "s3cret-pass"))).await else {
+        return;
+    };
+    let one = registry.push("mirrored/api", "1.0", "one").await;
+    let hub = hub(&[("1.0", &one), ("9.9", "sha256:0000")]);
+    let running = hub.start().await.unwrap();
+    let auth_file = |password: &str| {
+        let auth =
+            base64::engine::general_purpose::STANDARD.encode(format!("mirror-bot:{password}"));
+        write(
+            registry.dir(),
+            &format!("auth-{password}.json"),
+            &format!(
+                r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#,
+                registry.host
+            ),
+        )
+    };
+    let good = auth_file("s3cret-pass");
+    let exporter = Exporter::start(
+        &mirror_args(
+            &running.url(),
+            &registry,
+            &["--mirror.auth-file", good.to_str().unwrap()],
+        ),
+        None,
+    )
+    .await;
+    let m = exporter
+        .wait_for(|m| figure(m, "dockerhub_mirror_tags", "api").is_some())
+        .await;
+    assert_eq!(mismatches(&m, "api"), ["9.9:missing"]);
+    assert_eq!(errors(&m, "auth"), 0.0);
+    exporter.stop().await;
+
+    // A wrong password: the reads fail as auth, nothing is counted missing, no success time.
+    let bad = auth_file("bad-Pa55");
+    let exporter = Exporter::start(
+        &mirror_args(
+            &running.url(),
+            &registry,
+            &["--mirror.auth-file", bad.to_str().unwrap()],
+        ),
+        None,
+    )
+    .await;
+    let m = exporter.wait_for(|m| errors(m, "auth") >= 1.0).await;
+    assert!(series(&m, "dockerhub_mirror_tag_mismatch").is_empty());
+    assert!(series(&m, "dockerhub_mirror_tags").is_empty());
+    assert!(series(&m, "dockerhub_mirror_last_check_success_timestamp_seconds").is_empty());
+    assert_eq!(value(&m, "dockerhub_up", &[]), Some(1.0));
+    assert!(!m.contains("s3cret") && !m.contains("bad-Pa55"));
+    exporter.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_that_goes_down_keeps_its_figures_and_leaves_dockerhub_up_alone() {
+    let Some(mut registry) = Registry::start("down", None).await else {
+        return;
+    };
+    let one = registry.push("mirrored/api", "1.0", "one").await;
+    let hub = hub(&[("1.0", &one), ("2.0", "sha256:0000")]);
+    let running = hub.start().await.unwrap();
+    let exporter = Exporter::start(&mirror_args(&running.url(), &registry, &[]), None).await;
+    let label = format!("{}/mirrored", registry.host);
+    let success = |m: &str| {
+        value(
+            m,
+            "dockerhub_mirror_last_check_success_timestamp_seconds",
+            &[("mirror", &label)],
+        )
+    };
+    let m = exporter.wait_for(|m| success(m).is_some()).await;
+    let last_success = success(&m);
+    registry.stop().await;
+    let m = exporter.wait_for(|m| errors(m, "transport") >= 1.0).await;
+    let refreshes_then = refreshes(&m);
+    // A Hub refresh after the failure: still up, the mirror's figures as they were.
+    let m = exporter
+        .wait_for(|m| refreshes(m) > refreshes_then && errors(m, "transport") >= 2.0)
+        .await;
+    assert_eq!(value(&m, "dockerhub_up", &[]), Some(1.0));
+    assert_eq!(success(&m), last_success);
+    assert_eq!(mismatches(&m, "api"), ["2.0:missing"]);
+    assert!(
+        value(
+            &m,
+            "dockerhub_mirror_requests_total",
+            &[("endpoint", "tags"), ("code", "error")]
+        )
+        .is_some_and(|v| v >= 1.0)
+    );
+    exporter.stop().await;
+}
