@@ -246,14 +246,19 @@ fn warn_if_anonymous(hub: &config::Hub) {
     }
 }
 
+/// Credentials as the clients hold them, the secret wrapped.
+fn hub_credentials(c: &config::Credentials) -> hub::Credentials {
+    hub::Credentials {
+        username: c.username.clone(),
+        secret: hub::Secret::new(c.secret()),
+    }
+}
+
 /// What the Hub client takes from the Hub settings.
 fn client_options(hub: &config::Hub) -> hub::ClientOptions {
     hub::ClientOptions {
         base: hub.url.clone(),
-        credentials: hub.credentials.as_ref().map(|c| hub::Credentials {
-            username: c.username.clone(),
-            secret: hub::Secret::new(c.secret()),
-        }),
+        credentials: hub.credentials.as_ref().map(hub_credentials),
         rate_limit: hub.rate_limit,
         burst: hub.burst,
         concurrency: hub.concurrency,
@@ -285,10 +290,7 @@ fn mirror_options(config: &Config) -> Vec<mirror::Options> {
             hub_namespace: m.hub_namespace.clone(),
             registry: mirror_url(m),
             path: m.path.clone(),
-            credentials: m.credentials.as_ref().map(|c| hub::Credentials {
-                username: c.username.clone(),
-                secret: hub::Secret::new(c.secret()),
-            }),
+            credentials: m.credentials.as_ref().map(hub_credentials),
             rate_limit: mirrors.rate_limit,
             concurrency: mirrors.concurrency,
             full_interval: mirrors.full_interval,

@@ -25,8 +25,8 @@ use tokio::time::Instant;
 use super::headers::{Challenge, challenge, next_link};
 use super::{Endpoint, Observer};
 use crate::error::{Error, Result};
-use crate::hub::{Credentials, Pacer, Secret, quote, read_bounded, retry_after};
-use crate::registry::token::{self, MANIFEST_TYPES};
+use crate::hub::{Credentials, Pacer, Secret, quote, retry_after};
+use crate::registry::shared::{self, MANIFEST_TYPES, http_client, status_error, timed};
 
 /// Tags asked for per page: the most distribution (`tags.maxtags`) and ECR accept; larger
 /// registries' pages are followed through `Link`.
@@ -132,15 +132,7 @@ impl Client {
         timeout: Duration,
         observer: Arc<dyn Observer>,
     ) -> Result<Client> {
-        let http = reqwest::Client::builder()
-            // A redirect could carry the credentials or a token elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(crate::version::USER_AGENT)
-            .build()
-            .map_err(|e| Error::Transport {
-                url: base.to_string(),
-                reason: format!("cannot build the HTTP client: {e}"),
-            })?;
+        let http = http_client(&base)?;
         // A second's worth of the quota may go at once.
         let burst = (rate_limit / 60).max(1);
         Ok(Client {
@@ -367,7 +359,7 @@ impl Client {
             s => return Err(status_error(&url, s)),
         }
         let secret = self.credentials.as_ref().map(|c| &c.secret);
-        let token = token::decode(&body).map_err(|reason| Error::Decode {
+        let token = shared::decode(&body).map_err(|reason| Error::Decode {
             url: url.to_string(),
             reason: quote(&reason, secret),
         })?;
@@ -392,13 +384,7 @@ impl Client {
     ) -> Result<(StatusCode, HeaderMap, Vec<u8>)> {
         let _permit = self.pacer.acquire().await;
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let outcome = tokio::time::timeout(self.timeout, read_bounded(request, url, max_body))
-            .await
-            .unwrap_or_else(|_| {
-                Err(Error::Timeout {
-                    url: url.to_string(),
-                })
-            });
+        let outcome = timed(self.timeout, request, url, max_body).await;
         self.observer.request(
             &self.label,
             endpoint,
@@ -430,13 +416,5 @@ impl Client {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Auth> {
         self.auth.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// The error for an answer with an unexpected status.
-fn status_error(url: &Url, status: StatusCode) -> Error {
-    Error::Status {
-        url: url.to_string(),
-        status: status.as_u16(),
     }
 }

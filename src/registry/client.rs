@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use super::Observer;
 use super::headers::{self, PullLimit};
-use super::token::{self, MANIFEST_TYPES};
+use super::shared::{self, MANIFEST_TYPES, http_client, status_error, timed};
 use crate::error::{Error, Result};
-use crate::hub::{Credentials, Endpoint, Secret, quote, read_bounded};
+use crate::hub::{Credentials, Endpoint, Secret, quote};
 use reqwest::header::{ACCEPT, HeaderMap};
 use reqwest::{StatusCode, Url};
 
@@ -58,15 +58,7 @@ impl Client {
         timeout: Duration,
         observer: Arc<dyn Observer>,
     ) -> Result<Client> {
-        let http = reqwest::Client::builder()
-            // A redirect could carry the credentials or the token elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(crate::version::USER_AGENT)
-            .build()
-            .map_err(|e| Error::Transport {
-                url: registry.to_string(),
-                reason: format!("cannot build the HTTP client: {e}"),
-            })?;
+        let http = http_client(&registry)?;
         Ok(Client {
             http,
             registry,
@@ -149,7 +141,7 @@ impl Client {
             url: url.to_string(),
             reason: quote(&reason, secret),
         };
-        token::decode(&body).map(|t| t.secret).map_err(decode)
+        shared::decode(&body).map(|t| t.secret).map_err(decode)
     }
 
     /// Sends `request` within the time limit and reads at most `max_body` bytes of the
@@ -161,13 +153,7 @@ impl Client {
         url: &Url,
         max_body: usize,
     ) -> Result<(StatusCode, HeaderMap, Vec<u8>)> {
-        let outcome =
-            tokio::time::timeout(self.timeout, read_bounded(request, url, max_body)).await;
-        let outcome = outcome.unwrap_or_else(|_| {
-            Err(Error::Timeout {
-                url: url.to_string(),
-            })
-        });
+        let outcome = timed(self.timeout, request, url, max_body).await;
         self.observer.request(
             endpoint,
             outcome.as_ref().ok().map(|(status, _, _)| status.as_u16()),
@@ -197,14 +183,6 @@ impl Client {
                 &format!("repository:{}:pull", REPOSITORY.join("/")),
             );
         url
-    }
-}
-
-/// The error for an answer with an unexpected status.
-fn status_error(url: &Url, status: StatusCode) -> Error {
-    Error::Status {
-        url: url.to_string(),
-        status: status.as_u16(),
     }
 }
 

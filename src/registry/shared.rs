@@ -1,13 +1,54 @@
-//! What registries share beyond Docker Hub's pull quota: the answer of a token service
+//! What clients of registries share beyond Docker Hub's pull quota: an HTTP client that
+//! follows no redirect, a request read within a time limit, the answer of a token service
 //! (distribution's token authentication, which Docker Hub, GHCR, Quay, Harbor and GitLab
 //! speak) and the manifest types a `HEAD` accepts. The pull-limit check and the mirror checks
-//! both read them here; this file sends nothing.
+//! both take them from here; this file decides nothing about what is sent.
 
 use std::time::Duration;
 
+use reqwest::header::HeaderMap;
+use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
-use crate::hub::Secret;
+use crate::error::{Error, Result};
+use crate::hub::{Secret, read_bounded};
+
+/// An HTTP client for the registry at `url`: the exporter's `User-Agent`, and no redirect
+/// followed, since one could carry the credentials or a token elsewhere.
+pub(crate) fn http_client(url: &Url) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(crate::version::USER_AGENT)
+        .build()
+        .map_err(|e| Error::Transport {
+            url: url.to_string(),
+            reason: format!("cannot build the HTTP client: {e}"),
+        })
+}
+
+/// Sends `request` within `timeout` and reads at most `max_body` bytes of the answer's body.
+pub(crate) async fn timed(
+    timeout: Duration,
+    request: reqwest::RequestBuilder,
+    url: &Url,
+    max_body: usize,
+) -> Result<(StatusCode, HeaderMap, Vec<u8>)> {
+    tokio::time::timeout(timeout, read_bounded(request, url, max_body))
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::Timeout {
+                url: url.to_string(),
+            })
+        })
+}
+
+/// The error for an answer with an unexpected status.
+pub(crate) fn status_error(url: &Url, status: StatusCode) -> Error {
+    Error::Status {
+        url: url.to_string(),
+        status: status.as_u16(),
+    }
+}
 
 /// The manifest types a `HEAD` accepts, as `docker pull` sends them, so that the registry
 /// answers as it would a pull: an index or list stays itself and is not resolved to one
