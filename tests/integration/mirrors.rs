@@ -6,7 +6,7 @@
 //! and never a `GET` of a manifest.
 
 use base64::Engine;
-use simhub::{Repo, SimHub, TagSpec};
+use simhub::{Fault, FaultKind, RegistryTag, Repo, SimHub, TagSpec};
 
 use crate::support::*;
 
@@ -289,5 +289,234 @@ async fn a_mirror_that_goes_down_keeps_its_figures_and_leaves_dockerhub_up_alone
         )
         .is_some_and(|v| v >= 1.0)
     );
+    exporter.stop().await;
+}
+
+/// A Hub with the public acme/api at `tags`, and beside it the private `mirror-org/api` that
+/// only the account `mirror-bot` (password `mirror-pass`) reads, holding `mirrored`: the
+/// simulated Hub's registry is the mirror, behind its bearer-token challenge.
+fn hub_and_private_mirror(tags: &[(&str, &str)], mirrored: &[(&str, &str)]) -> SimHub {
+    let hub = hub(tags);
+    let mut repo = Repo::new("api").private();
+    for (tag, digest) in mirrored {
+        repo = repo.with_tag(TagSpec::new(tag).digest(digest));
+    }
+    hub.add_repo("mirror-org", repo);
+    hub.add_account("mirror-bot", "mirror-pass", &["mirror-org"]);
+    hub
+}
+
+/// The exporter's flags for the mirror `acme=HOST/PATH` on the simulated registry at `host`.
+fn simulated_mirror_args(hub_url: &str, host: &str, path: &str, extra: &[&str]) -> Vec<String> {
+    let mirror = format!("acme={host}/{path}");
+    let mut flags = vec![
+        "--refresh.interval",
+        "1s",
+        "--mirror",
+        &mirror,
+        "--mirror.insecure-registry",
+        host,
+    ];
+    flags.extend_from_slice(extra);
+    hub_args(hub_url, "acme", &flags)
+}
+
+/// Requests of the simulated registry's `path` prefix, with the status of each.
+fn registry_requests(hub: &SimHub, path: &str) -> Vec<simhub::RequestRecord> {
+    hub.requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with(path))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bearer_challenge_is_answered_anonymously_and_one_token_serves_every_check() {
+    let hub = hub(&[
+        ("1.0", "sha256:aaa"),
+        ("2.0", "sha256:bbb"),
+        ("3.0", "sha256:ccc"),
+        ("4.0", "sha256:ddd"),
+    ]);
+    // The registry's pages hold two tags: the three it lists take two pages, followed by Link.
+    hub.set_registry_page_size(2);
+    hub.set_registry_tag("acme/api", "2.0", RegistryTag::At("sha256:other".into()));
+    hub.set_registry_tag("acme/api", "4.0", RegistryTag::Absent);
+    let running = hub.start().await.unwrap();
+    let registry = hub.start_registry().await.unwrap();
+    let host = registry.addr().to_string();
+    let exporter = Exporter::start(
+        &simulated_mirror_args(&running.url(), &host, "acme", &[]),
+        None,
+    )
+    .await;
+    // Three checks, each two pages of tags.
+    let m = exporter
+        .wait_for(|m| {
+            value(
+                m,
+                "dockerhub_mirror_requests_total",
+                &[("endpoint", "tags"), ("code", "200")],
+            )
+            .is_some_and(|v| v >= 6.0)
+        })
+        .await;
+    assert_eq!(mismatches(&m, "api"), ["2.0:digest", "4.0:missing"]);
+    assert_eq!(figure(&m, "dockerhub_mirror_tags", "api"), Some(4.0));
+    assert_eq!(requests(&m, "token"), 1.0, "one token, reused while valid");
+    assert_eq!(
+        value(
+            &m,
+            "dockerhub_mirror_requests_total",
+            &[("endpoint", "tags"), ("code", "401")]
+        ),
+        Some(1.0),
+        "the challenge is met once, then the token is sent unasked"
+    );
+    assert_eq!(
+        requests(&m, "manifest"),
+        3.0,
+        "each listed tag's digest once"
+    );
+    let seen = registry_requests(&hub, "/registry/v2/acme/api/");
+    assert!(
+        seen.iter()
+            .all(|r| r.method != "GET" || r.path.ends_with("/tags/list"))
+    );
+    assert!(
+        seen.iter().filter(|r| r.status == 200).all(|r| r
+            .authorization
+            .as_deref()
+            .is_some_and(|a| a.starts_with("Bearer "))),
+        "answered only with the token"
+    );
+    let tokens = registry_requests(&hub, "/token");
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].authorization, None, "asked for anonymously");
+    assert_eq!(value(&m, "dockerhub_up", &[]), Some(1.0));
+    exporter.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_mirror_behind_the_bearer_challenge_is_read_with_the_auth_files_credentials_only()
+{
+    let hub = hub_and_private_mirror(
+        &[("1.0", "sha256:aaa"), ("2.0", "sha256:bbb")],
+        &[("1.0", "sha256:aaa")],
+    );
+    let running = hub.start().await.unwrap();
+    let registry = hub.start_registry().await.unwrap();
+    let host = registry.addr().to_string();
+    let dir = temp_dir("bearer-credentials");
+    let auth = base64::engine::general_purpose::STANDARD.encode("mirror-bot:mirror-pass");
+    let auth_file = write(
+        &dir,
+        "auth.json",
+        &format!(r#"{{"auths": {{"{host}": {{"auth": "{auth}"}}}}}}"#),
+    );
+
+    // Without credentials: the anonymous token does not open the private repository.
+    let exporter = Exporter::start(
+        &simulated_mirror_args(&running.url(), &host, "mirror-org", &[]),
+        None,
+    )
+    .await;
+    let m = exporter.wait_for(|m| errors(m, "auth") >= 1.0).await;
+    assert!(series(&m, "dockerhub_mirror_tags").is_empty());
+    assert!(series(&m, "dockerhub_mirror_last_check_success_timestamp_seconds").is_empty());
+    assert_eq!(value(&m, "dockerhub_up", &[]), Some(1.0));
+    exporter.stop().await;
+    hub.clear_requests();
+
+    // With them: the token service is asked with the account, the mirror read.
+    let exporter = Exporter::start(
+        &simulated_mirror_args(
+            &running.url(),
+            &host,
+            "mirror-org",
+            &["--mirror.auth-file", auth_file.to_str().unwrap()],
+        ),
+        None,
+    )
+    .await;
+    let m = exporter
+        .wait_for(|m| {
+            value(
+                m,
+                "dockerhub_mirror_requests_total",
+                &[("endpoint", "tags"), ("code", "200")],
+            )
+            .is_some_and(|v| v >= 3.0)
+        })
+        .await;
+    assert_eq!(mismatches(&m, "api"), ["2.0:missing"]);
+    assert_eq!(errors(&m, "auth"), 0.0);
+    assert_eq!(requests(&m, "token"), 1.0, "one token over three checks");
+    let tokens = registry_requests(&hub, "/token");
+    assert_eq!(tokens.len(), 1);
+    assert!(tokens[0].query.contains("account=mirror-bot"));
+    assert_eq!(
+        tokens[0].authorization.as_deref(),
+        Some(format!("Basic {auth}").as_str()),
+        "the credentials go to the token service"
+    );
+    assert!(
+        registry_requests(&hub, "/registry/v2/").iter().all(|r| !r
+            .authorization
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("Basic")),
+        "and never to the registry itself"
+    );
+    assert!(!m.contains("mirror-pass"));
+    exporter.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_answering_429_is_asked_again_after_its_retry_after_and_the_check_succeeds() {
+    let hub = hub(&[("1.0", "sha256:aaa"), ("2.0", "sha256:bbb")]);
+    hub.set_registry_tag("acme/api", "2.0", RegistryTag::Absent);
+    // The first two reads of the tags list are refused with `Retry-After: 1`.
+    hub.add_fault(Fault::new("/registry/v2/acme/api/tags/list", FaultKind::Throttled).times(2));
+    let running = hub.start().await.unwrap();
+    let registry = hub.start_registry().await.unwrap();
+    let host = registry.addr().to_string();
+    let exporter = Exporter::start(
+        &simulated_mirror_args(&running.url(), &host, "acme", &[]),
+        None,
+    )
+    .await;
+    let label = format!("{host}/acme");
+    let m = exporter
+        .wait_for(|m| {
+            value(
+                m,
+                "dockerhub_mirror_last_check_success_timestamp_seconds",
+                &[("mirror", &label)],
+            )
+            .is_some()
+        })
+        .await;
+    assert_eq!(mismatches(&m, "api"), ["2.0:missing"]);
+    assert_eq!(
+        value(
+            &m,
+            "dockerhub_mirror_requests_total",
+            &[("endpoint", "tags"), ("code", "429")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(errors(&m, "throttled"), 0.0, "obeyed, not failed");
+    let lists = registry_requests(&hub, "/registry/v2/acme/api/tags/list");
+    assert_eq!(lists[0].status, 429);
+    assert_eq!(lists[1].status, 429);
+    // Each retry waited at least the second the registry asked for.
+    for pair in lists.windows(2).take(2) {
+        assert!(
+            pair[1].at.duration_since(pair[0].at) >= std::time::Duration::from_secs(1),
+            "asked again {:?} after a 429 with Retry-After: 1",
+            pair[1].at.duration_since(pair[0].at)
+        );
+    }
+    assert_eq!(value(&m, "dockerhub_up", &[]), Some(1.0));
     exporter.stop().await;
 }
