@@ -20,7 +20,7 @@ use std::time::Duration;
 pub use browser::{chromium, dump_dom};
 pub use exporter::Exporter;
 pub use process::{BIN, Process, collect_lines, required_tool, tool};
-pub use prometheus::{Prometheus, examples, free_port};
+pub use prometheus::{Prometheus, SHORTENED, examples, free_port, shortened_rule};
 pub use registry::Registry;
 pub use scrape::*;
 
