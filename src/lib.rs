@@ -166,6 +166,10 @@ impl Exporter {
                 let telemetry = telemetry.clone();
                 Arc::new(move || telemetry.quotas())
             },
+            mirrors: {
+                let telemetry = telemetry.clone();
+                Arc::new(move || telemetry.mirrors())
+            },
         };
         let state = server::State {
             published,

@@ -116,6 +116,33 @@ impl MirrorSeries {
         }
     }
 
+    /// Each mirror's figures as the pages show them, in the order of their labels.
+    pub(super) fn views(&self) -> Vec<crate::views::Mirror> {
+        self.lock()
+            .values()
+            .map(|f| crate::views::Mirror {
+                mirror: f.mirror.clone(),
+                hub_namespace: f.hub_namespace.clone(),
+                last_success: f.last_success.map(unix_seconds),
+                tags: f.repositories.values().map(|r| r.tags).sum(),
+                repositories: f.repositories.keys().cloned().collect(),
+                mismatches: f
+                    .repositories
+                    .iter()
+                    .flat_map(|(repository, r)| {
+                        r.mismatches.iter().map(move |(tag, reason)| {
+                            let mismatch = match reason {
+                                Reason::Missing => crate::views::Mismatch::Missing,
+                                Reason::Digest => crate::views::Mismatch::Digest,
+                            };
+                            ((repository.clone(), tag.clone()), mismatch)
+                        })
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Figures>>> {
         self.figures.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -130,6 +157,13 @@ impl mirror::Observer for MirrorSeries {
     }
 
     fn watching(&self, mirror: &str) {
+        // Shown on the pages as not read yet; no series until a check ends.
+        self.lock().entry(mirror.to_string()).or_insert_with(|| {
+            Arc::new(Figures {
+                mirror: mirror.to_string(),
+                ..Figures::default()
+            })
+        });
         // Every kind shows at 0 from the start, so that rate() sees the first failure.
         for k in mirror::ERROR_KINDS {
             self.errors.with_label_values(&[mirror, k.as_str()]);

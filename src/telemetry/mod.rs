@@ -263,6 +263,11 @@ impl Telemetry {
         }
     }
 
+    /// What the mirror checks found so far, for the pages.
+    pub(crate) fn mirrors(&self) -> Vec<crate::views::Mirror> {
+        self.mirrors.views()
+    }
+
     fn rate_limit_gauge(&self, which: RateLimitHeader) -> &prometheus::IntGauge {
         // The three gauges are registered on first use so that they are absent, not 0,
         // until the Hub has sent the header.

@@ -392,6 +392,21 @@ async fn the_bearer_challenge_is_answered_anonymously_and_one_token_serves_every
     let tokens = registry_requests(&hub, "/token");
     assert_eq!(tokens.len(), 1);
     assert_eq!(tokens[0].authorization, None, "asked for anonymously");
+    // The pages show what the checks found.
+    let (status, home) = get(&format!("{}/", exporter.url)).await;
+    assert_eq!(status, 200);
+    assert!(
+        home.contains(&format!(
+            "<td>{host}/acme</td><td>acme</td><td class=\"removed\">2 of 4 tags differ: 1 missing, 1 at another digest</td>"
+        )),
+        "{home}"
+    );
+    let (_, api) = get(&format!("{}/repositories/acme/api", exporter.url)).await;
+    assert!(api.contains(&format!("missing on {host}/acme")), "{api}");
+    assert!(
+        api.contains(&format!("another digest on {host}/acme")),
+        "{api}"
+    );
     assert_eq!(value(&m, "dockerhub_up", &[]), Some(1.0));
     exporter.stop().await;
 }
