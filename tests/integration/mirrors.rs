@@ -35,6 +35,25 @@ fn errors(metrics: &str, kind: &str) -> f64 {
     .unwrap_or(0.0)
 }
 
+/// The end of the last successful check of the mirror `label`.
+fn success(metrics: &str, label: &str) -> Option<f64> {
+    value(
+        metrics,
+        "dockerhub_mirror_last_check_success_timestamp_seconds",
+        &[("mirror", label)],
+    )
+}
+
+/// Pages of tags lists the mirror answered with 200.
+fn tags_read(metrics: &str) -> f64 {
+    value(
+        metrics,
+        "dockerhub_mirror_requests_total",
+        &[("endpoint", "tags"), ("code", "200")],
+    )
+    .unwrap_or(0.0)
+}
+
 /// Requests to the mirror of `endpoint`, all codes together.
 fn requests(metrics: &str, endpoint: &str) -> f64 {
     series(metrics, "dockerhub_mirror_requests_total")
@@ -55,19 +74,9 @@ fn hub(tags: &[(&str, &str)]) -> SimHub {
     hub
 }
 
-/// The exporter's flags for the mirror `acme=HOST/mirrored`, then `extra`.
+/// The exporter's flags for the real registry's mirror `acme=HOST/mirrored`, then `extra`.
 fn mirror_args(hub_url: &str, registry: &Registry, extra: &[&str]) -> Vec<String> {
-    let mirror = format!("acme={}/mirrored", registry.host);
-    let mut flags = vec![
-        "--refresh.interval",
-        "1s",
-        "--mirror",
-        &mirror,
-        "--mirror.insecure-registry",
-        &registry.host,
-    ];
-    flags.extend_from_slice(extra);
-    hub_args(hub_url, "acme", &flags)
+    simulated_mirror_args(hub_url, &registry.host, "mirrored", extra)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,16 +91,7 @@ async fn a_mirror_in_sync_shows_no_mismatch_and_a_deleted_tag_is_missing_without
     let running = hub.start().await.unwrap();
     let exporter = Exporter::start(&mirror_args(&running.url(), &registry, &[]), None).await;
     let label = format!("{}/mirrored", registry.host);
-    let m = exporter
-        .wait_for(|m| {
-            value(
-                m,
-                "dockerhub_mirror_last_check_success_timestamp_seconds",
-                &[("mirror", &label)],
-            )
-            .is_some()
-        })
-        .await;
+    let m = exporter.wait_for(|m| success(m, &label).is_some()).await;
     assert_eq!(figure(&m, "dockerhub_mirror_tags", "api"), Some(3.0));
     assert_eq!(
         figure(&m, "dockerhub_mirror_tags_missing", "api"),
@@ -262,15 +262,8 @@ async fn a_mirror_that_goes_down_keeps_its_figures_and_leaves_dockerhub_up_alone
     let running = hub.start().await.unwrap();
     let exporter = Exporter::start(&mirror_args(&running.url(), &registry, &[]), None).await;
     let label = format!("{}/mirrored", registry.host);
-    let success = |m: &str| {
-        value(
-            m,
-            "dockerhub_mirror_last_check_success_timestamp_seconds",
-            &[("mirror", &label)],
-        )
-    };
-    let m = exporter.wait_for(|m| success(m).is_some()).await;
-    let last_success = success(&m);
+    let m = exporter.wait_for(|m| success(m, &label).is_some()).await;
+    let last_success = success(&m, &label);
     registry.stop().await;
     let m = exporter.wait_for(|m| errors(m, "transport") >= 1.0).await;
     let refreshes_then = refreshes(&m);
@@ -279,7 +272,7 @@ async fn a_mirror_that_goes_down_keeps_its_figures_and_leaves_dockerhub_up_alone
         .wait_for(|m| refreshes(m) > refreshes_then && errors(m, "transport") >= 2.0)
         .await;
     assert_eq!(value(&m, "dockerhub_up", &[]), Some(1.0));
-    assert_eq!(success(&m), last_success);
+    assert_eq!(success(&m, &label), last_success);
     assert_eq!(mismatches(&m, "api"), ["2.0:missing"]);
     assert!(
         value(
@@ -306,7 +299,8 @@ fn hub_and_private_mirror(tags: &[(&str, &str)], mirrored: &[(&str, &str)]) -> S
     hub
 }
 
-/// The exporter's flags for the mirror `acme=HOST/PATH` on the simulated registry at `host`.
+/// The exporter's flags for the mirror `acme=HOST/PATH` on the plain-HTTP registry at `host`
+/// (the simulated one, or a real one), checked after each refresh of every second.
 fn simulated_mirror_args(hub_url: &str, host: &str, path: &str, extra: &[&str]) -> Vec<String> {
     let mirror = format!("acme={host}/{path}");
     let mut flags = vec![
@@ -350,16 +344,7 @@ async fn the_bearer_challenge_is_answered_anonymously_and_one_token_serves_every
     )
     .await;
     // Three checks, each two pages of tags.
-    let m = exporter
-        .wait_for(|m| {
-            value(
-                m,
-                "dockerhub_mirror_requests_total",
-                &[("endpoint", "tags"), ("code", "200")],
-            )
-            .is_some_and(|v| v >= 6.0)
-        })
-        .await;
+    let m = exporter.wait_for(|m| tags_read(m) >= 6.0).await;
     assert_eq!(mismatches(&m, "api"), ["2.0:digest", "4.0:missing"]);
     assert_eq!(figure(&m, "dockerhub_mirror_tags", "api"), Some(4.0));
     assert_eq!(requests(&m, "token"), 1.0, "one token, reused while valid");
@@ -453,16 +438,7 @@ async fn a_private_mirror_behind_the_bearer_challenge_is_read_with_the_auth_file
         None,
     )
     .await;
-    let m = exporter
-        .wait_for(|m| {
-            value(
-                m,
-                "dockerhub_mirror_requests_total",
-                &[("endpoint", "tags"), ("code", "200")],
-            )
-            .is_some_and(|v| v >= 3.0)
-        })
-        .await;
+    let m = exporter.wait_for(|m| tags_read(m) >= 3.0).await;
     assert_eq!(mismatches(&m, "api"), ["2.0:missing"]);
     assert_eq!(errors(&m, "auth"), 0.0);
     assert_eq!(requests(&m, "token"), 1.0, "one token over three checks");
@@ -501,16 +477,7 @@ async fn a_mirror_answering_429_is_asked_again_after_its_retry_after_and_the_che
     )
     .await;
     let label = format!("{host}/acme");
-    let m = exporter
-        .wait_for(|m| {
-            value(
-                m,
-                "dockerhub_mirror_last_check_success_timestamp_seconds",
-                &[("mirror", &label)],
-            )
-            .is_some()
-        })
-        .await;
+    let m = exporter.wait_for(|m| success(m, &label).is_some()).await;
     assert_eq!(mismatches(&m, "api"), ["2.0:missing"]);
     assert_eq!(
         value(
