@@ -145,7 +145,7 @@ impl Exporter {
         let (stop, stopped) = shutdown::channel();
         let mut refresh_task = tokio::spawn(refresher.run(stopped.clone().wait()));
         let mut mirror_tasks = Vec::new();
-        for options in mirror_options(&config) {
+        for options in mirror_options(&config.mirrors, &config.hub, &config.filters) {
             let checker = mirror::Checker::new(options, telemetry.clone())?;
             mirror_tasks.push(tokio::spawn(
                 checker.run(published.clone(), stopped.clone().wait()),
@@ -283,9 +283,13 @@ fn pull_limit_options(config: &Config) -> Option<registry::Options> {
 }
 
 /// What each mirror's checks take from the configuration: the mirror, the pace every mirror
-/// has, the Hub's time limit and the tracked tags.
-fn mirror_options(config: &Config) -> Vec<mirror::Options> {
-    let mirrors = &config.mirrors;
+/// has, the Hub's time limit and the tracked tags (the exporter's and the `inventory`
+/// command's alike).
+fn mirror_options(
+    mirrors: &config::Mirrors,
+    hub: &config::Hub,
+    filters: &config::Filters,
+) -> Vec<mirror::Options> {
     mirrors
         .mirrors
         .iter()
@@ -298,8 +302,8 @@ fn mirror_options(config: &Config) -> Vec<mirror::Options> {
             rate_limit: mirrors.rate_limit,
             concurrency: mirrors.concurrency,
             full_interval: mirrors.full_interval,
-            timeout: config.hub.timeout,
-            tags: tag_selection(&config.hub, &config.filters),
+            timeout: hub.timeout,
+            tags: tag_selection(hub, filters),
         })
         .collect()
 }

@@ -190,8 +190,10 @@ pub enum Command {
     /// retries and filters), print every repository, tag and platform image, and exit: 0
     /// when everything was read, 1 when something failed (named on standard error), 2 for a
     /// bad flag. With --offline, print what the exporter's state file holds instead, without
-    /// a request to the Hub.
-    Inventory(InventoryArgs),
+    /// a request to the Hub. With --mirror, each tag's state on the mirrors too.
+    // Boxed: its flags (the Hub's, the filters', the mirrors') make it far larger than the
+    // other variant.
+    Inventory(Box<InventoryArgs>),
 }
 
 /// The arguments of `dockerhub_exporter healthcheck`.

@@ -38,6 +38,8 @@ pub(crate) struct RepositoryFigures {
     pub(crate) tags: usize,
     /// The mismatched tags, by name.
     pub(crate) mismatches: BTreeMap<String, Reason>,
+    /// The mirror's digest of each tag it holds at another digest, by name.
+    pub(crate) digests: BTreeMap<String, String>,
 }
 
 impl RepositoryFigures {
@@ -54,6 +56,8 @@ pub(super) struct Seen {
     hub_digest: String,
     /// `None` when the mirror had it at that digest.
     found: Option<Reason>,
+    /// The mirror's digest when it was another.
+    mirror_digest: Option<String>,
 }
 
 /// What is remembered of one repository between checks: each tag's last finding.
@@ -95,21 +99,22 @@ pub(super) fn conclude(
     };
     let mut figures = RepositoryFigures {
         tags: hub.len(),
-        mismatches: BTreeMap::new(),
+        ..RepositoryFigures::default()
     };
     let mut remembered = Known::new();
     for (name, hub_digest) in hub {
-        let found = if !listed.contains(name) {
-            Some(Reason::Missing)
+        let (found, mirror_digest) = if !listed.contains(name) {
+            (Some(Reason::Missing), None)
         } else {
             match asked.get(name) {
-                Some(Manifest::Missing) => Some(Reason::Missing),
+                Some(Manifest::Missing) => (Some(Reason::Missing), None),
                 // A tag without a digest on the Hub can only be checked for presence.
-                Some(Manifest::Digest(d)) => {
-                    (!hub_digest.is_empty() && d != hub_digest).then_some(Reason::Digest)
+                Some(Manifest::Digest(d)) if !hub_digest.is_empty() && d != hub_digest => {
+                    (Some(Reason::Digest), Some(d.clone()))
                 }
+                Some(Manifest::Digest(_)) => (None, None),
                 None => match known.get(name) {
-                    Some(seen) => seen.found,
+                    Some(seen) => (seen.found, seen.mirror_digest.clone()),
                     // Not asked for and not known: plan would have named it.
                     None => continue,
                 },
@@ -118,11 +123,15 @@ pub(super) fn conclude(
         if let Some(reason) = found {
             figures.mismatches.insert(name.clone(), reason);
         }
+        if let Some(digest) = &mirror_digest {
+            figures.digests.insert(name.clone(), digest.clone());
+        }
         remembered.insert(
             name.clone(),
             Seen {
                 hub_digest: hub_digest.clone(),
                 found,
+                mirror_digest,
             },
         );
     }
@@ -184,7 +193,14 @@ mod tests {
             ),
             (1, 1)
         );
+        assert_eq!(
+            figures.digests,
+            BTreeMap::from([("b".into(), "sha256:9".into())])
+        );
         assert_eq!(known.len(), 3);
+        // Not asked again, the mirror's digest is remembered.
+        let (again, _) = conclude(&h, &tags, &BTreeMap::new(), &known);
+        assert_eq!(again, figures);
     }
 
     #[test]

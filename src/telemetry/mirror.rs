@@ -118,33 +118,45 @@ impl MirrorSeries {
 
     /// Each mirror's figures as the pages show them, in the order of their labels.
     pub(super) fn views(&self) -> Vec<crate::views::Mirror> {
-        self.lock()
-            .values()
-            .map(|f| crate::views::Mirror {
-                mirror: f.mirror.clone(),
-                hub_namespace: f.hub_namespace.clone(),
-                last_success: f.last_success.map(unix_seconds),
-                tags: f.repositories.values().map(|r| r.tags).sum(),
-                repositories: f.repositories.keys().cloned().collect(),
-                mismatches: f
-                    .repositories
-                    .iter()
-                    .flat_map(|(repository, r)| {
-                        r.mismatches.iter().map(move |(tag, reason)| {
-                            let mismatch = match reason {
-                                Reason::Missing => crate::views::Mismatch::Missing,
-                                Reason::Digest => crate::views::Mismatch::Digest,
-                            };
-                            ((repository.clone(), tag.clone()), mismatch)
-                        })
-                    })
-                    .collect(),
-            })
-            .collect()
+        self.lock().values().map(|f| view(f)).collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Figures>>> {
         self.figures.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One mirror's figures as the views take them.
+pub(crate) fn view(f: &Figures) -> crate::views::Mirror {
+    let by_tag = |repository: &String, tag: &String| (repository.clone(), tag.clone());
+    crate::views::Mirror {
+        mirror: f.mirror.clone(),
+        hub_namespace: f.hub_namespace.clone(),
+        last_success: f.last_success.map(unix_seconds),
+        tags: f.repositories.values().map(|r| r.tags).sum(),
+        repositories: f.repositories.keys().cloned().collect(),
+        mismatches: f
+            .repositories
+            .iter()
+            .flat_map(|(repository, r)| {
+                r.mismatches.iter().map(move |(tag, reason)| {
+                    let mismatch = match reason {
+                        Reason::Missing => crate::views::Mismatch::Missing,
+                        Reason::Digest => crate::views::Mismatch::Digest,
+                    };
+                    (by_tag(repository, tag), mismatch)
+                })
+            })
+            .collect(),
+        digests: f
+            .repositories
+            .iter()
+            .flat_map(|(repository, r)| {
+                r.digests
+                    .iter()
+                    .map(move |(tag, digest)| (by_tag(repository, tag), digest.clone()))
+            })
+            .collect(),
     }
 }
 

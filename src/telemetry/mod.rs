@@ -8,7 +8,7 @@
 //! process's own figures are read when a scrape asks (see `process`). The inventory series,
 //! which can number hundreds of thousands, are not here: see `publication`.
 
-mod mirror;
+pub(crate) mod mirror;
 mod process;
 mod pull_limit;
 

@@ -35,6 +35,8 @@ pub(crate) struct Mirror {
     pub(crate) repositories: std::collections::BTreeSet<String>,
     /// The tags out of sync, by repository and tag.
     pub(crate) mismatches: std::collections::BTreeMap<(String, String), Mismatch>,
+    /// The mirror's digest of each tag it holds at another digest, by repository and tag.
+    pub(crate) digests: std::collections::BTreeMap<(String, String), String>,
 }
 
 /// How a tag is out of sync on a mirror.

@@ -104,6 +104,7 @@ proptest! {
             tags: 1,
             repositories: [name.clone()].into(),
             mismatches: [((name.clone(), tag_name.clone()), crate::views::Mismatch::Missing)].into(),
+            digests: Default::default(),
         }];
         let context = Context {
             namespaces: &namespaces,

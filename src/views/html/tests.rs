@@ -193,6 +193,7 @@ fn mirrors() -> Vec<Mirror> {
                 (("api".into(), "2.0".into()), Mismatch::Digest),
             ]
             .into(),
+            digests: [(("api".into(), "2.0".into()), "sha256:other".into())].into(),
         },
         Mirror {
             mirror: HOSTILE.into(),
@@ -201,6 +202,7 @@ fn mirrors() -> Vec<Mirror> {
             tags: 0,
             repositories: [HOSTILE.to_string()].into(),
             mismatches: Default::default(),
+            digests: Default::default(),
         },
         Mirror {
             mirror: "quay.io/acme".into(),
