@@ -6,10 +6,11 @@
 
 use std::time::Duration;
 
+use base64::Engine;
 use clap::Parser;
 use dockerhub_exporter::Exporter;
 use dockerhub_exporter::config::{Args, Config};
-use simhub::SimHub;
+use simhub::{RegistryTag, SimHub};
 
 /// The demo account's secret, known to the simulated Hub only.
 const DEMO_SECRET: &str = "dckr_pat_demo_acme";
@@ -41,6 +42,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ));
     std::fs::write(&token_file, DEMO_WEBHOOK_TOKEN)?;
     let token_path = token_file.to_string_lossy().into_owned();
+
+    // A mirror of acme: the simulated Hub's registry on a port of its own, holding every tag
+    // of the Hub but one (read as acme-bot, since some of acme's repositories are private).
+    let registry = hub.start_registry().await?;
+    let mirror_host = registry.addr().to_string();
+    let lacking = hub
+        .repository_names("acme")
+        .into_iter()
+        .find_map(|r| Some((hub.tag_names("acme", &r).into_iter().next()?, r)));
+    if let Some((tag, repository)) = &lacking {
+        hub.set_registry_tag(&format!("acme/{repository}"), tag, RegistryTag::Absent);
+    }
+    let auth_file = std::env::temp_dir().join(format!(
+        "dockerhub-exporter-demo-mirror-auth-{}.json",
+        std::process::id()
+    ));
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("acme-bot:{DEMO_SECRET}"));
+    std::fs::write(
+        &auth_file,
+        format!(r#"{{"auths": {{"{mirror_host}": {{"auth": "{auth}"}}}}}}"#),
+    )?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&auth_file, std::fs::Permissions::from_mode(0o600))?;
+    }
+    let auth_path = auth_file.to_string_lossy().into_owned();
+    let mirror = format!("acme={mirror_host}/acme");
     let args = Args::try_parse_from([
         "dockerhub_exporter",
         "--hub.url",
@@ -68,6 +97,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "5s",
         "--refresh.repository-min-interval",
         "5s",
+        "--mirror",
+        &mirror,
+        "--mirror.insecure-registry",
+        &mirror_host,
+        "--mirror.auth-file",
+        &auth_path,
+        // A local mirror takes more than the default 600 requests a minute: the first check
+        // HEADs every tag, and the demo should show it within seconds.
+        "--mirror.rate-limit",
+        "6000",
         "--web.listen-address",
         &listen,
     ])?;
@@ -99,6 +138,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  refreshes every 30 s, and sees a push within a second through the Hub's webhook");
     println!("  and a deletion within seconds through its audit log (watch the log's");
     println!("  \"tag added\" and \"tag removed\" lines).");
+    if let Some((tag, repository)) = &lacking {
+        println!("  The mirror {mirror_host}/acme lacks acme/{repository}:{tag}: see the landing");
+        println!("  page's Mirrors section and dockerhub_mirror_tag_mismatch.");
+    }
     println!("  Try: curl -s http://{address}/metrics | grep dockerhub_tags_added_total");
     println!("  Stop with Ctrl-C.");
     println!();
@@ -108,5 +151,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
     let _ = std::fs::remove_file(&token_file);
+    let _ = std::fs::remove_file(&auth_file);
     Ok(())
 }

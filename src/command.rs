@@ -31,7 +31,7 @@ pub fn main(mut args: Args) -> ExitCode {
                 }
             };
         }
-        Some(Command::Inventory(inventory)) => return inventory::main(inventory),
+        Some(Command::Inventory(inventory)) => return inventory::main(*inventory),
         None => {}
     }
     logging::init(args.log_level, args.log_format);

@@ -46,6 +46,7 @@ mod changes;
 mod error;
 mod hub;
 mod inventory;
+mod mirror;
 mod publication;
 mod refresh;
 mod registry;
@@ -143,6 +144,13 @@ impl Exporter {
             });
         let (stop, stopped) = shutdown::channel();
         let mut refresh_task = tokio::spawn(refresher.run(stopped.clone().wait()));
+        let mut mirror_tasks = Vec::new();
+        for options in mirror_options(&config.mirrors, &config.hub, &config.filters) {
+            let checker = mirror::Checker::new(options, telemetry.clone())?;
+            mirror_tasks.push(tokio::spawn(
+                checker.run(published.clone(), stopped.clone().wait()),
+            ));
+        }
         let mut pull_limit_task =
             pull_limit_checker.map(|checker| tokio::spawn(checker.run(stopped.clone().wait())));
         let about = server::About {
@@ -157,6 +165,10 @@ impl Exporter {
             quotas: {
                 let telemetry = telemetry.clone();
                 Arc::new(move || telemetry.quotas())
+            },
+            mirrors: {
+                let telemetry = telemetry.clone();
+                Arc::new(move || telemetry.mirrors())
             },
         };
         let state = server::State {
@@ -206,6 +218,9 @@ impl Exporter {
         if let Some(task) = &mut pull_limit_task {
             finish_within_grace(task).await;
         }
+        for task in &mut mirror_tasks {
+            finish_within_grace(task).await;
+        }
         if !server_task.is_finished() {
             finish_within_grace(&mut server_task).await;
         }
@@ -235,14 +250,19 @@ fn warn_if_anonymous(hub: &config::Hub) {
     }
 }
 
+/// Credentials as the clients hold them, the secret wrapped.
+fn hub_credentials(c: &config::Credentials) -> hub::Credentials {
+    hub::Credentials {
+        username: c.username.clone(),
+        secret: hub::Secret::new(c.secret()),
+    }
+}
+
 /// What the Hub client takes from the Hub settings.
 fn client_options(hub: &config::Hub) -> hub::ClientOptions {
     hub::ClientOptions {
         base: hub.url.clone(),
-        credentials: hub.credentials.as_ref().map(|c| hub::Credentials {
-            username: c.username.clone(),
-            secret: hub::Secret::new(c.secret()),
-        }),
+        credentials: hub.credentials.as_ref().map(hub_credentials),
         rate_limit: hub.rate_limit,
         burst: hub.burst,
         concurrency: hub.concurrency,
@@ -260,6 +280,40 @@ fn pull_limit_options(config: &Config) -> Option<registry::Options> {
         interval: check.interval?,
         timeout: config.hub.timeout,
     })
+}
+
+/// What each mirror's checks take from the configuration: the mirror, the pace every mirror
+/// has, the Hub's time limit and the tracked tags (the exporter's and the `inventory`
+/// command's alike).
+fn mirror_options(
+    mirrors: &config::Mirrors,
+    hub: &config::Hub,
+    filters: &config::Filters,
+) -> Vec<mirror::Options> {
+    mirrors
+        .mirrors
+        .iter()
+        .map(|m| mirror::Options {
+            label: m.label(),
+            hub_namespace: m.hub_namespace.clone(),
+            registry: mirror_url(m),
+            path: m.path.clone(),
+            credentials: m.credentials.as_ref().map(hub_credentials),
+            rate_limit: mirrors.rate_limit,
+            concurrency: mirrors.concurrency,
+            full_interval: mirrors.full_interval,
+            timeout: hub.timeout,
+            tags: tag_selection(hub, filters),
+        })
+        .collect()
+}
+
+/// `https://REGISTRY/`, or `http://` for an insecure registry.
+fn mirror_url(mirror: &config::Mirror) -> reqwest::Url {
+    let scheme = if mirror.insecure { "http" } else { "https" };
+    // The registry was checked to be HOST[:PORT] when the configuration was built.
+    reqwest::Url::parse(&format!("{scheme}://{}/", mirror.registry))
+        .expect("a validated registry makes a URL")
 }
 
 /// What the refresh loop takes from the configuration: what one read takes, and how often

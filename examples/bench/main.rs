@@ -10,6 +10,7 @@
 //! cargo run --release --example bench -- --repos 1000 --tags 10 --incremental 10
 //! cargo run --release --example bench -- --repos 1 --tags 1 --crowded-tag 50000
 //! cargo run --release --example bench -- --repos 40 --tags 150 --quota 150 --signals
+//! cargo run --release --example bench -- --repos 100 --tags 100 --latency 0ms --mirror-check 10
 //! ```
 //!
 //! The exporter runs as a child process (this program started again with `child` as its first
@@ -25,6 +26,7 @@ use clap::Parser;
 use dockerhub_exporter::config::Args as ExporterArgs;
 use simhub::{Repo, SimHub, TagSpec};
 
+mod mirror;
 mod signals;
 mod soak;
 
@@ -107,6 +109,14 @@ struct Bench {
     /// 25 to 30 minutes; give --quota 150, the exporter's default, for its real pace.
     #[arg(long)]
     signals: bool,
+    /// Instead of the full benchmark: the mirror checks of every tag against a local Debian
+    /// `docker-registry` filled through its API: the first check, and one after this many tags
+    /// changed on the Hub and the mirror; requests by endpoint and wall time of each.
+    #[arg(long)]
+    mirror_check: Option<usize>,
+    /// The exporter's --mirror.rate-limit with --mirror-check (requests a minute).
+    #[arg(long, default_value_t = 1_000_000)]
+    mirror_rate_limit: u32,
 }
 
 fn main() -> ExitCode {
@@ -209,6 +219,16 @@ impl Exporter {
         loop {
             let v = self.lines.recv().expect("the exporter is running");
             if v["message"] == message {
+                return v;
+            }
+        }
+    }
+
+    /// Waits for the next log line with one of these messages and returns it.
+    fn wait_for_any(&self, messages: &[&str]) -> serde_json::Value {
+        loop {
+            let v = self.lines.recv().expect("the exporter is running");
+            if messages.iter().any(|m| v["message"] == *m) {
                 return v;
             }
         }
@@ -334,6 +354,11 @@ fn secs(v: &serde_json::Value, field: &str) -> f64 {
 }
 
 async fn run(b: Bench) {
+    if let Some(changed) = b.mirror_check {
+        // A Hub of its own, its tags at the digests the registry gives.
+        mirror::run(&b, changed).await;
+        return;
+    }
     let built = Instant::now();
     let hub = build_hub(&b);
     hub.set_compression(!b.no_hub_gzip);

@@ -9,20 +9,27 @@
 //! be read, and on a terminal a progress line. The exit code says whether the inventory is
 //! whole: 0 when everything was read, 1 when something was not (what was read is printed
 //! all the same), 2 for flags to fix.
+//!
+//! With `--mirror`, each mirror is checked once after the read, on what was read, exactly as
+//! the exporter's first check does (its own pace, HEAD only), and the listings gain each
+//! tag's state on the mirrors of its namespace. A mirror repository that could not be read is
+//! named on standard error and makes the exit code 1; its tags are printed without a mirror
+//! state, never as missing.
 
 use std::io::{self, IsTerminal as _, Write};
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::progress::Progress;
 use crate::config::{InventoryArgs, InventoryCommand, ListingFormat, PASSWORD_ENV, Source};
+use crate::error::ErrorKind;
 use crate::inventory::{Snapshot, TagSelection};
 use crate::publication::{Published, RefreshResult, render};
-use crate::views::listing;
+use crate::views::{self, listing};
 use crate::{
-    Error, client_options, hub, logging, read_options, refresh, repository_filter, state,
-    tag_selection, warn_if_anonymous,
+    Error, client_options, hub, logging, mirror, mirror_options, read_options, refresh,
+    repository_filter, state, tag_selection, telemetry, warn_if_anonymous,
 };
 
 /// Bytes gathered before each write to standard output.
@@ -45,6 +52,14 @@ enum Failure {
     /// The Hub client could not be built.
     #[error(transparent)]
     Client(Error),
+    /// A mirror's client could not be built.
+    #[error("mirror {mirror}: {source}")]
+    Mirror {
+        /// The mirror, `REGISTRY[/PATH]`.
+        mirror: String,
+        /// Why its client could not be built.
+        source: Error,
+    },
 }
 
 /// Runs the command; its exit code.
@@ -60,22 +75,22 @@ pub(super) fn main(args: InventoryArgs) -> ExitCode {
     };
     let selection = tag_selection(&command.hub, &command.filters);
     let read = match &command.source {
-        Source::Hub => read(&command, &progress).map(|published| {
+        Source::Hub => read(&command, &progress).map(|(published, mirrors)| {
             let complete = published
                 .last_refresh
                 .is_some_and(|r| r.result == RefreshResult::Success);
-            (Arc::clone(&published.snapshot), complete)
+            (Arc::clone(&published.snapshot), complete, mirrors)
         }),
-        Source::StateFile(path) => offline(&command, path).map(|s| (Arc::new(s), true)),
+        Source::StateFile(path) => offline(&command, path).map(|s| (Arc::new(s), true, Vec::new())),
     };
-    let (snapshot, complete) = match read {
+    let (snapshot, complete, mirrors) = match read {
         Ok(read) => read,
         Err(e) => {
             eprintln!("dockerhub_exporter inventory: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let printed = print(command.format, &snapshot, &selection);
+    let printed = print(command.format, &snapshot, &selection, &mirrors);
     let mut code = ExitCode::SUCCESS;
     match printed {
         Ok(()) => {}
@@ -95,11 +110,25 @@ pub(super) fn main(args: InventoryArgs) -> ExitCode {
         );
         code = ExitCode::FAILURE;
     }
+    let unchecked = unchecked(&snapshot, &mirrors);
+    for line in &unchecked {
+        eprintln!("dockerhub_exporter inventory: {line}");
+    }
+    if !unchecked.is_empty() {
+        eprintln!(
+            "dockerhub_exporter inventory: the mirror check is incomplete: the tags of what a mirror could not be read for have no mirror state (see above)"
+        );
+        code = ExitCode::FAILURE;
+    }
     code
 }
 
-/// Reads the Hub once, with the progress line drawn meanwhile.
-fn read(command: &InventoryCommand, progress: &Arc<Progress>) -> Result<Arc<Published>, Failure> {
+/// Reads the Hub once, with the progress line drawn meanwhile, then checks each mirror once
+/// on what was read; the mirrors' figures in the order they were named.
+fn read(
+    command: &InventoryCommand,
+    progress: &Arc<Progress>,
+) -> Result<(Arc<Published>, Vec<views::Mirror>), Failure> {
     warn_if_anonymous(&command.hub);
     let runtime = tokio::runtime::Runtime::new().map_err(Failure::Runtime)?;
     let client = Arc::new(
@@ -126,7 +155,100 @@ fn read(command: &InventoryCommand, progress: &Arc<Progress>) -> Result<Arc<Publ
         published
     });
     progress.clear();
-    Ok(published)
+    let mirrors = runtime.block_on(check_mirrors(command, Arc::clone(&published.snapshot)))?;
+    Ok((published, mirrors))
+}
+
+/// What the mirror checks of the command report: each mirror's figures. (Their failures are
+/// logged by the checks, naming the repository and the error.)
+#[derive(Default)]
+struct Checked {
+    figures: Mutex<Vec<Arc<mirror::Figures>>>,
+}
+
+impl mirror::Observer for Checked {
+    fn watching(&self, _: &str) {}
+    fn request(&self, _: &str, _: mirror::Endpoint, _: Option<u16>) {}
+    fn check_failed(&self, _: &str, _: ErrorKind) {}
+    fn checked(&self, figures: Arc<mirror::Figures>) {
+        lock(&self.figures).push(figures);
+    }
+}
+
+/// The guarded value, even if a thread panicked holding it (what it holds stays whole: each
+/// change is a single push).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Checks every mirror once on `snapshot`, all at once, each at its own pace.
+async fn check_mirrors(
+    command: &InventoryCommand,
+    snapshot: Arc<Snapshot>,
+) -> Result<Vec<views::Mirror>, Failure> {
+    let options = mirror_options(&command.mirrors, &command.hub, &command.filters);
+    if options.is_empty() {
+        return Ok(Vec::new());
+    }
+    let checked = Arc::new(Checked::default());
+    let mut checks = tokio::task::JoinSet::new();
+    for options in options {
+        let label = options.label.clone();
+        let observer: Arc<dyn mirror::Observer> = checked.clone();
+        let mut checker =
+            mirror::Checker::new(options, observer).map_err(|source| Failure::Mirror {
+                mirror: label,
+                source,
+            })?;
+        let snapshot = Arc::clone(&snapshot);
+        checks.spawn(async move { checker.check(&snapshot).await });
+    }
+    // A check that did not complete reports no figures; `unchecked` then names its
+    // repositories.
+    while checks.join_next().await.is_some() {}
+    let figures = std::mem::take(&mut *lock(&checked.figures));
+    // In the order the mirrors were named, as the listings show them.
+    let mirrors = command
+        .mirrors
+        .mirrors
+        .iter()
+        .map(|m| {
+            let label = m.label();
+            match figures
+                .iter()
+                .find(|f| f.mirror == label && f.hub_namespace == m.hub_namespace)
+            {
+                Some(f) => telemetry::mirror::view(f),
+                // Its check did not complete: nothing of it was read.
+                None => views::Mirror {
+                    mirror: label,
+                    hub_namespace: m.hub_namespace.clone(),
+                    ..views::Mirror::default()
+                },
+            }
+        })
+        .collect();
+    Ok(mirrors)
+}
+
+/// A sentence for each repository of `snapshot` whose tags are known that a mirror of its
+/// namespace could not be read for.
+fn unchecked(snapshot: &Snapshot, mirrors: &[views::Mirror]) -> Vec<String> {
+    let mut unchecked = Vec::new();
+    for m in mirrors {
+        let Some(namespace) = snapshot.namespaces.get(&m.hub_namespace) else {
+            continue;
+        };
+        for repository in namespace.repositories.values() {
+            if repository.tags.is_some() && !m.repositories.contains(&repository.name) {
+                unchecked.push(format!(
+                    "mirror {}: {}/{} could not be read there; its tags are printed without a mirror state",
+                    m.mirror, m.hub_namespace, repository.name
+                ));
+            }
+        }
+    }
+    unchecked
 }
 
 /// What the state file at `path` holds of what `command` names (all of it when it names no
@@ -164,13 +286,18 @@ fn offline(command: &InventoryCommand, path: &Path) -> Result<Snapshot, Failure>
     Ok(snapshot)
 }
 
-/// Prints the inventory on standard output in `format`.
-fn print(format: ListingFormat, snapshot: &Snapshot, selection: &TagSelection) -> io::Result<()> {
+/// Prints the inventory on standard output in `format`, with each tag's state on `mirrors`.
+fn print(
+    format: ListingFormat,
+    snapshot: &Snapshot,
+    selection: &TagSelection,
+    mirrors: &[views::Mirror],
+) -> io::Result<()> {
     let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout().lock());
     match format {
-        ListingFormat::Table => listing::table(snapshot, selection, &mut out)?,
-        ListingFormat::Json => listing::json(snapshot, selection, &mut out)?,
-        ListingFormat::Csv => listing::csv(snapshot, selection, &mut out)?,
+        ListingFormat::Table => listing::table(snapshot, selection, mirrors, &mut out)?,
+        ListingFormat::Json => listing::json(snapshot, selection, mirrors, &mut out)?,
+        ListingFormat::Csv => listing::csv(snapshot, selection, mirrors, &mut out)?,
     }
     out.flush()
 }

@@ -3,13 +3,15 @@
 //!
 //! The command reads the Hub as the exporter does, so it takes the exporter's `--hub.*` and
 //! `--filter.*` flags (the same [`HubArgs`] and [`Filters`], validated by the same code); of
-//! the rest it takes only what a single read printed to standard output needs. Its log goes to
+//! the rest it takes only what a single read printed to standard output needs, and the
+//! exporter's `--mirror*` flags (the same [`MirrorArgs`], validated by the same code) for one
+//! mirror check after the read. Its log goes to
 //! standard error at `warn` by default, so that what failed shows there and the information a
 //! running exporter logs does not. Like the rest of `config`, a leaf.
 
 use std::path::PathBuf;
 
-use super::{ConfigError, Filters, Hub, HubArgs, LogFormat, LogLevel, Scope};
+use super::{ConfigError, Filters, Hub, HubArgs, LogFormat, LogLevel, MirrorArgs, Mirrors, Scope};
 
 /// How the inventory is printed (`--format`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -33,6 +35,10 @@ pub struct InventoryArgs {
     /// Which repositories and tags are listed (`--filter.*`).
     #[command(flatten)]
     pub filters: Filters,
+
+    /// The mirrors compared with what was read (`--mirror*`), as the exporter's.
+    #[command(flatten)]
+    pub mirrors: MirrorArgs,
 
     /// How to print the inventory: table (aligned for a terminal, a line per repository),
     /// json (one document with every repository, tag and platform image) or csv (a row per
@@ -79,6 +85,8 @@ pub struct InventoryCommand {
     pub format: ListingFormat,
     /// Where the inventory comes from.
     pub source: Source,
+    /// The mirrors checked once after the read; none when no mirror is named.
+    pub mirrors: Mirrors,
 }
 
 impl InventoryCommand {
@@ -105,11 +113,20 @@ impl InventoryCommand {
             Source::Hub => Scope::Required,
             Source::StateFile(_) => Scope::Optional,
         };
+        let hub = args.hub.validate(password_env, scope)?;
+        let mirrors = args.mirrors.validate()?;
+        if matches!(source, Source::StateFile(_)) && !mirrors.mirrors.is_empty() {
+            return Err(ConfigError::new(
+                "--mirror",
+                "cannot be used with --offline, which sends no request",
+            ));
+        }
         Ok(InventoryCommand {
-            hub: args.hub.validate(password_env, scope)?,
+            hub,
             filters: args.filters,
             format: args.format,
             source,
+            mirrors,
         })
     }
 }

@@ -20,6 +20,7 @@ use clap::Parser;
 
 mod hub;
 mod inventory;
+mod mirror;
 mod pull_limit;
 mod repositories;
 mod signals;
@@ -27,6 +28,7 @@ mod signals;
 use hub::Scope;
 pub use hub::{Filters, Hub, HubArgs};
 pub use inventory::{InventoryArgs, InventoryCommand, ListingFormat, Source};
+pub use mirror::{Mirror, MirrorArgs, Mirrors};
 
 pub use pull_limit::{
     DEFAULT_REGISTRY_AUTH_URL, DEFAULT_REGISTRY_URL, PullLimitArgs, PullLimitCheck,
@@ -134,6 +136,10 @@ pub struct Args {
     #[command(flatten)]
     pub pull_limit: PullLimitArgs,
 
+    /// The mirror checks (`--mirror*`).
+    #[command(flatten)]
+    pub mirrors: MirrorArgs,
+
     /// Webhooks and audit logs, which re-read one repository between refreshes.
     #[command(flatten)]
     pub signals: SignalArgs,
@@ -184,8 +190,10 @@ pub enum Command {
     /// retries and filters), print every repository, tag and platform image, and exit: 0
     /// when everything was read, 1 when something failed (named on standard error), 2 for a
     /// bad flag. With --offline, print what the exporter's state file holds instead, without
-    /// a request to the Hub.
-    Inventory(InventoryArgs),
+    /// a request to the Hub. With --mirror, each tag's state on the mirrors too.
+    // Boxed: its flags (the Hub's, the filters', the mirrors') make it far larger than the
+    // other variant.
+    Inventory(Box<InventoryArgs>),
 }
 
 /// The arguments of `dockerhub_exporter healthcheck`.
@@ -270,6 +278,8 @@ pub struct Config {
     pub pull_limit: PullLimitCheck,
     /// Webhooks and audit logs.
     pub signals: Signals,
+    /// The mirror checks; none when no mirror is named.
+    pub mirrors: Mirrors,
 }
 
 /// A configuration problem, naming the flag (or variable) at fault.
@@ -338,6 +348,7 @@ impl Config {
             web_config_file: args.web_config_file,
             pull_limit: args.pull_limit.validate()?,
             signals,
+            mirrors: args.mirrors.validate()?,
         })
     }
 }

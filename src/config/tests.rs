@@ -329,7 +329,7 @@ fn inventory(extra: &[&str]) -> Result<InventoryArgs, clap::Error> {
     let mut argv = vec!["dockerhub_exporter", "inventory"];
     argv.extend_from_slice(extra);
     match Args::try_parse_from(argv)?.command {
-        Some(Command::Inventory(args)) => Ok(args),
+        Some(Command::Inventory(args)) => Ok(*args),
         other => panic!("not the inventory command: {other:?}"),
     }
 }

@@ -33,9 +33,10 @@ pub(crate) use audit::{AuditEvent, AuditLog};
 use auth::Session;
 #[cfg(test)]
 pub(crate) use headers::EPOCH_THRESHOLD;
+pub(crate) use headers::retry_after;
 use names::check_name;
 pub(crate) use observer::{Endpoint, Observer, RateLimitHeader};
-use pace::Pacer;
+pub(crate) use pace::Pacer;
 pub(crate) use request::read_bounded;
 pub(crate) use secret::Secret;
 pub(crate) use secret::quote;

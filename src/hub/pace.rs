@@ -34,7 +34,7 @@ impl Clock for RuntimeClock {
 
 /// Shared pacing state.
 #[derive(Debug)]
-pub(super) struct Pacer {
+pub(crate) struct Pacer {
     limiter: RateLimiter<NotKeyed, InMemoryState, RuntimeClock, NoOpMiddleware<Duration>>,
     clock: RuntimeClock,
     slots: std::sync::Arc<Semaphore>,
@@ -43,7 +43,7 @@ pub(super) struct Pacer {
 
 /// Permission to send one request; the concurrency slot is held until it is dropped.
 #[derive(Debug)]
-pub(super) struct Permit {
+pub(crate) struct Permit {
     _slot: OwnedSemaphorePermit,
     /// Time spent waiting for the quota or a pause.
     pub(super) waited: Duration,
@@ -52,7 +52,7 @@ pub(super) struct Permit {
 impl Pacer {
     /// A pacer allowing `per_minute` requests a minute, `burst` back to back, and
     /// `concurrency` in flight.
-    pub(super) fn new(per_minute: u32, burst: u32, concurrency: usize) -> Self {
+    pub(crate) fn new(per_minute: u32, burst: u32, concurrency: usize) -> Self {
         let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
         let clock = RuntimeClock {
@@ -70,7 +70,7 @@ impl Pacer {
     }
 
     /// Waits for a concurrency slot, the end of any pause, and a cell of the quota.
-    pub(super) async fn acquire(&self) -> Permit {
+    pub(crate) async fn acquire(&self) -> Permit {
         // The semaphore is never closed, so acquiring cannot fail.
         let slot = std::sync::Arc::clone(&self.slots)
             .acquire_owned()
@@ -95,7 +95,7 @@ impl Pacer {
     }
 
     /// Holds every request back for `wait` from now (a later pause already set stands).
-    pub(super) fn pause_for(&self, wait: Duration) {
+    pub(crate) fn pause_for(&self, wait: Duration) {
         let until = Instant::now() + wait;
         let mut pause = self.pause_until.lock().unwrap_or_else(|e| e.into_inner());
         if pause.is_none_or(|p| p < until) {

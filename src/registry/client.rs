@@ -12,14 +12,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, HeaderMap};
-use reqwest::{StatusCode, Url};
-use serde::Deserialize;
-
 use super::Observer;
 use super::headers::{self, PullLimit};
+use super::shared::{self, MANIFEST_TYPES, http_client, status_error, timed};
 use crate::error::{Error, Result};
-use crate::hub::{Credentials, Endpoint, Secret, quote, read_bounded};
+use crate::hub::{Credentials, Endpoint, Secret, quote};
+use reqwest::header::{ACCEPT, HeaderMap};
+use reqwest::{StatusCode, Url};
 
 /// The `service` the token is asked for: Docker Hub's registry.
 const SERVICE: &str = "registry.docker.io";
@@ -32,13 +31,6 @@ const REFERENCE: &str = "latest";
 
 /// The largest answer of the token service read; Docker Hub's tokens are a few kilobytes.
 const MAX_TOKEN_BYTES: usize = 256 * 1024;
-
-/// The manifest types a `HEAD` accepts, as `docker pull` sends them, so that the registry
-/// answers as it would a pull.
-const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, \
-     application/vnd.docker.distribution.manifest.list.v2+json, \
-     application/vnd.oci.image.manifest.v1+json, \
-     application/vnd.docker.distribution.manifest.v2+json";
 
 /// What a check found.
 #[derive(Debug, Clone)]
@@ -58,13 +50,6 @@ pub(super) struct Client {
     observer: Arc<dyn Observer>,
 }
 
-/// The token service's answer; Docker's has both fields, other registries one of them.
-#[derive(Deserialize)]
-struct WireToken {
-    token: Option<String>,
-    access_token: Option<String>,
-}
-
 impl Client {
     /// A client for the registry at `registry`, whose tokens come from `auth`.
     pub(super) fn new(
@@ -73,15 +58,7 @@ impl Client {
         timeout: Duration,
         observer: Arc<dyn Observer>,
     ) -> Result<Client> {
-        let http = reqwest::Client::builder()
-            // A redirect could carry the credentials or the token elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(crate::version::USER_AGENT)
-            .build()
-            .map_err(|e| Error::Transport {
-                url: registry.to_string(),
-                reason: format!("cannot build the HTTP client: {e}"),
-            })?;
+        let http = http_client(&registry)?;
         Ok(Client {
             http,
             registry,
@@ -164,13 +141,7 @@ impl Client {
             url: url.to_string(),
             reason: quote(&reason, secret),
         };
-        let wire: WireToken = serde_json::from_slice(&body)
-            .map_err(|e| decode(format!("not a token service's answer: {e}")))?;
-        wire.token
-            .filter(|t| !t.is_empty())
-            .or(wire.access_token.filter(|t| !t.is_empty()))
-            .map(Secret::new)
-            .ok_or_else(|| decode("the answer holds no token".into()))
+        shared::decode(&body).map(|t| t.secret).map_err(decode)
     }
 
     /// Sends `request` within the time limit and reads at most `max_body` bytes of the
@@ -182,13 +153,7 @@ impl Client {
         url: &Url,
         max_body: usize,
     ) -> Result<(StatusCode, HeaderMap, Vec<u8>)> {
-        let outcome =
-            tokio::time::timeout(self.timeout, read_bounded(request, url, max_body)).await;
-        let outcome = outcome.unwrap_or_else(|_| {
-            Err(Error::Timeout {
-                url: url.to_string(),
-            })
-        });
+        let outcome = timed(self.timeout, request, url, max_body).await;
         self.observer.request(
             endpoint,
             outcome.as_ref().ok().map(|(status, _, _)| status.as_u16()),
@@ -218,15 +183,6 @@ impl Client {
                 &format!("repository:{}:pull", REPOSITORY.join("/")),
             );
         url
-    }
-}
-
-/// The error for an answer with an unexpected status.
-fn status_error(url: &Url, status: StatusCode) -> Error {
-    Error::Status {
-        url: url.to_string(),
-        status: status.as_u16(),
-        said: None,
     }
 }
 

@@ -14,6 +14,7 @@
 
 mod client;
 mod headers;
+pub(crate) mod shared;
 
 use std::future::Future;
 use std::sync::Arc;

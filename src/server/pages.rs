@@ -29,6 +29,8 @@ pub(crate) struct About {
     pub(crate) refresh_interval: Duration,
     /// The quotas as telemetry last saw them, read for each request of the landing page.
     pub(crate) quotas: Arc<dyn Fn() -> Quotas + Send + Sync>,
+    /// The mirror checks' findings as telemetry last saw them, read for each page request.
+    pub(crate) mirrors: Arc<dyn Fn() -> Vec<views::Mirror> + Send + Sync>,
 }
 
 /// One of these pages.
@@ -59,12 +61,14 @@ pub(super) fn respond(state: &State, page: Page<'_>, query: Option<&str>) -> Res
     match page {
         Page::Landing => {
             let about = &state.about;
+            let mirrors = (about.mirrors)();
             let context = html::Context {
                 namespaces: &about.namespaces,
                 repositories: &about.repositories,
                 refresh_interval: about.refresh_interval,
                 metrics_path: &state.telemetry_path,
                 quotas: (about.quotas)(),
+                mirrors: &mirrors,
             };
             let Some(page) = page_number(query) else {
                 return bad_page();
@@ -85,7 +89,16 @@ pub(super) fn respond(state: &State, page: Page<'_>, query: Option<&str>) -> Res
             let Some(page) = page_number(query) else {
                 return bad_page();
             };
-            match html::repository(&published, &namespace, &name, page, &state.telemetry_path) {
+            let mirrors = (state.about.mirrors)();
+            let telemetry_path = &state.telemetry_path;
+            match html::repository(
+                &published,
+                &namespace,
+                &name,
+                page,
+                telemetry_path,
+                &mirrors,
+            ) {
                 Some(body) => html_page(StatusCode::OK, body),
                 None => not_found(),
             }

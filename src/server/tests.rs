@@ -45,6 +45,7 @@ async fn start(namespaces: &[&str]) -> Running {
             repositories: vec!["library/nginx".into()],
             refresh_interval: Duration::from_secs(900),
             quotas: Arc::new(crate::views::Quotas::default),
+            mirrors: Arc::new(Vec::new),
         },
         in_flight: Arc::new(tokio::sync::Semaphore::new(40)),
         web: webconfig::Watched::open(),

@@ -8,6 +8,7 @@
 //! process's own figures are read when a scrape asks (see `process`). The inventory series,
 //! which can number hundreds of thousands, are not here: see `publication`.
 
+pub(crate) mod mirror;
 mod process;
 mod pull_limit;
 
@@ -43,6 +44,7 @@ pub(crate) struct Telemetry {
     rereads: IntCounterVec,
     webhook_requests: IntCounterVec,
     pull_limits: pull_limit::PullLimitSeries,
+    mirrors: mirror::MirrorSeries,
 }
 
 // Registering freshly made metrics in a new registry cannot fail: names are constants and
@@ -217,6 +219,7 @@ impl Telemetry {
             ])
             .set(1);
         let pull_limits = pull_limit::PullLimitSeries::new(&registry);
+        let mirrors = mirror::MirrorSeries::new(&registry);
         // The registry is made once, as the exporter starts, inside its runtime.
         registry
             .register(Box::new(process::ProcessCollector::new(SystemTime::now())))
@@ -237,6 +240,7 @@ impl Telemetry {
             rereads,
             webhook_requests,
             pull_limits,
+            mirrors,
         }
     }
 
@@ -257,6 +261,11 @@ impl Telemetry {
             rate_limit_limit: seen(RateLimitHeader::Limit),
             pulls: self.pull_limits.quotas(),
         }
+    }
+
+    /// What the mirror checks found so far, for the pages.
+    pub(crate) fn mirrors(&self) -> Vec<crate::views::Mirror> {
+        self.mirrors.views()
     }
 
     fn rate_limit_gauge(&self, which: RateLimitHeader) -> &prometheus::IntGauge {
@@ -327,6 +336,24 @@ impl refresh::Observer for Telemetry {
         self.exporter_errors
             .with_label_values(&[EXPOSITION_ERROR])
             .inc();
+    }
+}
+
+impl crate::mirror::Observer for Telemetry {
+    fn watching(&self, mirror: &str) {
+        crate::mirror::Observer::watching(&self.mirrors, mirror);
+    }
+
+    fn request(&self, mirror: &str, endpoint: crate::mirror::Endpoint, status: Option<u16>) {
+        crate::mirror::Observer::request(&self.mirrors, mirror, endpoint, status);
+    }
+
+    fn check_failed(&self, mirror: &str, kind: ErrorKind) {
+        self.mirrors.check_failed(mirror, kind);
+    }
+
+    fn checked(&self, figures: std::sync::Arc<crate::mirror::Figures>) {
+        self.mirrors.checked(figures);
     }
 }
 

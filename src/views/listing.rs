@@ -9,10 +9,17 @@
 //! `?` tags in the table and no rows in CSV. What each format holds is documented for users in
 //! `docs/inventory-command.md`; the tests here pin it.
 //!
+//! Given mirrors (`inventory --mirror`), each listing adds each tag's state on the mirrors of
+//! its namespace: in sync, missing or at another digest (with the mirror's digest), or unknown
+//! when the mirror could not be read for its repository; never missing for that. Without
+//! mirrors the listings are exactly what they were before mirrors existed.
+//!
 //! It does not decide what the snapshot holds, nor where the text goes.
 
 use std::io::{self, Write};
 
+use super::Mirror;
+use super::Mismatch;
 use super::format::{platform, rfc3339, rfc3339_micros};
 use crate::inventory::{Image, Namespace, Repository, Snapshot, Tag, TagSelection};
 use serde::ser::{Serialize, SerializeStruct, Serializer};
@@ -53,6 +60,29 @@ fn chosen<'a>(
     )
 }
 
+/// A tag's state on one mirror: `in_sync`, `missing` or `digest` with the mirror's digest (if
+/// it was read); `None` when the mirror could not be read for the tag's repository.
+fn mirror_state<'a>(
+    mirror: &'a Mirror,
+    repository: &str,
+    tag: &str,
+) -> Option<(&'static str, Option<&'a str>)> {
+    if !mirror.repositories.contains(repository) {
+        return None;
+    }
+    let key = (repository.to_string(), tag.to_string());
+    Some(match mirror.mismatches.get(&key) {
+        None => ("in_sync", None),
+        Some(Mismatch::Missing) => ("missing", None),
+        Some(Mismatch::Digest) => ("digest", mirror.digests.get(&key).map(String::as_str)),
+    })
+}
+
+/// The mirrors of `namespace`, in the order given.
+fn mirrors_of<'a>(mirrors: &'a [Mirror], namespace: &'a str) -> impl Iterator<Item = &'a Mirror> {
+    mirrors.iter().filter(move |m| m.hub_namespace == namespace)
+}
+
 /// The string, or `None` when it is empty (the Hub gave none).
 fn non_empty(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
@@ -64,15 +94,18 @@ fn non_empty(s: &str) -> Option<&str> {
 /// "last_pushed", "last_pulled", "images": [{"os", "architecture", "variant", "digest",
 /// "size"}]}]}]}]}`, then a newline. `tag_count` is the Hub's count of the repository's tags,
 /// `tags_listed` how many its listing held: fewer where the Hub stopped an anonymous listing
-/// early.
+/// early. Given mirrors, each tag also has `"mirrors": [{"mirror", "state", "digest"}]`, one
+/// entry per mirror of its namespace.
 pub(crate) fn json(
     snapshot: &Snapshot,
     selection: &TagSelection,
+    mirrors: &[Mirror],
     mut out: impl Write,
 ) -> io::Result<()> {
     let document = Document {
         snapshot,
         selection,
+        mirrors,
     };
     // `io::Error::from` gives back the writer's own error (a closed pipe, a full disk).
     serde_json::to_writer(&mut out, &document).map_err(io::Error::from)?;
@@ -97,6 +130,7 @@ where
 struct Document<'a> {
     snapshot: &'a Snapshot,
     selection: &'a TagSelection,
+    mirrors: &'a [Mirror],
 }
 
 impl Serialize for Document<'_> {
@@ -110,6 +144,7 @@ impl Serialize for Document<'_> {
                     name,
                     namespace,
                     selection: self.selection,
+                    mirrors: self.mirrors,
                 })
         });
         document.serialize_field("namespaces", &namespaces)?;
@@ -122,6 +157,7 @@ struct NamespaceJson<'a> {
     name: &'a str,
     namespace: &'a Namespace,
     selection: &'a TagSelection,
+    mirrors: &'a [Mirror],
 }
 
 impl Serialize for NamespaceJson<'_> {
@@ -136,6 +172,7 @@ impl Serialize for NamespaceJson<'_> {
                     namespace: self.name,
                     repository,
                     selection: self.selection,
+                    mirrors: self.mirrors,
                 })
         });
         namespace.serialize_field("repositories", &repositories)?;
@@ -148,6 +185,7 @@ struct RepositoryJson<'a> {
     namespace: &'a str,
     repository: &'a Repository,
     selection: &'a TagSelection,
+    mirrors: &'a [Mirror],
 }
 
 impl Serialize for RepositoryJson<'_> {
@@ -170,7 +208,12 @@ impl Serialize for RepositoryJson<'_> {
                 chosen(self.namespace, repository, self.selection)
                     .into_iter()
                     .flatten()
-                    .map(TagJson)
+                    .map(|tag| TagJson {
+                        tag,
+                        namespace: self.namespace,
+                        repository: &repository.name,
+                        mirrors: self.mirrors,
+                    })
             })
         });
         json.serialize_field("tags", &tags)?;
@@ -178,21 +221,47 @@ impl Serialize for RepositoryJson<'_> {
     }
 }
 
-/// One tag and its platform images.
-struct TagJson<'a>(&'a Tag);
+/// One tag, its platform images and, given mirrors, its state on those of its namespace.
+struct TagJson<'a> {
+    tag: &'a Tag,
+    namespace: &'a str,
+    repository: &'a str,
+    mirrors: &'a [Mirror],
+}
 
 impl Serialize for TagJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let tag = self.0;
-        let mut json = serializer.serialize_struct("Tag", 6)?;
+        let tag = self.tag;
+        let mut json = serializer.serialize_struct("Tag", 7)?;
         json.serialize_field("name", &tag.name)?;
         json.serialize_field("digest", &non_empty(&tag.digest))?;
         json.serialize_field("size", &tag.full_size)?;
         json.serialize_field("last_pushed", &tag.last_pushed.and_then(rfc3339_micros))?;
         json.serialize_field("last_pulled", &tag.last_pulled.and_then(rfc3339_micros))?;
         json.serialize_field("images", &Seq(|| tag.images.iter().map(ImageJson::of)))?;
+        if !self.mirrors.is_empty() {
+            let mirrors = Seq(|| {
+                mirrors_of(self.mirrors, self.namespace).map(|m| {
+                    let state = mirror_state(m, self.repository, &tag.name);
+                    MirrorJson {
+                        mirror: &m.mirror,
+                        state: state.map(|(s, _)| s),
+                        digest: state.and_then(|(_, d)| d),
+                    }
+                })
+            });
+            json.serialize_field("mirrors", &mirrors)?;
+        }
         json.end()
     }
+}
+
+/// A tag's state on one mirror.
+#[derive(serde::Serialize)]
+struct MirrorJson<'a> {
+    mirror: &'a str,
+    state: Option<&'static str>,
+    digest: Option<&'a str>,
 }
 
 /// One platform image.
@@ -221,13 +290,33 @@ impl<'a> ImageJson<'a> {
 /// a double quote, CR or LF, quotes doubled, rows ended by CRLF), one row per chosen tag:
 /// namespace, repository, tag, digest, last_pushed, last_pulled, size (the tag's, in bytes)
 /// and platforms (`os/architecture[/variant]`, separated by spaces). An unknown value is an
-/// empty field.
+/// empty field. Given mirrors, two more columns for each mirror label, in the order given:
+/// `mirror:LABEL` (`in_sync`, `missing` or `digest`) and `mirror_digest:LABEL` (the mirror's
+/// digest of a tag at another digest), empty for a tag of a namespace it does not mirror or
+/// of a repository it could not be read for.
 pub(crate) fn csv(
     snapshot: &Snapshot,
     selection: &TagSelection,
+    mirrors: &[Mirror],
     mut out: impl Write,
 ) -> io::Result<()> {
-    write_record(&mut out, CSV_HEADER)?;
+    // One pair of columns per label: two namespaces mirrored under one label share them.
+    let mut labels: Vec<&str> = Vec::new();
+    for m in mirrors {
+        if !labels.contains(&m.mirror.as_str()) {
+            labels.push(&m.mirror);
+        }
+    }
+    let extra: Vec<String> = labels
+        .iter()
+        .flat_map(|l| [format!("mirror:{l}"), format!("mirror_digest:{l}")])
+        .collect();
+    write_record(
+        &mut out,
+        CSV_HEADER
+            .into_iter()
+            .chain(extra.iter().map(String::as_str)),
+    )?;
     for (namespace, repository) in snapshot.repositories() {
         for tag in chosen(namespace, repository, selection)
             .into_iter()
@@ -236,7 +325,21 @@ pub(crate) fn csv(
             let pushed = tag.last_pushed.and_then(rfc3339_micros).unwrap_or_default();
             let pulled = tag.last_pulled.and_then(rfc3339_micros).unwrap_or_default();
             let size = tag.full_size.map(|s| s.to_string()).unwrap_or_default();
-            let platforms = tag.images.iter().map(platform).collect::<Vec<_>>();
+            let platforms = tag
+                .images
+                .iter()
+                .map(platform)
+                .collect::<Vec<_>>()
+                .join(" ");
+            let states = labels.iter().flat_map(|label| {
+                let state = mirrors_of(mirrors, namespace)
+                    .find(|m| m.mirror == *label)
+                    .and_then(|m| mirror_state(m, &repository.name, &tag.name));
+                [
+                    state.map_or("", |(s, _)| s),
+                    state.and_then(|(_, d)| d).unwrap_or_default(),
+                ]
+            });
             write_record(
                 &mut out,
                 [
@@ -247,8 +350,10 @@ pub(crate) fn csv(
                     &pushed,
                     &pulled,
                     &size,
-                    &platforms.join(" "),
-                ],
+                    &platforms,
+                ]
+                .into_iter()
+                .chain(states),
             )?;
         }
     }
@@ -277,44 +382,59 @@ fn write_record<'a>(
 
 /// Writes the inventory as a table aligned for a terminal, a line per repository: namespace,
 /// repository, the number of chosen tags (`?` while its tags have never been listed; `N of
-/// COUNT` where the Hub stopped the listing early and counts COUNT tags), the
-/// most recently pushed of them and when it was pushed. No line is wider than
-/// [`TABLE_WIDTH`] characters: the widest text columns give way first, and a cell cut short
-/// ends in `…`. Control characters, which would break the line, show as `�`.
+/// COUNT` where the Hub stopped the listing early and counts COUNT tags), the most recently
+/// pushed of them and when it was pushed; given mirrors, a last column MIRRORS: `in sync`,
+/// `N differ` (tags missing or at another digest on a mirror of its namespace), `?` when a
+/// mirror could not be read for it, empty when no mirror has its namespace. No line is wider
+/// than [`TABLE_WIDTH`] characters: the widest text columns give way first, and a cell cut
+/// short ends in `…`. Control characters, which would break the line, show as `�`.
 pub(crate) fn table(
     snapshot: &Snapshot,
     selection: &TagSelection,
+    mirrors: &[Mirror],
     mut out: impl Write,
 ) -> io::Result<()> {
-    let header = [
-        "NAMESPACE".to_string(),
-        "REPOSITORY".to_string(),
-        "TAGS".to_string(),
-        "NEWEST TAG".to_string(),
-        "LAST PUSHED".to_string(),
-    ];
-    let rows: Vec<[String; 5]> = snapshot
+    let mut header: Vec<String> = [
+        "NAMESPACE",
+        "REPOSITORY",
+        "TAGS",
+        "NEWEST TAG",
+        "LAST PUSHED",
+    ]
+    .map(String::from)
+    .into();
+    if !mirrors.is_empty() {
+        header.push("MIRRORS".to_string());
+    }
+    let rows: Vec<Vec<String>> = snapshot
         .repositories()
-        .map(|(namespace, repository)| row(namespace, repository, selection))
+        .map(|(namespace, repository)| {
+            let mut cells = row(namespace, repository, selection).to_vec();
+            if !mirrors.is_empty() {
+                cells.push(mirror_marker(namespace, repository, selection, mirrors));
+            }
+            cells
+        })
         .collect();
-    let mut widths = [0usize; 5];
+    let mut widths = vec![0usize; header.len()];
     for cells in std::iter::once(&header).chain(&rows) {
         for (width, cell) in widths.iter_mut().zip(cells) {
             *width = (*width).max(cell.chars().count());
         }
     }
     // The text columns share what the others leave; the widest gives way first.
-    let fixed = widths[2] + widths[4] + GAP.len() * (widths.len() - 1);
+    let fixed = widths.iter().sum::<usize>() - widths[0] - widths[1] - widths[3]
+        + GAP.len() * (widths.len() - 1);
     let mut text = [widths[0], widths[1], widths[3]];
     fit(&mut text, TABLE_WIDTH.saturating_sub(fixed));
     [widths[0], widths[1], widths[3]] = text;
     for cells in std::iter::once(&header).chain(&rows) {
         let mut line = String::new();
-        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+        for (i, (cell, width)) in cells.iter().zip(&widths).enumerate() {
             if i > 0 {
                 line.push_str(GAP);
             }
-            let cell = cut(cell, width);
+            let cell = cut(cell, *width);
             let pad = " ".repeat(width.saturating_sub(cell.chars().count()));
             // Counts are right-aligned, text left-aligned.
             if i == 2 {
@@ -328,6 +448,41 @@ pub(crate) fn table(
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
+}
+
+/// The MIRRORS cell of one repository.
+fn mirror_marker(
+    namespace: &str,
+    repository: &Repository,
+    selection: &TagSelection,
+    mirrors: &[Mirror],
+) -> String {
+    let of: Vec<&Mirror> = mirrors_of(mirrors, namespace).collect();
+    let Some(tags) = chosen(namespace, repository, selection) else {
+        return String::new();
+    };
+    if of.is_empty() {
+        return String::new();
+    }
+    if of
+        .iter()
+        .any(|m| !m.repositories.contains(&repository.name))
+    {
+        return "?".to_string();
+    }
+    let differ = tags
+        .filter(|tag| {
+            of.iter().any(|m| {
+                let state = mirror_state(m, &repository.name, &tag.name);
+                state.is_some_and(|(state, _)| state != "in_sync")
+            })
+        })
+        .count();
+    if differ == 0 {
+        "in sync".to_string()
+    } else {
+        format!("{differ} differ")
+    }
 }
 
 /// The cells of one repository's line.

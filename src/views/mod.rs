@@ -19,6 +19,35 @@ pub(crate) use format::rfc3339;
 #[cfg(test)]
 pub(crate) use format::rfc3339_millis;
 
+/// What one mirror's checks found, as telemetry last saw it, for the pages: the views take
+/// this and never the mirror checks' own types.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Mirror {
+    /// `REGISTRY[/PATH]`, as configured.
+    pub(crate) mirror: String,
+    /// The Hub namespace compared with it; empty before its first check.
+    pub(crate) hub_namespace: String,
+    /// Unix time at the end of the last check that read every repository.
+    pub(crate) last_success: Option<f64>,
+    /// Hub tags compared, over the repositories read at least once.
+    pub(crate) tags: usize,
+    /// The repositories read at least once.
+    pub(crate) repositories: std::collections::BTreeSet<String>,
+    /// The tags out of sync, by repository and tag.
+    pub(crate) mismatches: std::collections::BTreeMap<(String, String), Mismatch>,
+    /// The mirror's digest of each tag it holds at another digest, by repository and tag.
+    pub(crate) digests: std::collections::BTreeMap<(String, String), String>,
+}
+
+/// How a tag is out of sync on a mirror.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mismatch {
+    /// The mirror lacks it.
+    Missing,
+    /// The mirror holds it at another digest.
+    Digest,
+}
+
 /// What the Hub's and the registry's quotas were when last seen, for the landing page.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Quotas {

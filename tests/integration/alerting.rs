@@ -227,3 +227,81 @@ async fn prometheus_fires_watched_tag_moved_with_both_digests_for_a_watched_repo
     prometheus.stop().await;
     exporter.terminate().await;
 }
+
+/// The tag-deleted scenario of the mirror checks on a real registry, with the alert on a real
+/// Prometheus. The shipped `DockerHubMirrorOutOfSync` waits 30 minutes (`for: 30m`) before it
+/// fires, which a test cannot wait for; so Prometheus loads the shipped rules as they are and
+/// beside them a copy of that one rule whose `for:` is 2 seconds and which carries the label
+/// `for_shortened_by_test` (see `shortened_rule`). The copy fires, naming the tag, its
+/// mirror and the reason; the shipped rule, with the same expression, is meanwhile pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_deleted_on_a_mirror_registry_fires_mirror_out_of_sync_for_that_tag() {
+    let Some(binary) = tool("prometheus") else {
+        return;
+    };
+    let Some(registry) = Registry::start("alert", None).await else {
+        return;
+    };
+    let one = registry.push("mirrored/api", "1.0", "one").await;
+    let two = registry.push("mirrored/api", "2.0", "two").await;
+    let hub = simhub::SimHub::new();
+    hub.add_repo(
+        "acme",
+        simhub::Repo::new("api")
+            .with_tag(TagSpec::new("1.0").digest(&one))
+            .with_tag(TagSpec::new("2.0").digest(&two)),
+    );
+    let running = hub.start().await.unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let label = format!("{}/mirrored", registry.host);
+    let mut args = exporter_args(&running.url(), &listen);
+    args.extend(
+        [
+            "--mirror",
+            &format!("acme={label}"),
+            "--mirror.insecure-registry",
+            &registry.host,
+        ]
+        .map(String::from),
+    );
+    let exporter = Process::start(&args, &[]).await;
+    let rule = shortened_rule("DockerHubMirrorOutOfSync", "2s", registry.dir());
+    let prometheus = Prometheus::start_with_rules(&binary, &listen, "mirror", &[&rule]).await;
+    // A baseline in sync: the mirror's figures scraped, nothing out of sync.
+    prometheus
+        .wait_for_samples(r#"dockerhub_mirror_tags_missing{repository="api"}"#, 2.0)
+        .await;
+    assert!(prometheus.firing().await.is_empty());
+
+    registry.delete("mirrored/api", "1.0").await;
+    let firing = prometheus
+        .wait_for_alerts(&["DockerHubMirrorOutOfSync"], "api")
+        .await;
+    let alert = firing
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "DockerHubMirrorOutOfSync")
+        .unwrap();
+    assert_eq!(alert["labels"][SHORTENED], "true", "only the copy fires");
+    assert_eq!(alert["labels"]["tag"], "1.0");
+    assert_eq!(alert["labels"]["reason"], "missing");
+    assert_eq!(alert["labels"]["mirror"], label.as_str());
+    assert_eq!(firing.len(), 1, "2.0 is in sync: {firing:?}");
+    let all = prometheus.api("/api/v1/alerts", &[]).await.unwrap();
+    let pending: Vec<_> = all["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| {
+            a["labels"]["alertname"] == "DockerHubMirrorOutOfSync"
+                && a["labels"][SHORTENED].is_null()
+        })
+        .map(|a| (a["state"].clone(), a["labels"]["tag"].clone()))
+        .collect();
+    assert_eq!(
+        pending,
+        [("pending".into(), "1.0".into())],
+        "the shipped rule holds it for 30 minutes"
+    );
+    prometheus.stop().await;
+    assert!(exporter.terminate().await.success());
+}

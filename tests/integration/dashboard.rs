@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use base64::Engine;
 use serde_json::Value;
 use simhub::{PullQuota, Repo, SimHub, TagSpec};
 
@@ -225,6 +226,29 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
     let listen = format!("127.0.0.1:{}", free_port());
     let hub_url = running.url();
     let (registry_url, auth_url) = (running.registry_url(), running.registry_auth_url());
+    // The simulated registry mirrors acme, one tag short, read as acme-bot (some of acme's
+    // repositories are private): the mirror panels have a mismatch to show.
+    let registry = hub.start_registry().await.unwrap();
+    let host = registry.addr().to_string();
+    let mirrored = hub
+        .repository_names("acme")
+        .into_iter()
+        .rev()
+        .find(|r| !hub.tag_names("acme", r).is_empty())
+        .expect("a repository with tags");
+    let lacking = hub.tag_names("acme", &mirrored).remove(0);
+    hub.set_registry_tag(
+        &format!("acme/{mirrored}"),
+        &lacking,
+        simhub::RegistryTag::Absent,
+    );
+    let auth = base64::engine::general_purpose::STANDARD.encode("acme-bot:dckr_pat_demo_acme");
+    let auth_file = write(
+        &temp_dir("dashboard-mirror"),
+        "auth.json",
+        &format!(r#"{{"auths": {{"{host}": {{"auth": "{auth}"}}}}}}"#),
+    );
+    let mirror = format!("acme={host}/acme");
     let exporter = Process::start(
         &hub_args(
             &hub_url,
@@ -244,6 +268,12 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
                 &auth_url,
                 "--pull-limit.interval",
                 "1s",
+                "--mirror",
+                &mirror,
+                "--mirror.insecure-registry",
+                &host,
+                "--mirror.auth-file",
+                auth_file.to_str().unwrap(),
             ],
         ),
         &[("DOCKERHUB_PASSWORD", "dckr_pat_demo_acme")],
@@ -285,7 +315,10 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
         let falling = prometheus
             .scalar(r#"-deriv(dockerhub_pull_limit_remaining{account="anonymous"}[1h])"#)
             .await?;
-        (seen >= 1.0 && moved > 0.0 && falling > 0.0).then_some(())
+        let mismatched = prometheus
+            .scalar(r#"count(dockerhub_mirror_tag_mismatch{reason="missing"})"#)
+            .await?;
+        (seen >= 1.0 && moved > 0.0 && falling > 0.0 && mismatched >= 1.0).then_some(())
     })
     .await;
 

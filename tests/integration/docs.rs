@@ -80,6 +80,10 @@ async fn every_family_served_is_in_docs_metrics_with_its_type_and_labels_and_bac
     let token = token_file(&dir);
     let registry = running.registry_url();
     let auth = running.registry_auth_url();
+    // A mirror that has none of the repositories (the simulated Hub answers 404 to a tags
+    // list): every tag missing, so every mirror family has series.
+    let host = running.addr().to_string();
+    let mirror = format!("acme={host}/mirror");
     let process = Process::start(
         &hub_args(
             &running.url(),
@@ -99,6 +103,10 @@ async fn every_family_served_is_in_docs_metrics_with_its_type_and_labels_and_bac
                 &registry,
                 "--registry.auth-url",
                 &auth,
+                "--mirror",
+                &mirror,
+                "--mirror.insecure-registry",
+                &host,
             ],
         ),
         &[("DOCKERHUB_PASSWORD", "dckr_pat_demo_acme")],
@@ -107,7 +115,10 @@ async fn every_family_served_is_in_docs_metrics_with_its_type_and_labels_and_bac
     let metrics = eventually(|| async {
         let (_, m) = get(&format!("{}/metrics", process.url)).await;
         // The pull limit is checked on its own clock: wait for its figures too.
-        (refreshes(&m) >= 1.0 && m.contains("\ndockerhub_pull_limit_remaining{")).then_some(m)
+        (refreshes(&m) >= 1.0
+            && m.contains("\ndockerhub_pull_limit_remaining{")
+            && m.contains("\ndockerhub_mirror_last_check_success_timestamp_seconds{"))
+        .then_some(m)
     })
     .await;
     // A webhook, so that its counter has been used as well as declared.

@@ -1,12 +1,13 @@
 //! `dockerhub_exporter inventory`: the binary reads the simulated Hub once and prints what it
 //! holds, compared with the Hub's own truth; its exit codes; its formats; the state file read
-//! offline without a request; and a standard error free of progress when it is not a terminal.
+//! offline without a request; a standard error free of progress when it is not a terminal;
+//! and `--mirror`, each tag's state on the simulated Hub's registry as a mirror.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use simhub::{Fault, FaultKind, Repo, RepoTruth, SimHub, TagSpec};
+use simhub::{Fault, FaultKind, RegistryTag, Repo, RepoTruth, SimHub, TagSpec};
 
 use crate::support::*;
 
@@ -616,4 +617,205 @@ fn the_exporter_without_a_subcommand_still_takes_its_flags() {
     assert_eq!(out.status.code(), Some(2));
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("dockerhub_exporter: --hub.timeout"), "{said}");
+}
+
+/// acme/api with four tags, of which the simulated registry holds 2.0 at another digest and
+/// lacks 3.0.
+fn drifted() -> SimHub {
+    let hub = SimHub::new();
+    let mut repo = Repo::new("api");
+    for (tag, digest) in [
+        ("1.0", "sha256:aaa"),
+        ("2.0", "sha256:bbb"),
+        ("3.0", "sha256:ccc"),
+        ("latest", "sha256:aaa"),
+    ] {
+        repo = repo.with_tag(TagSpec::new(tag).digest(digest));
+    }
+    hub.add_repo("acme", repo);
+    hub.set_registry_tag("acme/api", "2.0", RegistryTag::At("sha256:other".into()));
+    hub.set_registry_tag("acme/api", "3.0", RegistryTag::Absent);
+    hub
+}
+
+/// The flags of the mirror `acme=HOST/acme` on the plain-HTTP registry at `host`.
+fn mirrored(host: &str) -> Vec<String> {
+    [
+        "--mirror".to_string(),
+        format!("acme={host}/acme"),
+        "--mirror.insecure-registry".to_string(),
+        host.to_string(),
+    ]
+    .into()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_mirror_json_and_csv_give_each_tag_in_sync_missing_or_at_the_mirrors_digest() {
+    let hub = drifted();
+    let running = hub.start().await.unwrap();
+    let registry = hub.start_registry().await.unwrap();
+    let host = registry.addr().to_string();
+    let label = format!("{host}/acme");
+    let mut args = fast(&running.url(), "acme", &["--format", "json"]);
+    args.extend(mirrored(&host));
+    let ran = inventory(&args, &[]).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let printed: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let tags = printed["namespaces"][0]["repositories"][0]["tags"]
+        .as_array()
+        .unwrap();
+    let states: Vec<(&str, Value)> = tags
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["mirrors"].clone()))
+        .collect();
+    let state = |s: &str, d: Value| json!([{"mirror": label, "state": s, "digest": d}]);
+    assert_eq!(
+        states,
+        [
+            ("1.0", state("in_sync", Value::Null)),
+            ("2.0", state("digest", json!("sha256:other"))),
+            ("3.0", state("missing", Value::Null)),
+            ("latest", state("in_sync", Value::Null)),
+        ]
+    );
+    let manifests: Vec<_> = hub
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("/manifests/"))
+        .collect();
+    assert_eq!(manifests.len(), 3, "a HEAD of each listed tag");
+    assert!(manifests.iter().all(|r| r.method == "HEAD"));
+
+    // The same in CSV: two columns for the mirror.
+    let mut args = fast(&running.url(), "acme", &["--format", "csv"]);
+    args.extend(mirrored(&host));
+    let ran = inventory(&args, &[]).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let mut reader = csv::Reader::from_reader(ran.stdout.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (state, digest) = (
+        column(&format!("mirror:{label}")),
+        column(&format!("mirror_digest:{label}")),
+    );
+    let rows: Vec<(String, String, String)> = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (
+                r[2].to_string(),
+                r[state].to_string(),
+                r[digest].to_string(),
+            )
+        })
+        .collect();
+    let row = |t: &str, s: &str, d: &str| (t.to_string(), s.to_string(), d.to_string());
+    assert_eq!(
+        rows,
+        [
+            row("1.0", "in_sync", ""),
+            row("2.0", "digest", "sha256:other"),
+            row("3.0", "missing", ""),
+            row("latest", "in_sync", ""),
+        ]
+    );
+
+    // The table marks the repository.
+    let mut args = fast(&running.url(), "acme", &[]);
+    args.extend(mirrored(&host));
+    let ran = inventory(&args, &[]).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(
+        ran.stdout.lines().nth(1).unwrap().ends_with("2 differ"),
+        "{}",
+        ran.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_that_cannot_be_read_exits_1_naming_it_and_shows_no_tag_missing_there() {
+    let hub = drifted();
+    let running = hub.start().await.unwrap();
+    let registry = hub.start_registry().await.unwrap();
+    let host = registry.addr().to_string();
+    // Nothing listens there: every connection is refused.
+    let down = format!("127.0.0.1:{}", free_port());
+    let mut args = fast(&running.url(), "acme", &["--format", "json"]);
+    args.extend(mirrored(&host));
+    args.extend(mirrored(&down));
+    let ran = inventory(&args, &[]).await;
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains(&format!(
+            "mirror {down}/acme: acme/api could not be read there"
+        )),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains("transport"),
+        "the log says why: {}",
+        ran.stderr
+    );
+    let printed: Value = serde_json::from_str(&ran.stdout).expect("what was read is printed");
+    let tags = printed["namespaces"][0]["repositories"][0]["tags"]
+        .as_array()
+        .unwrap();
+    assert_eq!(tags.len(), 4);
+    for tag in tags {
+        let mirrors = tag["mirrors"].as_array().unwrap();
+        assert_eq!(mirrors.len(), 2);
+        assert_eq!(
+            mirrors[1],
+            json!({"mirror": format!("{down}/acme"), "state": null, "digest": null})
+        );
+    }
+    assert_eq!(
+        tags[2]["mirrors"][0]["state"], "missing",
+        "the other mirror still read"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirror_flags_are_validated_as_the_exporters_and_refused_offline() {
+    let hub = drifted();
+    let running = hub.start().await.unwrap();
+    let bad = inventory(
+        &fast(
+            &running.url(),
+            "acme",
+            &["--mirror", "acme=https://ghcr.io/acme"],
+        ),
+        &[],
+    )
+    .await;
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+    assert!(bad.stderr.contains("--mirror:"), "{}", bad.stderr);
+    let env = inventory(
+        &fast(&running.url(), "acme", &[]),
+        &[("DOCKERHUB_MIRRORS", "acme=ghcr.io/acme,=bad")],
+    )
+    .await;
+    assert_eq!(env.code, Some(2), "the variable is read: {}", env.stderr);
+    let rate = inventory(
+        &fast(&running.url(), "acme", &["--mirror.rate-limit", "0"]),
+        &[],
+    )
+    .await;
+    assert_eq!(rate.code, Some(2), "{}", rate.stderr);
+    let dir = temp_dir("inventory-mirror-offline");
+    let offline = inventory(
+        &[
+            "--offline",
+            "--state.file",
+            dir.join("state.json").to_str().unwrap(),
+            "--mirror",
+            "acme=ghcr.io/acme",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(offline.code, Some(2), "{}", offline.stderr);
+    assert!(offline.stderr.contains("--offline"), "{}", offline.stderr);
+    assert!(hub.requests().is_empty(), "nothing asked of the Hub");
 }

@@ -23,6 +23,7 @@ mod inventory;
 mod inventory_command;
 mod kubernetes;
 mod limits;
+mod mirrors;
 mod pages;
 mod pipeline;
 mod pull_limit;

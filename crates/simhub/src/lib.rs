@@ -77,7 +77,7 @@ use tokio::task::JoinHandle;
 pub use audit::{AuditAction, AuditEvent};
 pub use faults::{Fault, FaultKind};
 pub use model::{Repo, TagSpec};
-pub use registry::{PullQuota, WINDOW_SECONDS};
+pub use registry::{PullQuota, RegistryTag, WINDOW_SECONDS};
 pub use truth::{ImageTruth, RepoTruth, TagTruth};
 pub use webhooks::WebhookDelivery;
 
@@ -215,10 +215,25 @@ impl SimHub {
         Ok(RunningHub { addr, task })
     }
 
+    /// Serves the simulated registry (`/v2/` and its token service, `/token`) at the root
+    /// of a loopback port of its own, as a registry is addressed by a mirror client
+    /// (`--mirror acme=127.0.0.1:PORT/acme`); the same state as the hub's port.
+    pub async fn start_registry(&self) -> std::io::Result<RunningHub> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let hub = self.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = server::serve(hub, listener, true).await {
+                tracing::warn!(error = %e, "simulated registry stopped");
+            }
+        });
+        Ok(RunningHub { addr, task })
+    }
+
     /// Serves forever on an already-bound listener; dropping the future closes every
     /// connection.
     pub async fn serve(&self, listener: TcpListener) -> std::io::Result<()> {
-        server::serve(self.clone(), listener).await
+        server::serve(self.clone(), listener, false).await
     }
 
     /// Limits requests to `limit` per fixed `window` (aligned to the Unix epoch); every

@@ -96,6 +96,8 @@ pub struct TagSpec {
     pub(super) platforms: Vec<PlatformSpec>,
     pub(super) attestations: usize,
     pub(super) has_digest: bool,
+    /// The tag's digest; chosen at random when stored if unset.
+    pub(super) digest: Option<String>,
     pub(super) pulled: bool,
     /// Compressed size of the first platform image; chosen when stored if unset.
     pub(super) size: Option<u64>,
@@ -112,6 +114,7 @@ impl TagSpec {
             platforms: Vec::new(),
             attestations: 0,
             has_digest: true,
+            digest: None,
             pulled: true,
             size: None,
             pushed_ago: None,
@@ -137,6 +140,12 @@ impl TagSpec {
     /// Makes the tag's `digest` null, as on some old tags.
     pub fn no_digest(mut self) -> Self {
         self.has_digest = false;
+        self
+    }
+
+    /// Sets the tag's digest, for example that of an image in a real registry.
+    pub fn digest(mut self, digest: &str) -> Self {
+        self.digest = Some(digest.to_string());
         self
     }
 

@@ -16,9 +16,20 @@
 //! ([`SimHub::requests`]) and may meet its faults, but the Hub API's request quota
 //! ([`SimHub::set_rate_limit`]) does not apply: the registry is another service.
 //!
-//! Only that one manifest exists; blobs, pushes and catalogs do not.
+//! It also serves the Hub's own repositories as a registry would, for the mirror checks: the
+//! tags list of `NAMESPACE/REPOSITORY` (`GET /v2/<name>/tags/list`, with `n=` and `last=` and a
+//! `Link` to the next page, pages capped by [`SimHub::set_registry_page_size`]) and the
+//! digest of each of its tags (`HEAD /v2/<name>/manifests/<tag>` with `Docker-Content-Digest`),
+//! the Hub's tags as they are unless a test made the registry hold one differently
+//! ([`SimHub::set_registry_tag`]). Every one needs a token of the token service; a private
+//! repository's only one issued to an account of its namespace. [`SimHub::start_registry`]
+//! serves the registry at the root of a port of its own (`/v2/` and `/token`), as a mirror
+//! client expects a registry; its requests are recorded under the `/registry` prefix, as if
+//! on the hub's port, so that faults match them the same way.
+//!
+//! Blobs, pushes and catalogs do not exist.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -34,8 +45,8 @@ use super::{RunningHub, SimHub};
 /// The path of the token service.
 const TOKEN_PATH: &str = "/token";
 
-/// The path under which the registry's `/v2/` API is served.
-const REGISTRY_PREFIX: &str = "/registry";
+/// The path under which the registry's `/v2/` API is served on the hub's port.
+pub(super) const PREFIX: &str = "/registry";
 
 /// The service the token service issues tokens for.
 const SERVICE: &str = "registry.docker.io";
@@ -47,6 +58,13 @@ const REFERENCE: &str = "latest";
 /// The pull-limit window live answers of 2026 name (`w=3600`, an hour; the documentation and
 /// the tokens' claims still say 21600, six hours).
 pub const WINDOW_SECONDS: u64 = 3_600;
+
+/// The digest of the pull-limit preview image.
+const PREVIEW_DIGEST: &str =
+    "sha256:0000000000000000000000000000000000000000000000000000000000000001";
+
+/// The most tags on a page unless set: distribution's default `tags.maxtags`.
+const DEFAULT_PAGE_SIZE: usize = 1000;
 
 /// The lifetime the token service states for its tokens, as Docker Hub's does.
 const TOKEN_SECONDS: u64 = 300;
@@ -93,6 +111,15 @@ impl PullQuota {
     }
 }
 
+/// How the registry holds one of its tags unlike the Hub, for tests of mirrors that drift.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryTag {
+    /// Not there: neither in the tags list nor as a manifest.
+    Absent,
+    /// There, at this digest.
+    At(String),
+}
+
 /// A token the token service issued.
 #[derive(Debug, Clone)]
 struct Grant {
@@ -108,6 +135,10 @@ pub(super) struct Registry {
     anonymous: PullQuota,
     accounts: HashMap<String, PullQuota>,
     tokens: HashMap<String, Grant>,
+    /// Tags held unlike the Hub, by `NAMESPACE/REPOSITORY` and tag.
+    divergent: HashMap<String, BTreeMap<String, RegistryTag>>,
+    /// The most tags on a page of a tags list.
+    page_size: usize,
 }
 
 impl Default for Registry {
@@ -118,6 +149,8 @@ impl Default for Registry {
             anonymous: PullQuota::limited(100, 100),
             accounts: HashMap::new(),
             tokens: HashMap::new(),
+            divergent: HashMap::new(),
+            page_size: DEFAULT_PAGE_SIZE,
         }
     }
 }
@@ -141,6 +174,28 @@ impl SimHub {
         *self.lock().registry.quota(account) = quota;
     }
 
+    /// Makes the registry hold `tag` of `name` (`NAMESPACE/REPOSITORY`) as `held` rather
+    /// than as the Hub does; a mirror that drifted.
+    pub fn set_registry_tag(&self, name: &str, tag: &str, held: RegistryTag) {
+        self.lock()
+            .registry
+            .divergent
+            .entry(name.to_string())
+            .or_default()
+            .insert(tag.to_string(), held);
+    }
+
+    /// Makes the registry hold every tag of `name` as the Hub does again.
+    pub fn sync_registry(&self, name: &str) {
+        self.lock().registry.divergent.remove(name);
+    }
+
+    /// Caps the pages of the tags lists at `size` tags (at least 1), as a registry's
+    /// `maxtags` does; a larger `n=` gets this many and a `Link` to the rest.
+    pub fn set_registry_page_size(&self, size: usize) {
+        self.lock().registry.page_size = size.max(1);
+    }
+
     /// What the registry holds now for `account`'s pull quota (`None`: anonymous callers);
     /// a `GET` of the manifest lowers what remains.
     pub fn pull_quota(&self, account: Option<&str>) -> PullQuota {
@@ -151,13 +206,36 @@ impl SimHub {
 impl RunningHub {
     /// The registry's base URL, `http://127.0.0.1:PORT/registry` (its API is under `/v2/`).
     pub fn registry_url(&self) -> String {
-        format!("{}{REGISTRY_PREFIX}", self.url())
+        format!("{}{PREFIX}", self.url())
     }
 
     /// The token service's URL, `http://127.0.0.1:PORT/token`.
     pub fn registry_auth_url(&self) -> String {
         format!("{}{TOKEN_PATH}", self.url())
     }
+}
+
+/// The registry's tags of `name` at their digests, and the namespace whose accounts may read
+/// it if it is private; `None`: no such repository.
+fn held(state: &State, name: &str) -> Option<(BTreeMap<String, String>, Option<String>)> {
+    if name == REPOSITORY {
+        let tags = BTreeMap::from([(REFERENCE.to_string(), PREVIEW_DIGEST.to_string())]);
+        return Some((tags, None));
+    }
+    let (namespace, repository) = name.split_once('/')?;
+    let repo = state.repo(namespace, repository)?;
+    let mut tags: BTreeMap<String, String> = repo
+        .tags
+        .values()
+        .filter_map(|t| Some((t.name.clone(), t.digest.clone()?)))
+        .collect();
+    for (tag, held) in state.registry.divergent.get(name).into_iter().flatten() {
+        match held {
+            RegistryTag::Absent => tags.remove(tag),
+            RegistryTag::At(digest) => tags.insert(tag.clone(), digest.clone()),
+        };
+    }
+    Some((tags, repo.private.then(|| namespace.to_string())))
 }
 
 /// Whether `path` belongs to the registry or its token service rather than the Hub API.
@@ -167,7 +245,7 @@ pub(super) fn owns(path: &str) -> bool {
 
 /// The path under the registry's prefix, if `path` is there.
 fn registry_path(path: &str) -> Option<&str> {
-    path.strip_prefix(REGISTRY_PREFIX)
+    path.strip_prefix(PREFIX)
         .filter(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
@@ -245,18 +323,33 @@ fn basic(header: &str) -> Option<(String, String)> {
     Some((user.to_string(), password.to_string()))
 }
 
-/// `/registry/v2/...`: the base check, and the manifest of the pull-limit image.
+/// What a request to the registry asks for.
+enum Wanted<'a> {
+    /// `/v2/`: the base check.
+    Base,
+    /// A manifest by tag or digest.
+    Manifest(String, &'a str),
+    /// A page of a tags list.
+    Tags(String),
+}
+
+/// `/registry/v2/...`: the base check, the tags lists and the manifests.
 fn registry(state: &mut State, req: &HubRequest, rest: &str) -> Reply {
     if req.method != Method::GET && req.method != Method::HEAD {
         return errors(405, "UNSUPPORTED", "The operation is unsupported.");
     }
     let segments: Vec<&str> = rest.split('/').skip(1).collect();
-    let (repository, reference) = match segments.as_slice() {
-        ["v2"] | ["v2", ""] => (None, None),
+    let wanted = match segments.as_slice() {
+        ["v2"] | ["v2", ""] => Wanted::Base,
         ["v2", name @ .., "manifests", reference] if !name.is_empty() => {
-            (Some(name.join("/")), Some(*reference))
+            Wanted::Manifest(name.join("/"), reference)
         }
+        ["v2", name @ .., "tags", "list"] if !name.is_empty() => Wanted::Tags(name.join("/")),
         _ => return errors(404, "NOT_FOUND", "not found"),
+    };
+    let repository = match &wanted {
+        Wanted::Base => None,
+        Wanted::Manifest(name, _) | Wanted::Tags(name) => Some(name.as_str()),
     };
     let grant = req
         .authorization
@@ -264,20 +357,37 @@ fn registry(state: &mut State, req: &HubRequest, rest: &str) -> Reply {
         .and_then(|h| h.trim().split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .and_then(|(_, token)| state.registry.tokens.get(token.trim()))
-        .filter(|g| repository.as_ref().is_none_or(|r| *r == g.repository))
+        .filter(|g| repository.is_none_or(|r| r == g.repository))
         .cloned();
     let Some(grant) = grant else {
-        return unauthorized(req, repository.as_deref().unwrap_or(REPOSITORY));
+        return unauthorized(req, repository.unwrap_or(REPOSITORY));
     };
-    let (Some(repository), Some(reference)) = (repository, reference) else {
+    let Some(repository) = repository else {
         return Reply::json(200, &json!({}));
     };
-    if repository != REPOSITORY {
+    let Some((tags, private_to)) = held(state, repository) else {
         return errors(404, "NAME_UNKNOWN", "repository name not known to registry");
+    };
+    if let Some(namespace) = private_to {
+        let member = grant
+            .account
+            .as_ref()
+            .and_then(|a| state.accounts.get(a))
+            .is_some_and(|a| a.namespaces.contains(&namespace));
+        if !member {
+            return unauthorized(req, repository);
+        }
     }
-    if reference != REFERENCE {
-        return errors(404, "MANIFEST_UNKNOWN", "manifest unknown");
-    }
+    let reference = match wanted {
+        Wanted::Tags(name) => return tags_page(state, req, &name, &tags),
+        Wanted::Manifest(_, reference) => reference,
+        Wanted::Base => return Reply::json(200, &json!({})),
+    };
+    let digest = match tags.get(reference) {
+        Some(d) => d.clone(),
+        None if tags.values().any(|d| d == reference) => reference.to_string(),
+        None => return errors(404, "MANIFEST_UNKNOWN", "manifest unknown"),
+    };
     let source = match &grant.account {
         None => "127.0.0.1".to_string(),
         Some(a) => {
@@ -328,10 +438,7 @@ fn registry(state: &mut State, req: &HubRequest, rest: &str) -> Reply {
         }
         PullQuota::Raw(raw) => headers.extend(raw.iter().cloned()),
     }
-    headers.push((
-        "docker-content-digest",
-        "sha256:0000000000000000000000000000000000000000000000000000000000000001".into(),
-    ));
+    headers.push(("docker-content-digest", digest));
     let content = if pull {
         Content::Json(
             json!({
@@ -351,6 +458,36 @@ fn registry(state: &mut State, req: &HubRequest, rest: &str) -> Reply {
         headers,
         content,
     }
+}
+
+/// A page of `name`'s tags list: at most `n` (capped at the registry's page size) after
+/// `last`, in order, with a `Link` to the next page when tags remain, as distribution pages.
+fn tags_page(
+    state: &State,
+    req: &HubRequest,
+    name: &str,
+    tags: &BTreeMap<String, String>,
+) -> Reply {
+    let size = req
+        .param("n")
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(usize::MAX)
+        .min(state.registry.page_size);
+    let last = req.param("last");
+    let mut after = tags
+        .keys()
+        .filter(|t| last.as_ref().is_none_or(|l| t.as_str() > l.as_str()));
+    let page: Vec<&String> = after.by_ref().take(size).collect();
+    let mut reply = Reply::json(200, &json!({ "name": name, "tags": page }));
+    if let (Some(end), Some(_)) = (page.last(), after.next()) {
+        // Relative to where the client asked, as distribution's link is.
+        let prefix = if req.registry_root { "" } else { PREFIX };
+        reply = reply.with_header(
+            "link",
+            format!("<{prefix}/v2/{name}/tags/list?n={size}&last={end}>; rel=\"next\""),
+        );
+    }
+    reply
 }
 
 /// The pull-limit headers with a window, under both the names the documentation gives and the
@@ -522,6 +659,130 @@ mod tests {
         assert_eq!(answer.header("x-ratelimit-remaining"), Some("7;w=3600"));
         assert_eq!(answer.header("ratelimit-limit"), None);
         assert_eq!(answer.header("ratelimit-remaining"), None);
+    }
+
+    async fn token_for(running: &RunningHub, name: &str, authorization: Option<&str>) -> String {
+        let path = format!("/token?service=registry.docker.io&scope=repository:{name}:pull");
+        let answer = get(running.addr(), &path, authorization).await;
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        format!("Bearer {}", answer.json()["token"].as_str().unwrap())
+    }
+
+    async fn head_with(running: &RunningHub, path: &str, auth: &str) -> Answer {
+        let addr = running.addr();
+        send(
+            addr,
+            &format!(
+                "HEAD {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
+            ),
+        )
+        .await
+    }
+
+    fn acme() -> SimHub {
+        let hub = SimHub::new();
+        hub.add_repo(
+            "acme",
+            crate::Repo::new("api")
+                .with_tag(crate::TagSpec::new("1.0").digest("sha256:aaa"))
+                .with_tag(crate::TagSpec::new("2.0").digest("sha256:bbb"))
+                .with_tag(crate::TagSpec::new("3.0").digest("sha256:ccc")),
+        );
+        hub
+    }
+
+    #[tokio::test]
+    async fn the_hubs_tags_are_listed_in_pages_linked_by_last_as_distribution_does() {
+        let hub = acme();
+        hub.set_registry_page_size(2);
+        let running = hub.start().await.unwrap();
+        let auth = token_for(&running, "acme/api", None).await;
+        let first = get(
+            running.addr(),
+            "/registry/v2/acme/api/tags/list?n=1000",
+            Some(&auth),
+        )
+        .await;
+        assert_eq!(first.status, 200);
+        assert_eq!(first.json()["tags"], json!(["1.0", "2.0"]));
+        assert_eq!(
+            first.header("link"),
+            Some("</registry/v2/acme/api/tags/list?n=2&last=2.0>; rel=\"next\"")
+        );
+        let second = get(
+            running.addr(),
+            "/registry/v2/acme/api/tags/list?n=2&last=2.0",
+            Some(&auth),
+        )
+        .await;
+        assert_eq!(second.json()["tags"], json!(["3.0"]));
+        assert_eq!(second.header("link"), None, "the last page links nowhere");
+        let unlisted = get(running.addr(), "/registry/v2/acme/api/tags/list", None).await;
+        assert_eq!(unlisted.status, 401, "a tags list needs a token too");
+    }
+
+    #[tokio::test]
+    async fn a_tag_held_unlike_the_hub_is_listed_and_headed_as_held() {
+        let hub = acme();
+        hub.set_registry_tag("acme/api", "1.0", RegistryTag::Absent);
+        hub.set_registry_tag("acme/api", "2.0", RegistryTag::At("sha256:other".into()));
+        let running = hub.start_registry().await.unwrap();
+        let auth = token_for(&running, "acme/api", None).await;
+        let list = get(running.addr(), "/v2/acme/api/tags/list", Some(&auth)).await;
+        assert_eq!(list.json()["tags"], json!(["2.0", "3.0"]));
+        let digest = |answer: Answer| answer.header("docker-content-digest").map(str::to_string);
+        let at = |tag: &str| format!("/v2/acme/api/manifests/{tag}");
+        assert_eq!(head_with(&running, &at("1.0"), &auth).await.status, 404);
+        assert_eq!(
+            digest(head_with(&running, &at("2.0"), &auth).await).as_deref(),
+            Some("sha256:other")
+        );
+        assert_eq!(
+            digest(head_with(&running, &at("3.0"), &auth).await).as_deref(),
+            Some("sha256:ccc")
+        );
+        hub.sync_registry("acme/api");
+        assert_eq!(
+            digest(head_with(&running, &at("2.0"), &auth).await).as_deref(),
+            Some("sha256:bbb")
+        );
+        // Recorded under the prefix, as on the hub's port.
+        assert!(
+            hub.requests()
+                .iter()
+                .any(|r| r.path == "/registry/v2/acme/api/manifests/3.0")
+        );
+        let wrong_scope = token_for(&running, "acme/other", None).await;
+        assert_eq!(
+            head_with(&running, &at("3.0"), &wrong_scope).await.status,
+            401
+        );
+    }
+
+    #[tokio::test]
+    async fn a_private_repository_is_read_only_with_a_token_of_an_account_of_its_namespace() {
+        let hub = SimHub::new();
+        hub.add_repo(
+            "acme",
+            crate::Repo::new("secret")
+                .private()
+                .with_tag(crate::TagSpec::new("1.0").digest("sha256:aaa")),
+        );
+        hub.add_account("acme-bot", "dckr_pat_x", &["acme"]);
+        hub.add_account("stranger", "pw", &["other"]);
+        let running = hub.start().await.unwrap();
+        let path = "/registry/v2/acme/secret/manifests/1.0";
+        let anonymous = token_for(&running, "acme/secret", None).await;
+        assert_eq!(head_with(&running, path, &anonymous).await.status, 401);
+        let stranger = token_for(&running, "acme/secret", Some(&basic("stranger", "pw"))).await;
+        assert_eq!(head_with(&running, path, &stranger).await.status, 401);
+        let member = token_for(
+            &running,
+            "acme/secret",
+            Some(&basic("acme-bot", "dckr_pat_x")),
+        )
+        .await;
+        assert_eq!(head_with(&running, path, &member).await.status, 200);
     }
 
     #[tokio::test]

@@ -48,6 +48,11 @@ pub(super) struct HubRequest {
     pub(super) body: Option<Bytes>,
     /// Whether the client accepts gzip.
     pub(super) accepts_gzip: bool,
+    /// Whether it came to the registry's own port (see [`SimHub::start_registry`]), its
+    /// `/v2/` path prefixed with `/registry` since.
+    ///
+    /// [`SimHub::start_registry`]: super::SimHub::start_registry
+    pub(super) registry_root: bool,
 }
 
 impl HubRequest {

@@ -37,15 +37,20 @@ const MAX_BODY: usize = 64 * 1024;
 /// Pause after a failed accept (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// Serves `hub` on `listener` until the future is dropped.
-pub(super) async fn serve(hub: SimHub, listener: TcpListener) -> std::io::Result<()> {
+/// Serves `hub` on `listener` until the future is dropped; with `registry_root`, the
+/// registry's `/v2/` at the root of the port instead of the Hub API's.
+pub(super) async fn serve(
+    hub: SimHub,
+    listener: TcpListener,
+    registry_root: bool,
+) -> std::io::Result<()> {
     let local = listener.local_addr()?;
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    connections.spawn(connection(hub.clone(), stream, local));
+                    connections.spawn(connection(hub.clone(), stream, local, registry_root));
                 }
                 Err(e) => {
                     warn!(error = %e, "simulated hub: accept failed");
@@ -57,11 +62,11 @@ pub(super) async fn serve(hub: SimHub, listener: TcpListener) -> std::io::Result
     }
 }
 
-async fn connection(hub: SimHub, stream: TcpStream, local: SocketAddr) {
+async fn connection(hub: SimHub, stream: TcpStream, local: SocketAddr, registry_root: bool) {
     let _ = stream.set_nodelay(true);
     let service = service_fn(move |request| {
         let hub = hub.clone();
-        async move { Ok::<_, Infallible>(handle(hub, request, local).await) }
+        async move { Ok::<_, Infallible>(handle(hub, request, local, registry_root).await) }
     });
     if let Err(e) = http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)
@@ -71,7 +76,12 @@ async fn connection(hub: SimHub, stream: TcpStream, local: SocketAddr) {
     }
 }
 
-async fn handle(hub: SimHub, request: Request<Incoming>, local: SocketAddr) -> Response<SimBody> {
+async fn handle(
+    hub: SimHub,
+    request: Request<Incoming>,
+    local: SocketAddr,
+    registry_root: bool,
+) -> Response<SimBody> {
     let at = Instant::now();
     let header = |name| {
         request
@@ -90,7 +100,11 @@ async fn handle(hub: SimHub, request: Request<Incoming>, local: SocketAddr) -> R
         .any(|coding| coding.split(';').next().is_some_and(|c| c.trim() == "gzip"));
     let host = header(HOST).unwrap_or_else(|| local.to_string());
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    let mut path = request.uri().path().to_string();
+    let registry_root = registry_root && (path == "/v2" || path.starts_with("/v2/"));
+    if registry_root {
+        path = format!("{}{path}", registry::PREFIX);
+    }
     let query = request.uri().query().unwrap_or("").to_string();
     let body = if method == Method::POST {
         Limited::new(request.into_body(), MAX_BODY)
@@ -109,6 +123,7 @@ async fn handle(hub: SimHub, request: Request<Incoming>, local: SocketAddr) -> R
         host,
         body,
         accepts_gzip,
+        registry_root,
     };
     let (reply, gzip, record, delay) = respond(&mut hub.lock(), &req, at);
     // A page shift may have pushed a tag; its webhook goes out now the lock is released.

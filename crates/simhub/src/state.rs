@@ -350,7 +350,9 @@ impl State {
         StoredTag {
             id,
             name: spec.name.clone(),
-            digest: spec.has_digest.then(|| self.digest()),
+            digest: spec
+                .has_digest
+                .then(|| spec.digest.clone().unwrap_or_else(|| self.digest())),
             images,
             last_pushed: pushed,
             last_pulled: pulled,

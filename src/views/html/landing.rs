@@ -1,4 +1,5 @@
-//! The landing page at `/`: the exporter's status, the recent changes and every repository.
+//! The landing page at `/`: the exporter's status, the mirrors, the recent changes and every
+//! repository.
 
 use std::time::{Duration, SystemTime};
 
@@ -6,7 +7,7 @@ use super::{Html, repository_link};
 use crate::changes::{Entry, Kind};
 use crate::publication::{Published, RefreshResult, unix_seconds};
 use crate::version;
-use crate::views::{Pulls, Quotas};
+use crate::views::{Mirror, Mismatch, Pulls, Quotas};
 
 /// What the landing page shows beside the published inventory.
 pub(crate) struct Context<'a> {
@@ -20,6 +21,8 @@ pub(crate) struct Context<'a> {
     pub(crate) metrics_path: &'a str,
     /// The quotas as last seen.
     pub(crate) quotas: Quotas,
+    /// The mirrors (`--mirror`) as their checks last found them.
+    pub(crate) mirrors: &'a [Mirror],
 }
 
 /// Repositories listed on one page; an organisation with more is listed over several.
@@ -31,6 +34,7 @@ pub(crate) fn landing(published: &Published, context: &Context<'_>, page: usize)
     let pages = super::pages(count, REPOSITORIES_PAGE_SIZE, page)?;
     let mut html = Html::start("dockerhub_exporter", "./", context.metrics_path);
     status(&mut html, published, context);
+    mirrors(&mut html, context.mirrors);
     recent_changes(&mut html, published.changes.entries());
     html.raw("<section id=\"repositories\">\n<h2>Repositories</h2>\n");
     if count == 0 {
@@ -141,6 +145,42 @@ fn status(page: &mut Html, published: &Published, context: &Context<'_>) {
         }
     }
     page.raw("</dd>\n</dl>\n</section>\n");
+}
+
+/// Each mirror: in sync, or how many of its tags differ, and its last successful check;
+/// nothing without mirrors.
+fn mirrors(page: &mut Html, mirrors: &[Mirror]) {
+    if mirrors.is_empty() {
+        return;
+    }
+    page.raw(concat!(
+        "<section id=\"mirrors\">\n<h2>Mirrors</h2>\n<table>\n<thead><tr><th>Mirror</th>",
+        "<th>Hub namespace</th><th>State</th><th>Last successful check</th></tr></thead>\n<tbody>\n"
+    ));
+    for m in mirrors {
+        page.raw("<tr>");
+        page.cell("", &m.mirror);
+        page.cell("", &m.hub_namespace);
+        let count = |which| m.mismatches.values().filter(|w| **w == which).count();
+        let (missing, different) = (count(Mismatch::Missing), count(Mismatch::Digest));
+        if m.repositories.is_empty() && m.last_success.is_none() {
+            page.cell("muted", "not read yet");
+        } else if missing + different == 0 {
+            page.cell("added", &format!("in sync ({} tags)", m.tags));
+        } else {
+            page.cell(
+                "removed",
+                &format!(
+                    "{} of {} tags differ: {missing} missing, {different} at another digest",
+                    missing + different,
+                    m.tags
+                ),
+            );
+        }
+        page.time_cell(m.last_success);
+        page.raw("</tr>\n");
+    }
+    page.raw("</tbody>\n</table>\n</section>\n");
 }
 
 /// Names separated by commas, or a dash.

@@ -96,26 +96,39 @@ proptest! {
             &render::Options::default(),
         );
         let namespaces = [namespace.clone()];
+        // A mirror whose label is hostile too, lacking the hostile tag.
+        let mirrors = [crate::views::Mirror {
+            mirror: os.clone(),
+            hub_namespace: namespace.clone(),
+            last_success: Some(1_800_000_000.0),
+            tags: 1,
+            repositories: [name.clone()].into(),
+            mismatches: [((name.clone(), tag_name.clone()), crate::views::Mismatch::Missing)].into(),
+            digests: Default::default(),
+        }];
         let context = Context {
             namespaces: &namespaces,
             repositories: &[],
             refresh_interval: Duration::from_secs(60),
             metrics_path: "/metrics",
             quotas: Default::default(),
+            mirrors: &mirrors,
         };
         let home = landing(&published, &context, 1).unwrap();
         only_own_markup(&home)?;
-        for text in [&namespace, &name, &tag_name] {
+        for text in [&namespace, &name, &tag_name, &os] {
             prop_assert!(home.contains(&escaped(text)), "{} missing", text);
         }
         // The digest stands whole in an attribute: quotes escaped there too.
         let title = format!("title=\"{}\"", escaped(&digest));
         prop_assert!(home.contains(&title), "{} missing", title);
-        let page = repository(&published, &namespace, &name, 1, "/metrics").unwrap();
+        let page = repository(&published, &namespace, &name, 1, "/metrics", &mirrors).unwrap();
         only_own_markup(&page)?;
         prop_assert!(page.contains(&title), "{} missing", title);
         for text in [&tag_name, &os, &architecture] {
             prop_assert!(page.contains(&escaped(text)), "{} missing", text);
         }
+        let marked = format!("missing on {}", escaped(&os));
+        prop_assert!(page.contains(&marked), "{} missing", marked);
     }
 }

@@ -1,9 +1,11 @@
 //! A repository's page at `/repositories/<namespace>/<repository>`: its details and its tags,
-//! newest first, [`PAGE_SIZE`] a page (`?page=N`, from 1).
+//! newest first, [`PAGE_SIZE`] a page (`?page=N`, from 1), each marked where a mirror of its
+//! namespace lacks it or holds it at another digest.
 
 use super::Html;
 use crate::inventory::{Repository, Tag};
 use crate::publication::Published;
+use crate::views::{Mirror, Mismatch};
 
 /// Tags on one page.
 pub(crate) const PAGE_SIZE: usize = 100;
@@ -19,6 +21,7 @@ pub(crate) fn repository(
     name: &str,
     page: usize,
     metrics_path: &str,
+    mirrors: &[Mirror],
 ) -> Option<String> {
     let repo = published
         .snapshot
@@ -46,11 +49,20 @@ pub(crate) fn repository(
         .iter()
         .skip((page - 1) * PAGE_SIZE)
         .take(PAGE_SIZE);
+    // The mirrors that compare this repository; a column only when there are some.
+    let mirrors: Vec<&Mirror> = mirrors
+        .iter()
+        .filter(|m| m.hub_namespace == namespace && m.repositories.contains(name))
+        .collect();
     html.pager(page, pages, tags.len(), PAGE_SIZE, "tags");
     html.raw(concat!(
         "<table id=\"tags\">\n<thead><tr><th>Tag</th><th>Digest</th><th>Platforms</th>",
-        "<th class=\"n\">Size</th><th>Last pushed</th><th>Last pulled</th></tr></thead>\n<tbody>\n"
+        "<th class=\"n\">Size</th><th>Last pushed</th><th>Last pulled</th>"
     ));
+    if !mirrors.is_empty() {
+        html.raw("<th>Mirrors</th>");
+    }
+    html.raw("</tr></thead>\n<tbody>\n");
     for tag in shown {
         html.raw("<tr>");
         html.cell("", &tag.name);
@@ -62,11 +74,45 @@ pub(crate) fn repository(
         }
         html.time_cell(tag.last_pushed);
         html.time_cell(tag.last_pulled);
+        if !mirrors.is_empty() {
+            mirror_cell(&mut html, &mirrors, name, &tag.name);
+        }
         html.raw("</tr>\n");
     }
     html.raw("</tbody>\n</table>\n");
     html.pager(page, pages, tags.len(), PAGE_SIZE, "tags");
     Some(html.finish())
+}
+
+/// Where `tag` of the repository `name` is out of sync on `mirrors` (those of its
+/// namespace): `missing on M`, `another digest on M`; else in sync.
+fn mirror_cell(html: &mut Html, mirrors: &[&Mirror], name: &str, tag: &str) {
+    let key = (name.to_string(), tag.to_string());
+    let off: Vec<(&str, Mismatch)> = mirrors
+        .iter()
+        .filter_map(|m| Some((m.mirror.as_str(), *m.mismatches.get(&key)?)))
+        .collect();
+    if off.is_empty() {
+        html.raw("<td class=\"muted\">in sync</td>");
+        return;
+    }
+    html.raw("<td>");
+    for (i, (mirror, why)) in off.iter().enumerate() {
+        if i > 0 {
+            html.raw("; ");
+        }
+        let (class, what) = match why {
+            Mismatch::Missing => ("removed", "missing on "),
+            Mismatch::Digest => ("moved", "another digest on "),
+        };
+        html.raw("<span class=\"");
+        html.raw(class);
+        html.raw("\">");
+        html.text(what);
+        html.text(mirror);
+        html.raw("</span>");
+    }
+    html.raw("</td>");
 }
 
 fn details(html: &mut Html, repo: &Repository) {

@@ -6,7 +6,7 @@ use super::*;
 use crate::changes::{Change, Counters, History};
 use crate::inventory::fixtures::{self, image, snapshot, tag};
 use crate::publication::{Published, RefreshResult, RefreshStatus, render};
-use crate::views::{PullQuota, Pulls, Quotas};
+use crate::views::{Mirror, Mismatch, PullQuota, Pulls, Quotas};
 
 const HOSTILE: &str = "<script>alert('x')</script>&\"";
 
@@ -48,6 +48,7 @@ fn context<'a>(namespaces: &'a [String]) -> Context<'a> {
                 },
             }],
         },
+        mirrors: &[],
     }
 }
 
@@ -144,8 +145,8 @@ fn repository_page_lists_tags_newest_first_a_page_at_a_time() {
         })
         .collect();
     let published = published(tags, &History::default());
-    let first = repository(&published, "acme", "api", 1, "/metrics").unwrap();
-    let second = repository(&published, "acme", "api", 2, "/metrics").unwrap();
+    let first = repository(&published, "acme", "api", 1, "/metrics", &[]).unwrap();
+    let second = repository(&published, "acme", "api", 2, "/metrics", &[]).unwrap();
     let names = |page: &str| -> Vec<String> {
         page.split("<tr><td>")
             .skip(1)
@@ -163,18 +164,18 @@ fn repository_page_lists_tags_newest_first_a_page_at_a_time() {
     assert!(second.contains("<a href=\"?page=1\" rel=\"prev\">"));
     assert!(first.contains("<a href=\"../../\">All repositories</a>"));
     assert!(first.contains("href=\"../../metrics\""));
-    assert!(repository(&published, "acme", "api", 3, "/metrics").is_none());
-    assert!(repository(&published, "acme", "api", 0, "/metrics").is_none());
-    assert!(repository(&published, "acme", "nope", 1, "/metrics").is_none());
+    assert!(repository(&published, "acme", "api", 3, "/metrics", &[]).is_none());
+    assert!(repository(&published, "acme", "api", 0, "/metrics", &[]).is_none());
+    assert!(repository(&published, "acme", "nope", 1, "/metrics", &[]).is_none());
 }
 
 #[test]
 fn repository_page_escapes_names_and_says_when_tags_are_unknown() {
     let published = published(vec![], &History::default());
-    let page = repository(&published, HOSTILE, HOSTILE, 1, "/metrics").unwrap();
+    let page = repository(&published, HOSTILE, HOSTILE, 1, "/metrics", &[]).unwrap();
     assert!(!page.contains("<script"), "{page}");
     assert!(page.contains("not been listed yet"));
-    let empty = repository(&published, "acme", "api", 1, "/metrics").unwrap();
+    let empty = repository(&published, "acme", "api", 1, "/metrics", &[]).unwrap();
     assert!(!empty.contains("<tr><td>"));
 }
 
@@ -197,7 +198,7 @@ fn both_pages_say_how_many_of_how_many_tags_a_capped_listing_holds() {
         landing.contains(">1 of 1,729 tags listed</td>"),
         "{landing}"
     );
-    let page = repository(&published, "acme", "api", 1, "/metrics").unwrap();
+    let page = repository(&published, "acme", "api", 1, "/metrics", &[]).unwrap();
     assert!(
         page.contains("<dt>Tags</dt><dd>1 of 1,729 tags listed <span")
             && page.contains("--hub.username"),
@@ -238,4 +239,94 @@ fn the_landing_page_lists_many_repositories_a_page_at_a_time() {
     assert!(second.contains(&format!("repositories 1001–{count} of {count}")));
     assert!(second.contains(">r01004</a>"));
     assert!(landing(&published, &context(&namespaces), 3).is_none());
+}
+
+/// A mirror `ghcr.io/acme-corp` of acme that lacks `1.0` of api and holds `2.0` at another
+/// digest, and the hostile one of the hostile namespace, in sync.
+fn mirrors() -> Vec<Mirror> {
+    vec![
+        Mirror {
+            mirror: "ghcr.io/acme-corp".into(),
+            hub_namespace: "acme".into(),
+            last_success: Some(1_800_000_000.0),
+            tags: 3,
+            repositories: ["api".to_string()].into(),
+            mismatches: [
+                (("api".into(), "1.0".into()), Mismatch::Missing),
+                (("api".into(), "2.0".into()), Mismatch::Digest),
+            ]
+            .into(),
+            digests: [(("api".into(), "2.0".into()), "sha256:other".into())].into(),
+        },
+        Mirror {
+            mirror: HOSTILE.into(),
+            hub_namespace: HOSTILE.into(),
+            last_success: None,
+            tags: 0,
+            repositories: [HOSTILE.to_string()].into(),
+            mismatches: Default::default(),
+            digests: Default::default(),
+        },
+        Mirror {
+            mirror: "quay.io/acme".into(),
+            ..Mirror::default()
+        },
+    ]
+}
+
+#[test]
+fn the_landing_page_says_which_mirrors_are_in_sync_and_how_many_tags_differ() {
+    let namespaces = vec!["acme".to_string()];
+    let published = published(vec![tag("1.0", "sha256:1")], &History::default());
+    let mirrors = mirrors();
+    let with = Context {
+        mirrors: &mirrors,
+        ..context(&namespaces)
+    };
+    let page = landing(&published, &with, 1).unwrap();
+    assert!(!page.contains("<script"), "{page}");
+    for expected in [
+        "<section id=\"mirrors\">",
+        "<td>ghcr.io/acme-corp</td><td>acme</td><td class=\"removed\">2 of 3 tags differ: 1 missing, 1 at another digest</td><td><time datetime=\"2027-01-15T08:00:00Z\">",
+        "<td>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;</td>",
+        "<td class=\"added\">in sync (0 tags)</td><td class=\"muted\">–</td>",
+        "<td>quay.io/acme</td><td></td><td class=\"muted\">not read yet</td>",
+    ] {
+        assert!(page.contains(expected), "{expected} not in {page}");
+    }
+    let without = landing(&published, &context(&namespaces), 1).unwrap();
+    assert!(
+        !without.contains("id=\"mirrors\""),
+        "no mirrors, no section"
+    );
+}
+
+#[test]
+fn the_repository_page_marks_the_tags_a_mirror_lacks_or_holds_at_another_digest() {
+    let tags = vec![
+        tag("1.0", "sha256:1").pushed_at(3.0),
+        tag("2.0", "sha256:2").pushed_at(2.0),
+        tag("3.0", "sha256:3").pushed_at(1.0),
+    ];
+    let published = published(tags, &History::default());
+    let page = repository(&published, "acme", "api", 1, "/metrics", &mirrors()).unwrap();
+    assert!(page.contains("<th>Mirrors</th>"));
+    let row = |tag: &str| {
+        let start = page.find(&format!("<tr><td>{tag}</td>")).unwrap();
+        page[start..start + page[start..].find("</tr>").unwrap()].to_string()
+    };
+    assert!(
+        row("1.0")
+            .ends_with("<td><span class=\"removed\">missing on ghcr.io/acme-corp</span></td>"),
+        "{}",
+        row("1.0")
+    );
+    assert!(
+        row("2.0")
+            .ends_with("<td><span class=\"moved\">another digest on ghcr.io/acme-corp</span></td>")
+    );
+    assert!(row("3.0").ends_with("<td class=\"muted\">in sync</td>"));
+    // A repository no mirror compares has no such column.
+    let plain = repository(&published, "acme", "api", 1, "/metrics", &[]).unwrap();
+    assert!(!plain.contains("Mirrors"));
 }

@@ -8,6 +8,7 @@ use serde_json::json;
 use super::*;
 use crate::inventory::NameFilter;
 use crate::inventory::fixtures::{image, repository, snapshot, tag};
+use crate::views::{Mirror, Mismatch};
 
 /// 2024-10-02T01:50:27.905360Z, as the client reads the Hub's time.
 const PUSHED: f64 = 1_727_833_827.905_36;
@@ -49,7 +50,7 @@ fn anchored(pattern: &str) -> Option<regex::Regex> {
 
 #[test]
 fn json_holds_every_repository_tag_and_image_with_null_for_what_the_hub_did_not_give() {
-    let listed = text(|out| json(&sample(), &TagSelection::default(), out));
+    let listed = text(|out| json(&sample(), &TagSelection::default(), &[], out));
     assert!(listed.ends_with("}\n") && listed.lines().count() == 1);
     let document: serde_json::Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(
@@ -94,7 +95,7 @@ fn capped_sample() -> Snapshot {
 #[test]
 fn a_listing_the_hub_cut_short_shows_what_was_listed_of_how_many() {
     let document: serde_json::Value = serde_json::from_str(&text(|out| {
-        json(&capped_sample(), &TagSelection::default(), out)
+        json(&capped_sample(), &TagSelection::default(), &[], out)
     }))
     .unwrap();
     let api = &document["namespaces"][0]["repositories"][0];
@@ -103,7 +104,7 @@ fn a_listing_the_hub_cut_short_shows_what_was_listed_of_how_many() {
         (&json!(1729), &json!(2))
     );
     assert_eq!(api["tags"].as_array().unwrap().len(), 2);
-    let table = text(|out| table(&capped_sample(), &TagSelection::default(), out));
+    let table = text(|out| table(&capped_sample(), &TagSelection::default(), &[], out));
     assert_eq!(
         table,
         "NAMESPACE  REPOSITORY       TAGS  NEWEST TAG  LAST PUSHED\n\
@@ -117,14 +118,14 @@ fn a_listing_the_hub_cut_short_shows_what_was_listed_of_how_many() {
 fn the_tag_filter_chooses_the_tags_of_every_listing() {
     let selection = TagSelection::new(NameFilter::new(None, anchored("night.*")), []);
     let document: serde_json::Value =
-        serde_json::from_str(&text(|out| json(&sample(), &selection, out))).unwrap();
+        serde_json::from_str(&text(|out| json(&sample(), &selection, &[], out))).unwrap();
     let tags = &document["namespaces"][0]["repositories"][0]["tags"];
     assert_eq!(tags.as_array().unwrap().len(), 1);
     assert_eq!(tags[0]["name"], "1.0");
-    let rows = text(|out| csv(&sample(), &selection, out));
+    let rows = text(|out| csv(&sample(), &selection, &[], out));
     assert_eq!(rows.lines().count(), 2, "{rows}");
     assert!(!rows.contains("nightly"));
-    let table = text(|out| table(&sample(), &selection, out));
+    let table = text(|out| table(&sample(), &selection, &[], out));
     assert!(
         table
             .lines()
@@ -137,22 +138,22 @@ fn an_empty_inventory_is_an_empty_document_a_header_and_a_header() {
     let empty = Snapshot::default();
     let open = TagSelection::default();
     assert_eq!(
-        text(|out| json(&empty, &open, out)),
+        text(|out| json(&empty, &open, &[], out)),
         "{\"namespaces\":[]}\n"
     );
     assert_eq!(
-        text(|out| csv(&empty, &open, out)),
+        text(|out| csv(&empty, &open, &[], out)),
         "namespace,repository,tag,digest,last_pushed,last_pulled,size,platforms\r\n"
     );
     assert_eq!(
-        text(|out| table(&empty, &open, out)),
+        text(|out| table(&empty, &open, &[], out)),
         "NAMESPACE  REPOSITORY  TAGS  NEWEST TAG  LAST PUSHED\n"
     );
 }
 
 #[test]
 fn the_table_aligns_its_columns_and_right_aligns_the_counts() {
-    let table = text(|out| table(&sample(), &TagSelection::default(), out));
+    let table = text(|out| table(&sample(), &TagSelection::default(), &[], out));
     assert_eq!(
         table,
         "NAMESPACE  REPOSITORY  TAGS  NEWEST TAG  LAST PUSHED\n\
@@ -179,7 +180,7 @@ fn no_table_line_is_wider_than_100_characters_and_cut_cells_end_in_an_ellipsis()
         ),
         ("acme", vec![repository("api", None)]),
     ]);
-    let table = text(|out| table(&snapshot, &TagSelection::default(), out));
+    let table = text(|out| table(&snapshot, &TagSelection::default(), &[], out));
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 4, "{table}");
     for line in &lines {
@@ -213,7 +214,7 @@ fn no_table_line_is_wider_than_100_characters_and_cut_cells_end_in_an_ellipsis()
 
 #[test]
 fn csv_has_a_header_and_a_row_per_tag_read_back_by_a_csv_reader() {
-    let written = text(|out| csv(&sample(), &TagSelection::default(), out));
+    let written = text(|out| csv(&sample(), &TagSelection::default(), &[], out));
     let mut reader = ::csv::Reader::from_reader(written.as_bytes());
     assert_eq!(reader.headers().unwrap(), CSV_HEADER.as_slice());
     let rows: Vec<Vec<String>> = reader
@@ -282,7 +283,7 @@ proptest! {
             namespace.as_str(),
             vec![repository(&repository_name, Some(listed))],
         )]);
-        let written = text(|out| csv(&snapshot, &TagSelection::default(), out));
+        let written = text(|out| csv(&snapshot, &TagSelection::default(), &[], out));
         let mut reader = ::csv::Reader::from_reader(written.as_bytes());
         let rows: Vec<::csv::StringRecord> = reader.records().collect::<Result<_, _>>().unwrap();
         prop_assert_eq!(rows.len(), tags.len());
@@ -318,10 +319,86 @@ proptest! {
             .collect();
         let namespace = names[0].2.clone();
         let snapshot = snapshot(vec![(namespace.as_str(), repositories)]);
-        let table = text(|out| table(&snapshot, &TagSelection::default(), out));
+        let table = text(|out| table(&snapshot, &TagSelection::default(), &[], out));
         for line in table.lines() {
             prop_assert!(line.chars().count() <= TABLE_WIDTH, "{}", line);
         }
         prop_assert_eq!(table.lines().count(), 1 + snapshot.repositories().count());
     }
+}
+
+/// A mirror of acme that holds acme/api's 1.0 at another digest and nightly as the Hub does,
+/// and one that could not be read.
+fn mirrors() -> Vec<Mirror> {
+    let key = ("api".to_string(), "1.0".to_string());
+    vec![
+        Mirror {
+            mirror: "reg.example/acme".into(),
+            hub_namespace: "acme".into(),
+            repositories: ["api".to_string(), "web".to_string()].into(),
+            mismatches: [(key.clone(), Mismatch::Digest)].into(),
+            digests: [(key, "sha256:other".into())].into(),
+            ..Mirror::default()
+        },
+        Mirror {
+            mirror: "down.example".into(),
+            hub_namespace: "acme".into(),
+            ..Mirror::default()
+        },
+    ]
+}
+
+#[test]
+fn with_mirrors_each_tag_has_its_state_on_each_mirror_of_its_namespace_and_null_where_unread() {
+    let listed = text(|out| json(&sample(), &TagSelection::default(), &mirrors(), out));
+    let document: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let api = &document["namespaces"][0]["repositories"][0]["tags"];
+    assert_eq!(
+        api[0]["mirrors"],
+        json!([
+            {"mirror": "reg.example/acme", "state": "digest", "digest": "sha256:other"},
+            {"mirror": "down.example", "state": null, "digest": null},
+        ])
+    );
+    assert_eq!(
+        api[1]["mirrors"][0],
+        json!({"mirror": "reg.example/acme", "state": "in_sync", "digest": null})
+    );
+    let empty = &document["namespaces"][1]["repositories"][0];
+    assert_eq!(empty["tags"], json!([]));
+    // Without mirrors, no field.
+    let plain = text(|out| json(&sample(), &TagSelection::default(), &[], out));
+    assert!(!plain.contains("\"mirrors\""));
+
+    let written = text(|out| csv(&sample(), &TagSelection::default(), &mirrors(), out));
+    let mut reader = ::csv::Reader::from_reader(written.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(
+        header[8..],
+        [
+            "mirror:reg.example/acme",
+            "mirror_digest:reg.example/acme",
+            "mirror:down.example",
+            "mirror_digest:down.example"
+        ]
+    );
+    let rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    assert_eq!(rows[0][8..], ["digest", "sha256:other", "", ""]);
+    assert_eq!(rows[1][8..], ["in_sync", "", "", ""]);
+
+    let shown = text(|out| table(&sample(), &TagSelection::default(), &mirrors(), out));
+    let lines: Vec<&str> = shown.lines().collect();
+    assert!(lines[0].ends_with("MIRRORS"), "{shown}");
+    assert!(lines[1].ends_with("  ?"), "{shown}");
+    let read = &mirrors()[..1];
+    let shown = text(|out| table(&sample(), &TagSelection::default(), read, out));
+    let lines: Vec<&str> = shown.lines().collect();
+    assert!(lines[1].ends_with("1 differ"), "{shown}");
+    assert!(
+        lines[3].starts_with("library") && lines[3].ends_with("0"),
+        "{shown}"
+    );
 }

@@ -10,6 +10,7 @@ mod exporter;
 pub mod fixtures;
 mod process;
 mod prometheus;
+mod registry;
 mod scrape;
 pub mod signals;
 
@@ -19,7 +20,8 @@ use std::time::Duration;
 pub use browser::{chromium, dump_dom};
 pub use exporter::Exporter;
 pub use process::{BIN, Process, collect_lines, inventory, required_tool, tool};
-pub use prometheus::{Prometheus, examples, free_port};
+pub use prometheus::{Prometheus, SHORTENED, examples, free_port, shortened_rule};
+pub use registry::Registry;
 pub use scrape::*;
 
 /// Flags that leave the pace to the simulated Hub alone: the exporter's own quota far above

@@ -32,6 +32,16 @@ pub struct Prometheus {
 
 impl Prometheus {
     pub async fn start(binary: &Path, target: &str, name: &str) -> Prometheus {
+        Prometheus::start_with_rules(binary, target, name, &[]).await
+    }
+
+    /// As [`Prometheus::start`], with the rules files `extra` loaded beside the shipped ones.
+    pub async fn start_with_rules(
+        binary: &Path,
+        target: &str,
+        name: &str,
+        extra: &[&Path],
+    ) -> Prometheus {
         let dir = std::env::temp_dir().join(format!(
             "dockerhub-exporter-prometheus-{name}-{}",
             std::process::id()
@@ -40,10 +50,14 @@ impl Prometheus {
         std::fs::create_dir_all(dir.join("data")).unwrap();
         let config = format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             rule_files:\n  - {rules}\n\
+             rule_files:\n  - {rules}\n{extra}\
              scrape_configs:\n  - job_name: dockerhub\n    scrape_timeout: 1s\n    \
              static_configs:\n      - targets: ['{target}']\n",
             rules = examples().join("alerts.yml").display(),
+            extra = extra
+                .iter()
+                .map(|p| format!("  - {}\n", p.display()))
+                .collect::<String>(),
         );
         std::fs::write(dir.join("prometheus.yml"), config).unwrap();
         let address = format!("127.0.0.1:{}", free_port());
@@ -130,4 +144,46 @@ impl Prometheus {
         let _ = self.child.kill().await;
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The label a rule copied by [`shortened_rule`] carries, so that its alerts are told from
+/// those of the shipped rule.
+pub const SHORTENED: &str = "for_shortened_by_test";
+
+/// Writes to `dir` a rules file holding the shipped rule `alert` of `examples/alerts.yml` as
+/// it is, but for its `for:` (replaced by `for_`) and the label [`SHORTENED`]: a `for:` of 30
+/// minutes cannot be waited for, and the shipped rule loaded beside it shows the same
+/// expression merely pending. Its path.
+pub fn shortened_rule(alert: &str, for_: &str, dir: &Path) -> PathBuf {
+    let shipped = std::fs::read_to_string(examples().join("alerts.yml")).unwrap();
+    let start = shipped
+        .find(&format!("      - alert: {alert}\n"))
+        .unwrap_or_else(|| panic!("{alert} is shipped"));
+    let rest = &shipped[start..];
+    let end = rest[1..]
+        .find("\n      - alert:")
+        .or_else(|| rest[1..].find("\n  - name:"))
+        .map_or(rest.len(), |i| i + 2);
+    let rule = &rest[..end];
+    let fors: Vec<_> = rule
+        .lines()
+        .filter(|l| l.trim().starts_with("for:"))
+        .collect();
+    assert_eq!(fors.len(), 1, "{alert} has one for: {rule}");
+    let labels = "        labels:\n";
+    assert!(rule.contains(labels), "{alert} has labels");
+    let rule = rule
+        .replace(fors[0], &format!("        for: {for_}"))
+        .replacen(
+            labels,
+            &format!("{labels}          {SHORTENED}: \"true\"\n"),
+            1,
+        );
+    let path = dir.join(format!("{alert}-short-for.yml"));
+    std::fs::write(
+        &path,
+        format!("groups:\n  - name: shortened-for-test\n    rules:\n{rule}"),
+    )
+    .unwrap();
+    path
 }
