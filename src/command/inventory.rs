@@ -8,7 +8,8 @@
 //! carries the log (at `warn` by default: what failed, and why), the names of what could not
 //! be read, and on a terminal a progress line. The exit code says whether the inventory is
 //! whole: 0 when everything was read, 1 when something was not (what was read is printed
-//! all the same), 2 for flags to fix.
+//! all the same), 2 for flags to fix (a `--state.file` that is not a regular file among
+//! them).
 
 use std::io::{self, IsTerminal as _, Write};
 use std::path::Path;
@@ -47,6 +48,20 @@ enum Failure {
     Client(Error),
 }
 
+impl Failure {
+    /// 2 for a path to fix (a state file that is not a regular file, as the exporter refuses
+    /// it at start), 1 for the rest.
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Failure::StateFile {
+                source: state::ReadError::NotRegular(_),
+                ..
+            } => ExitCode::from(2),
+            _ => ExitCode::FAILURE,
+        }
+    }
+}
+
 /// Runs the command; its exit code.
 pub(super) fn main(args: InventoryArgs) -> ExitCode {
     let progress = Progress::new(io::stderr().is_terminal());
@@ -72,7 +87,7 @@ pub(super) fn main(args: InventoryArgs) -> ExitCode {
         Ok(read) => read,
         Err(e) => {
             eprintln!("dockerhub_exporter inventory: {e}");
-            return ExitCode::FAILURE;
+            return e.exit_code();
         }
     };
     let printed = print(command.format, &snapshot, &selection);

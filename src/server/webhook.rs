@@ -20,6 +20,7 @@ use serde::Deserialize;
 use tracing::debug;
 
 use super::{Chunks, text};
+use crate::inventory::check_name;
 
 /// Where the endpoints live.
 pub(crate) const PREFIX: &str = "/hooks/";
@@ -243,13 +244,17 @@ pub(crate) fn pushed_repository(body: &[u8]) -> Result<(String, String), String>
             ))
         })
         .ok_or("no repository.repo_name, nor repository.namespace and repository.name")?;
+    // The inventory's check, as for the audit log's names: `acme/..` would otherwise reach
+    // the Hub as a request for another path. Whitespace is no Hub name either.
     for part in [&named.0, &named.1] {
-        if part.is_empty()
-            || part.len() > 255
-            || part.contains('/')
-            || part.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(format!("{part:?} is not a namespace or repository name"));
+        let checked = check_name(part).and_then(|()| match part.chars().any(char::is_whitespace) {
+            true => Err("holds whitespace"),
+            false => Ok(()),
+        });
+        if let Err(why) = checked {
+            return Err(format!(
+                "{part:?} {why}: not a namespace or repository name"
+            ));
         }
     }
     Ok(named)
@@ -291,6 +296,12 @@ mod tests {
             br#"{"repository": {"repo_name": "acme/a/b"}}"#,
             br#"{"repository": {"repo_name": "acme/"}}"#,
             br#"{"repository": {"repo_name": "acme/a b"}}"#,
+            br#"{"repository": {"repo_name": "acme/.."}}"#,
+            br#"{"repository": {"repo_name": "acme/."}}"#,
+            br#"{"repository": {"repo_name": "../api"}}"#,
+            br#"{"repository": {"namespace": "acme", "name": ".."}}"#,
+            br#"{"repository": {"namespace": ".", "name": "api"}}"#,
+            br#"{"repository": {"repo_name": "acme/a\u0000b"}}"#,
         ] {
             assert!(
                 pushed_repository(body).is_err(),

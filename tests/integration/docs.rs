@@ -342,7 +342,11 @@ fn every_relative_link_of_the_readme_and_docs_leads_to_a_file_and_heading() {
 #[test]
 fn the_readme_stays_short_and_points_to_every_reference_file() {
     let readme = read(&root().join("README.md"));
-    assert!(readme.lines().count() <= 300, "{} lines", readme.lines().count());
+    assert!(
+        readme.lines().count() <= 300,
+        "{} lines",
+        readme.lines().count()
+    );
     for entry in std::fs::read_dir(root().join("docs")).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         assert!(
@@ -351,6 +355,9 @@ fn the_readme_stays_short_and_points_to_every_reference_file() {
         );
     }
     for file in ["CHANGELOG.md", "LICENSE", "BENCHMARKS.md"] {
-        assert!(readme.contains(&format!("]({file})")), "the README links {file}");
+        assert!(
+            readme.contains(&format!("]({file})")),
+            "the README links {file}"
+        );
     }
 }

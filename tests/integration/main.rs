@@ -29,6 +29,7 @@ mod release;
 mod resources;
 mod scale;
 mod signals;
+mod state_file;
 mod support;
 mod systemd;
 mod watched;
