@@ -21,6 +21,7 @@ use crate::config::{InventoryArgs, InventoryCommand, ListingFormat, PASSWORD_ENV
 use crate::inventory::{Snapshot, TagSelection};
 use crate::publication::{Published, RefreshResult, render};
 use crate::views::listing;
+use crate::visible::Visible;
 use crate::{
     Error, client_options, hub, logging, read_options, refresh, repository_filter, state,
     tag_selection, warn_if_anonymous,
@@ -199,7 +200,10 @@ fn unread(command: &InventoryCommand, snapshot: &Snapshot) -> Vec<String> {
     let mut unread = Vec::new();
     for namespace in &hub.namespaces {
         if !snapshot.namespaces.contains_key(namespace) {
-            unread.push(format!("{namespace}: its repositories could not be listed"));
+            unread.push(format!(
+                "{}: its repositories could not be listed",
+                Visible(namespace)
+            ));
         }
     }
     for watched in &hub.repositories {
@@ -211,15 +215,17 @@ fn unread(command: &InventoryCommand, snapshot: &Snapshot) -> Vec<String> {
         if !listed && !found {
             unread.push(format!(
                 "{}/{}: the repository could not be read",
-                watched.namespace, watched.name
+                Visible(&watched.namespace),
+                Visible(&watched.name)
             ));
         }
     }
     for (namespace, repository) in snapshot.repositories() {
         if repository.tags.is_none() {
             unread.push(format!(
-                "{namespace}/{}: its tags could not be listed; it is printed without them",
-                repository.name
+                "{}/{}: its tags could not be listed; it is printed without them",
+                Visible(namespace),
+                Visible(&repository.name)
             ));
         }
     }

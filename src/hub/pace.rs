@@ -4,17 +4,41 @@
 //!
 //! One [`Pacer`] is shared by all requests, logins included, so the exporter as a whole never
 //! goes above the quota. It does not send anything and does not read headers.
+//!
+//! Requests made inside [`in_background`] (the re-reads that webhooks and the audit log ask
+//! for) give way to all others: they take a slot only when no other request waits for one,
+//! and a cell of the quota only when no other request wants it, so that however many of them
+//! are queued, a refresh's requests go first and the refresh starts on time.
 
+use std::future::Future;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use governor::clock::Clock;
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
 use tokio::time::Instant;
+
+use super::slots::{Priority, Slot, Slots};
+
+tokio::task_local! {
+    /// Set for the requests of background work (see [`in_background`]).
+    static PRIORITY: Priority;
+}
+
+/// Runs `work` as background work: its requests to the Hub give way to every other request.
+pub(crate) async fn in_background<F: Future>(work: F) -> F::Output {
+    PRIORITY.scope(Priority::Background, work).await
+}
+
+/// The priority of the requests of the running task.
+pub(super) fn priority() -> Priority {
+    PRIORITY.try_with(|p| *p).unwrap_or(Priority::Urgent)
+}
 
 /// The runtime's clock, as the rate limiter reads time: the time since the pacer was made.
 /// Using tokio's clock rather than the system's keeps the quota, the pauses and the sleeps
@@ -37,14 +61,18 @@ impl Clock for RuntimeClock {
 pub(super) struct Pacer {
     limiter: RateLimiter<NotKeyed, InMemoryState, RuntimeClock, NoOpMiddleware<Duration>>,
     clock: RuntimeClock,
-    slots: std::sync::Arc<Semaphore>,
+    slots: Slots,
     pause_until: Mutex<Option<Instant>>,
+    /// Urgent requests waiting for a slot or a cell of the quota.
+    urgent: AtomicUsize,
+    /// Told when no urgent request waits any more.
+    urgent_gone: Notify,
 }
 
 /// Permission to send one request; the concurrency slot is held until it is dropped.
 #[derive(Debug)]
 pub(super) struct Permit {
-    _slot: OwnedSemaphorePermit,
+    _slot: Slot,
     /// Time spent waiting for the quota or a pause.
     pub(super) waited: Duration,
 }
@@ -64,33 +92,58 @@ impl Pacer {
                 clock.clone(),
             ),
             clock,
-            slots: std::sync::Arc::new(Semaphore::new(concurrency.max(1))),
+            slots: Slots::new(concurrency),
             pause_until: Mutex::new(None),
+            urgent: AtomicUsize::new(0),
+            urgent_gone: Notify::new(),
         }
     }
 
-    /// Waits for a concurrency slot, the end of any pause, and a cell of the quota.
-    pub(super) async fn acquire(&self) -> Permit {
-        // The semaphore is never closed, so acquiring cannot fail.
-        let slot = std::sync::Arc::clone(&self.slots)
-            .acquire_owned()
-            .await
-            .expect("the pacer's semaphore is never closed");
+    /// Waits for a concurrency slot, the end of any pause, and a cell of the quota. A
+    /// [`Priority::Background`] request waits besides until no urgent request waits, and
+    /// gives its slot back to wait again if one comes while it waits for its cell.
+    pub(super) async fn acquire(&self, priority: Priority) -> Permit {
+        let _wanting = (priority == Priority::Urgent).then(|| Wanting::new(self));
         let started = Instant::now();
-        self.wait_for_pause().await;
         loop {
-            match self.limiter.check() {
-                Ok(()) => break,
-                Err(not_until) => {
-                    tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
-                }
+            if priority == Priority::Background {
+                self.until_no_urgent().await;
             }
+            let slot = self.slots.acquire(priority).await;
+            self.wait_for_pause().await;
+            let got = loop {
+                if priority == Priority::Background && self.urgent.load(Ordering::Acquire) > 0 {
+                    break false;
+                }
+                match self.limiter.check() {
+                    Ok(()) => break true,
+                    Err(not_until) => {
+                        tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
+                    }
+                }
+            };
+            if !got {
+                continue;
+            }
+            // A pause may have begun while this request waited for the quota.
+            self.wait_for_pause().await;
+            return Permit {
+                _slot: slot,
+                waited: started.elapsed(),
+            };
         }
-        // A pause may have begun while this request waited for the quota.
-        self.wait_for_pause().await;
-        Permit {
-            _slot: slot,
-            waited: started.elapsed(),
+    }
+
+    /// Waits until no urgent request waits for a slot or a cell.
+    async fn until_no_urgent(&self) {
+        loop {
+            let gone = self.urgent_gone.notified();
+            tokio::pin!(gone);
+            gone.as_mut().enable();
+            if self.urgent.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            gone.await;
         }
     }
 
@@ -114,6 +167,24 @@ impl Pacer {
     }
 }
 
+/// An urgent request waiting, counted while it waits.
+struct Wanting<'a>(&'a Pacer);
+
+impl<'a> Wanting<'a> {
+    fn new(pacer: &'a Pacer) -> Wanting<'a> {
+        pacer.urgent.fetch_add(1, Ordering::AcqRel);
+        Wanting(pacer)
+    }
+}
+
+impl Drop for Wanting<'_> {
+    fn drop(&mut self) {
+        if self.0.urgent.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.urgent_gone.notify_waiters();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,11 +193,11 @@ mod tests {
     async fn the_burst_passes_at_once_and_then_requests_follow_the_quota() {
         let pacer = Pacer::new(60, 3, 10);
         for _ in 0..3 {
-            assert_eq!(pacer.acquire().await.waited, Duration::ZERO);
+            assert_eq!(pacer.acquire(Priority::Urgent).await.waited, Duration::ZERO);
         }
         // 60 a minute is one a second: each further request waits a second for its cell.
         for _ in 0..3 {
-            let permit = pacer.acquire().await;
+            let permit = pacer.acquire(Priority::Urgent).await;
             assert!(
                 permit.waited >= Duration::from_millis(999)
                     && permit.waited <= Duration::from_secs(1),
@@ -140,21 +211,61 @@ mod tests {
     async fn a_pause_holds_back_the_next_request_for_exactly_its_length() {
         let pacer = Pacer::new(6000, 10, 10);
         pacer.pause_for(Duration::from_secs(7));
-        assert_eq!(pacer.acquire().await.waited, Duration::from_secs(7));
+        assert_eq!(
+            pacer.acquire(Priority::Urgent).await.waited,
+            Duration::from_secs(7)
+        );
         // A shorter pause does not cut a longer one short.
         pacer.pause_for(Duration::from_secs(5));
         pacer.pause_for(Duration::from_secs(1));
-        assert_eq!(pacer.acquire().await.waited, Duration::from_secs(5));
+        assert_eq!(
+            pacer.acquire(Priority::Urgent).await.waited,
+            Duration::from_secs(5)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn background_requests_wait_while_any_other_wants_the_quota() {
+        // One a second, no burst beyond the first.
+        let pacer = std::sync::Arc::new(Pacer::new(60, 1, 4));
+        let _first = pacer.acquire(Priority::Urgent).await;
+        // A thousand background requests queued before the refresh's...
+        let background: Vec<_> = (0..1000)
+            .map(|_| {
+                let pacer = std::sync::Arc::clone(&pacer);
+                tokio::spawn(in_background(async move {
+                    let permit = pacer.acquire(priority()).await;
+                    (Instant::now(), permit.waited)
+                }))
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        // ...do not hold back three urgent ones, which take the next three cells.
+        let start = Instant::now();
+        for n in 1..=3u64 {
+            let permit = pacer.acquire(Priority::Urgent).await;
+            assert_eq!(start.elapsed(), Duration::from_secs(n), "urgent {n}");
+            drop(permit);
+        }
+        // The background ones go afterwards, one cell at a time.
+        let mut times = Vec::new();
+        for task in background.into_iter().take(5) {
+            times.push(task.await.unwrap().0);
+        }
+        assert!(
+            times.iter().all(|t| *t >= start + Duration::from_secs(4)),
+            "{times:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn no_more_requests_are_in_flight_than_the_concurrency_allows() {
         let pacer = std::sync::Arc::new(Pacer::new(6000, 100, 2));
-        let first = pacer.acquire().await;
-        let _second = pacer.acquire().await;
+        let first = pacer.acquire(Priority::Urgent).await;
+        let _second = pacer.acquire(Priority::Urgent).await;
         let waiting = tokio::spawn({
             let pacer = std::sync::Arc::clone(&pacer);
-            async move { pacer.acquire().await.waited }
+            async move { pacer.acquire(Priority::Urgent).await.waited }
         });
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert!(!waiting.is_finished(), "a third request waits for a slot");

@@ -19,7 +19,7 @@ use time::format_description::well_known::Rfc3339;
 use tracing::{debug, info, warn};
 
 use super::Shared;
-use super::reread::{Actor, Cause, Rereads};
+use super::reread::{Actor, Asked, Cause, Rereads};
 use crate::hub::{AuditEvent, AuditLog};
 use crate::state::AuditCursor;
 
@@ -206,7 +206,7 @@ fn ask_for_rereads(
             actors,
             Some(Arc::clone(&pending)),
         );
-        if !asked {
+        if asked != Asked::Queued {
             debug!(audit_log = %namespace, hub_namespace = %ns, repository = %repository, "audit log event for a repository not inventoried; ignored");
             pending.done(cursors);
         }

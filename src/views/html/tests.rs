@@ -176,3 +176,13 @@ fn the_landing_page_lists_many_repositories_a_page_at_a_time() {
     assert!(second.contains(">r01004</a>"));
     assert!(landing(&published, &context(&namespaces), 3).is_none());
 }
+
+#[test]
+fn control_characters_and_bidirectional_overrides_show_escaped() {
+    let mut out = String::new();
+    escape_into(&mut out, "gpj.\u{202e}exe\u{0}<b>\u{1b}[2J\u{85}\u{2066}é");
+    assert_eq!(
+        out,
+        "gpj.\\u{202e}exe\\u{0}&lt;b&gt;\\u{1b}[2J\\u{85}\\u{2066}é"
+    );
+}
