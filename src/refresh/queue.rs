@@ -25,6 +25,11 @@ use super::reread::{Actor, Cause};
 /// size: a burst of pushes to a small inventory is never cut.
 pub(super) const MIN_LIMIT: usize = 1_000;
 
+/// The most re-reads taken at once, the longest-waiting first. A refresh that must list a
+/// repository being re-read waits for its batch to be merged, so a batch is kept short; and
+/// the reads of a batch wait in memory for the client's few slots.
+pub(super) const MAX_BATCH: usize = 100;
+
 /// How far off a re-read is put when its minimum interval is beyond what a clock can count.
 const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
 
@@ -137,8 +142,8 @@ impl Queue {
         Offered::Taken
     }
 
-    /// Waits until an entry is due and takes every entry due, which count as waiting until
-    /// [`Queue::done`].
+    /// Waits until an entry is due and takes the entries due, at most [`MAX_BATCH`], those due
+    /// first first; they count as waiting until [`Queue::done`].
     pub(super) async fn take_due(&self) -> Vec<(Key, Due)> {
         loop {
             let notified = self.changed.notified();
@@ -147,11 +152,17 @@ impl Queue {
             let next = {
                 let mut entries = self.entries();
                 let now = Instant::now();
-                let ready: Vec<Key> = entries
+                let mut ready: Vec<(Instant, &Key)> = entries
                     .due
                     .iter()
                     .filter(|(_, d)| d.at <= now)
-                    .map(|(k, _)| k.clone())
+                    .map(|(k, d)| (d.at, k))
+                    .collect();
+                ready.sort();
+                let ready: Vec<Key> = ready
+                    .into_iter()
+                    .take(MAX_BATCH)
+                    .map(|(_, k)| k.clone())
                     .collect();
                 if !ready.is_empty() {
                     let taken: Vec<(Key, Due)> = ready
@@ -236,26 +247,29 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn what_is_taken_counts_until_done_and_waits_out_its_minimum_interval() {
         let queue = Queue::new(Duration::from_secs(30));
-        queue.set_inventoried(0);
         for n in 0..MIN_LIMIT {
             offer(&queue, &format!("r{n}"), Cause::Webhook);
         }
         let taken = queue.take_due().await;
-        assert_eq!(taken.len(), MIN_LIMIT);
+        assert_eq!(taken.len(), MAX_BATCH, "a batch at a time");
+        assert_eq!(taken[0].0, key("r0"), "the longest-waiting first");
         assert_eq!(
             offer(&queue, "new", Cause::Webhook),
             Offered::Full,
-            "running counts"
+            "what is taken counts"
         );
         let started = Instant::now();
         queue.done(taken.into_iter().map(|(k, _)| k).collect(), started);
+        assert_eq!(offer(&queue, "new", Cause::Webhook), Offered::Taken);
+        while queue.len() > 0 {
+            let batch = queue.take_due().await;
+            queue.done(batch.into_iter().map(|(k, _)| k).collect(), started);
+        }
+        assert_eq!(Instant::now(), started, "nothing waited");
+        // Asked again: not before its minimum interval since its last re-read.
         assert_eq!(offer(&queue, "r1", Cause::Webhook), Offered::Taken);
         let again = queue.take_due().await;
         assert_eq!(again.len(), 1);
-        assert_eq!(
-            Instant::now() - started,
-            Duration::from_secs(30),
-            "not before the minimum interval"
-        );
+        assert_eq!(Instant::now() - started, Duration::from_secs(30));
     }
 }

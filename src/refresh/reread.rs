@@ -27,7 +27,6 @@ use crate::changes::{self, Change};
 use crate::error::Error;
 use crate::inventory::{NameFilter, RepositoryRead, Reread, TagsRead};
 use crate::publication::Published;
-use crate::visible::Visible;
 
 /// What asked for a re-read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,8 +189,8 @@ impl Rereads {
             Offered::Taken => Asked::Queued,
             Offered::Full => {
                 debug!(
-                    hub_namespace = %Visible(namespace),
-                    repository = %Visible(repository),
+                    hub_namespace = %namespace,
+                    repository = %repository,
                     cause = cause.as_str(),
                     limit = self.queue.limit(),
                     reason = "too many re-reads are waiting",

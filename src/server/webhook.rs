@@ -25,7 +25,6 @@ use tracing::debug;
 
 use super::{Chunks, text};
 use crate::inventory::check_name;
-use crate::visible::Visible;
 
 /// Where the endpoints live.
 pub(crate) const PREFIX: &str = "/hooks/";
@@ -190,8 +189,8 @@ impl Webhook {
                 );
             }
         };
-        let (namespace, repository) = (Visible(&namespace), Visible(&repository));
-        match self.receiver.pushed(namespace.0, repository.0) {
+        // The log escapes what a terminal would act on (see `logging`).
+        match self.receiver.pushed(&namespace, &repository) {
             Pushed::Queued => {
                 debug!(hub_namespace = %namespace, repository = %repository, "webhook: re-read asked for");
                 (

@@ -149,3 +149,145 @@ async fn a_missing_state_file_is_still_a_first_start() {
     assert!(process.terminate().await.success());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Changes in the generated state file.
+const CHANGES: usize = 1_000_000;
+
+/// The most memory loading may take, in bytes: well under the shipped pod limit of 256 MiB.
+const LOADING_PEAK: u64 = 100 * 1024 * 1024;
+
+/// Writes a gzip-compressed state file of acme/api with one tag and [`CHANGES`] changes,
+/// newest first (`t0` the newest); the file's path.
+fn million_changes(dir: &Path) -> PathBuf {
+    use std::io::Write as _;
+    let path = dir.join("state.json");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut out = std::io::BufWriter::new(flate2::write::GzEncoder::new(
+        file,
+        flate2::Compression::fast(),
+    ));
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    write!(
+        out,
+        r#"{{"version":1,"last_success":null,"snapshot":{{"namespaces":{{}}}},"audit_log":{{}},"changes":["#
+    )
+    .unwrap();
+    let newest = 1_796_630_446.0;
+    for n in 0..CHANGES {
+        if n > 0 {
+            out.write_all(b",").unwrap();
+        }
+        write!(
+            out,
+            r#"{{"time":{:.3},"kind":"tag_added","namespace":"acme","repository":"api","tag":"t{n}","old_digest":null,"new_digest":"{digest}"}}"#,
+            newest - n as f64 / 1000.0
+        )
+        .unwrap();
+    }
+    out.write_all(b"]}").unwrap();
+    out.into_inner().unwrap().finish().unwrap();
+    path
+}
+
+/// The peak resident set of process `pid` so far (`VmHWM`), in bytes.
+fn peak_resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmHWM");
+    kib * 1024
+}
+
+/// Runs the binary with `args` to its end; its exit code and its peak resident set in bytes,
+/// as the kernel counted it for this child alone.
+// The child is waited for with wait4, which std's Child cannot do, to read its own peak.
+#[allow(clippy::zombie_processes)]
+fn run_measured(args: &[&str]) -> (Option<i32>, u64) {
+    let child = std::process::Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is this process's own child, not yet waited for; both pointers are valid.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid);
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    // Linux counts ru_maxrss in KiB.
+    (code, u64::try_from(usage.ru_maxrss).unwrap() * 1024)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_file_of_a_million_changes_loads_in_bounded_memory_keeping_the_newest_200() {
+    let dir = temp_dir("state-million");
+    let state = million_changes(&dir);
+    println!(
+        "{CHANGES} changes: {} bytes of gzip",
+        std::fs::metadata(&state).unwrap().len()
+    );
+    let hub = fixtures::api_and_web();
+    let running = hub.start().await.unwrap();
+    let args = hub_args(
+        &running.url(),
+        "acme",
+        &[
+            "--refresh.interval",
+            "1h",
+            "--state.file",
+            state.to_str().unwrap(),
+        ],
+    );
+    // Listening means the file is loaded: the inventory is restored before the server starts.
+    let process = Process::start(&args, &[]).await;
+    let peak = peak_resident_bytes(process.child.id().expect("running"));
+    let (_, body) = get(&format!("{}/api/v1/changes?limit=1000", process.url)).await;
+    let changes: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let tags: Vec<&str> = changes["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["tag"].as_str())
+        .collect();
+    assert_eq!(tags.len(), 200, "the newest 200 are kept");
+    assert_eq!((tags[0], tags[199]), ("t0", "t199"));
+    assert!(process.terminate().await.success());
+
+    let offline = tokio::task::spawn_blocking({
+        let state = state.clone();
+        move || {
+            run_measured(&[
+                "inventory",
+                "--offline",
+                "--state.file",
+                state.to_str().unwrap(),
+            ])
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(offline.0, Some(0));
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    println!(
+        "peak resident set while loading: exporter {:.1} MiB, inventory --offline {:.1} MiB",
+        mib(peak),
+        mib(offline.1)
+    );
+    assert!(
+        peak < LOADING_PEAK,
+        "the exporter peaked at {:.1} MiB",
+        mib(peak)
+    );
+    assert!(
+        offline.1 < LOADING_PEAK,
+        "inventory --offline peaked at {:.1} MiB",
+        mib(offline.1)
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
