@@ -127,29 +127,6 @@ async fn a_state_file_that_is_not_a_regular_file_is_refused_at_start_with_exit_2
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_state_file_is_still_a_first_start() {
-    let dir = temp_dir("state-missing");
-    let state = dir.join("state.json");
-    let hub = fixtures::api_and_web();
-    let running = hub.start().await.unwrap();
-    let args = hub_args(
-        &running.url(),
-        "acme",
-        &[
-            "--refresh.interval",
-            "1h",
-            "--state.file",
-            state.to_str().unwrap(),
-        ],
-    );
-    let process = Process::start(&args, &[]).await;
-    process.metrics_after_refreshes(1.0).await;
-    eventually(|| async { state.is_file().then_some(()) }).await;
-    assert!(process.terminate().await.success());
-    std::fs::remove_dir_all(dir).unwrap();
-}
-
 /// Changes in the generated state file.
 const CHANGES: usize = 1_000_000;
 
@@ -187,17 +164,6 @@ fn million_changes(dir: &Path) -> PathBuf {
     out.write_all(b"]}").unwrap();
     out.into_inner().unwrap().finish().unwrap();
     path
-}
-
-/// The peak resident set of process `pid` so far (`VmHWM`), in bytes.
-fn peak_resident_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .expect("VmHWM");
-    kib * 1024
 }
 
 /// Runs the binary with `args` to its end; its exit code and its peak resident set in bytes,
@@ -246,7 +212,7 @@ async fn a_state_file_of_a_million_changes_loads_in_bounded_memory_keeping_the_n
     );
     // Listening means the file is loaded: the inventory is restored before the server starts.
     let process = Process::start(&args, &[]).await;
-    let peak = peak_resident_bytes(process.child.id().expect("running"));
+    let peak = status_bytes(process.child.id().expect("running"), "VmHWM");
     let (_, body) = get(&format!("{}/api/v1/changes?limit=1000", process.url)).await;
     let changes: serde_json::Value = serde_json::from_str(&body).unwrap();
     let tags: Vec<&str> = changes["changes"]

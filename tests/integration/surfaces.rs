@@ -45,6 +45,15 @@ fn payload(repository: serde_json::Value) -> String {
     serde_json::json!({"push_data": {"tag": "1"}, "repository": repository}).to_string()
 }
 
+/// Posts a push of `repo_name` to the webhook; the status answered.
+async fn push(process: &Process, repo_name: &str) -> u16 {
+    post(
+        &hook(process),
+        payload(serde_json::json!({"repo_name": repo_name})),
+    )
+    .await
+}
+
 fn counted(m: &str, family: &str, result: &str) -> f64 {
     value(m, family, &[("result", result)]).unwrap_or(0.0)
 }
@@ -91,14 +100,7 @@ async fn a_webhook_naming_a_dot_segment_is_refused_with_400_and_asks_nothing_of_
     }
     // A valid push after them: once its re-read is done, whatever the refused ones could
     // have asked for would have been asked for.
-    assert_eq!(
-        post(
-            &hook(&process),
-            payload(serde_json::json!({"repo_name": "acme/api"}))
-        )
-        .await,
-        202
-    );
+    assert_eq!(push(&process, "acme/api").await, 202);
     let m = rereads_done(&process, 1.0).await;
     assert_eq!(
         counted(&m, "dockerhub_webhook_requests_total", "invalid"),
@@ -135,20 +137,12 @@ async fn a_repository_that_does_not_exist_costs_one_details_request_and_is_not_a
     )
     .await;
     hub.clear_requests();
-    let ghost = || payload(serde_json::json!({"repo_name": "acme/ghost"}));
-    assert_eq!(post(&hook(&process), ghost()).await, 202);
+    assert_eq!(push(&process, "acme/ghost").await, 202);
     rereads_done(&process, 1.0).await;
     // Asked again, and then for a repository that exists: once that one is read, the ghost
     // would have been asked for too if it were to be.
-    assert_eq!(post(&hook(&process), ghost()).await, 202);
-    assert_eq!(
-        post(
-            &hook(&process),
-            payload(serde_json::json!({"repo_name": "acme/api"}))
-        )
-        .await,
-        202
-    );
+    assert_eq!(push(&process, "acme/ghost").await, 202);
+    assert_eq!(push(&process, "acme/api").await, 202);
     rereads_done(&process, 2.0).await;
     assert_eq!(
         requests_under(&hub, "/v2/namespaces/acme/repositories/ghost"),

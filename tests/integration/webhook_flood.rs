@@ -17,17 +17,6 @@ const SENDERS: usize = 4;
 /// The refresh interval.
 const INTERVAL: Duration = Duration::from_secs(20);
 
-/// The resident set of process `pid`, in bytes.
-fn resident_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .expect("VmRSS");
-    kib * 1024
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_webhooks_for_made_up_repositories_neither_delay_the_refresh_nor_grow_memory()
 {
@@ -62,7 +51,7 @@ async fn ten_thousand_webhooks_for_made_up_repositories_neither_delay_the_refres
         .find(|r| r.path == listing)
         .expect("the first refresh listed acme")
         .at;
-    let rss_before = resident_bytes(pid);
+    let rss_before = status_bytes(pid, "VmRSS");
 
     // The flood, over a few kept-alive connections.
     let hook = format!("{}/hooks/dockerhub/{TOKEN}", process.url);
@@ -151,7 +140,7 @@ async fn ten_thousand_webhooks_for_made_up_repositories_neither_delay_the_refres
     assert!(asked.values().all(|n| *n == 1), "each asked once");
     assert!(asked.len() as f64 <= count("accepted"));
 
-    let growth = resident_bytes(pid).saturating_sub(rss_before);
+    let growth = status_bytes(pid, "VmRSS").saturating_sub(rss_before);
     println!(
         "resident set grew by {:.1} MB over {WEBHOOKS} webhooks",
         growth as f64 / 1e6

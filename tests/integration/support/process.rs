@@ -93,6 +93,18 @@ impl Process {
     }
 }
 
+/// A size that `/proc/<pid>/status` of process `pid` gives in KiB (`VmRSS`, `VmHWM`), in
+/// bytes.
+pub fn status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in the status of {pid}"));
+    kib * 1024
+}
+
 /// The lines `child` writes to its (piped) standard error, collected as they come.
 pub fn collect_lines(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
     let log = Arc::new(Mutex::new(Vec::new()));
