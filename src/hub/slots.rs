@@ -1,7 +1,10 @@
 //! Slots taken in order of priority: a counting semaphore whose waiters of [`Priority::Urgent`]
-//! are served before every waiter of [`Priority::Background`], each kind first come, first
-//! served. The pacer's request slots and the client's listing permits are such slots, so that
-//! a refresh's requests pass the re-reads queued before them.
+//! are served before the waiters of [`Priority::Background`] queued earlier, each kind first
+//! come, first served; only one slot in [`BACKGROUND_SHARE`] given back while both kinds wait
+//! goes to background work, so that it is slowed down but never stopped by urgent work that
+//! never ends (a refresh longer than its interval, audit logs read every few seconds). The
+//! pacer's request slots and the client's listing permits are such slots, so that a refresh's
+//! requests pass the re-reads queued before them.
 //!
 //! It knows nothing of requests; what is urgent is the caller's to say (see `pace`).
 
@@ -20,23 +23,39 @@ pub(crate) enum Priority {
     Background,
 }
 
+/// While both kinds wait, one slot in this many given back goes to background work.
+pub(super) const BACKGROUND_SHARE: usize = 10;
+
 /// The free slots and who waits for one.
 #[derive(Debug, Default)]
 struct State {
     free: usize,
     urgent: VecDeque<oneshot::Sender<()>>,
     background: VecDeque<oneshot::Sender<()>>,
+    /// Slots handed to urgent waiters while background ones waited, since one was handed to
+    /// background work.
+    passed_over: usize,
 }
 
 impl State {
-    /// Hands a slot to the first waiter that is still there, urgent ones first, or frees it.
+    /// The next waiter to hand a slot to: urgent first, but background work in its turn.
+    fn next(&mut self) -> Option<oneshot::Sender<()>> {
+        let background_turn = self.passed_over + 1 >= BACKGROUND_SHARE;
+        if self.background.is_empty() || (!self.urgent.is_empty() && !background_turn) {
+            if !self.background.is_empty() {
+                self.passed_over += 1;
+            }
+            return self.urgent.pop_front();
+        }
+        self.passed_over = 0;
+        self.background.pop_front()
+    }
+
+    /// Hands a slot to the next waiter that is still there (see [`State::next`]), or frees
+    /// it.
     fn release(&mut self) {
         loop {
-            let Some(next) = self
-                .urgent
-                .pop_front()
-                .or_else(|| self.background.pop_front())
-            else {
+            let Some(next) = self.next() else {
                 self.free += 1;
                 return;
             };
@@ -181,6 +200,48 @@ mod tests {
             *order.lock().unwrap(),
             ["urgent", "background 1", "background 2"]
         );
+    }
+
+    #[tokio::test]
+    async fn background_work_gets_its_share_however_much_urgent_work_waits() {
+        let slots = Arc::new(Slots::new(1));
+        let mut held = Some(slots.acquire(Priority::Urgent).await);
+        let background = {
+            let slots = Arc::clone(&slots);
+            tokio::spawn(async move { slots.acquire(Priority::Background).await })
+        };
+        let mut handed_to_urgent = 0;
+        while !background.is_finished() {
+            // Urgent work always waiting: one more in line before each slot is given back.
+            let next = {
+                let slots = Arc::clone(&slots);
+                tokio::spawn(async move { slots.acquire(Priority::Urgent).await })
+            };
+            let both_wait = || {
+                let state = lock(&slots.state);
+                !state.urgent.is_empty() && !state.background.is_empty()
+            };
+            while !both_wait() {
+                tokio::task::yield_now().await;
+                if background.is_finished() {
+                    break;
+                }
+            }
+            drop(held.take());
+            tokio::task::yield_now().await;
+            if background.is_finished() {
+                next.abort();
+                break;
+            }
+            held = Some(next.await.unwrap());
+            handed_to_urgent += 1;
+            assert!(
+                handed_to_urgent < BACKGROUND_SHARE,
+                "background work starved"
+            );
+        }
+        assert_eq!(handed_to_urgent, BACKGROUND_SHARE - 1);
+        drop(background.await.unwrap());
     }
 
     #[tokio::test(start_paused = true)]

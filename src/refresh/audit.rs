@@ -55,7 +55,8 @@ pub(super) async fn poll(shared: &Arc<Shared>, rereads: &Rereads, every: Duratio
                 Some((from, c)) => (from, c.seen.clone()),
                 None => (started, Vec::new()),
             };
-            match shared.client.audit_log(ns, from).await {
+            // Background work, as the re-reads it asks for: the refresh goes first.
+            match crate::hub::in_background(shared.client.audit_log(ns, from)).await {
                 Ok(AuditLog::Unavailable { status }) => {
                     info!(
                         hub_namespace = %ns,

@@ -166,28 +166,36 @@ fn million_changes(dir: &Path) -> PathBuf {
     path
 }
 
-/// Runs the binary with `args` to its end; its exit code and its peak resident set in bytes,
-/// as the kernel counted it for this child alone.
-// The child is waited for with wait4, which std's Child cannot do, to read its own peak.
-#[allow(clippy::zombie_processes)]
-fn run_measured(args: &[&str]) -> (Option<i32>, u64) {
-    let child = std::process::Command::new(BIN)
+/// Runs the binary with `args` to its end; its exit code and its peak resident set in bytes
+/// (`VmHWM`, read every few milliseconds while it runs: the child's own, which the kernel's
+/// `ru_maxrss` is not, since that keeps the high-water mark of the test process it was
+/// forked from).
+async fn run_measured(args: &[&str]) -> (Option<i32>, u64) {
+    let mut child = tokio::process::Command::new(BIN)
         .args(args)
         .env_clear()
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let pid = libc::pid_t::try_from(child.id()).unwrap();
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is this process's own child, not yet waited for; both pointers are valid.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid);
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-    // Linux counts ru_maxrss in KiB.
-    (code, u64::try_from(usage.ru_maxrss).unwrap() * 1024)
+    let pid = child.id().expect("running");
+    let exe = std::fs::canonicalize(BIN).unwrap();
+    let mut peak = 0;
+    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+    loop {
+        // Only once the binary runs: before its exec the child is still the test process.
+        let own = std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e == exe);
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        if let Some(hwm) = status_field_bytes(&status, "VmHWM").filter(|_| own) {
+            peak = peak.max(hwm);
+        }
+        if let Some(exit) = child.try_wait().unwrap() {
+            return (exit.code(), peak);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the command ends");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,19 +233,13 @@ async fn a_state_file_of_a_million_changes_loads_in_bounded_memory_keeping_the_n
     assert_eq!((tags[0], tags[199]), ("t0", "t199"));
     assert!(process.terminate().await.success());
 
-    let offline = tokio::task::spawn_blocking({
-        let state = state.clone();
-        move || {
-            run_measured(&[
-                "inventory",
-                "--offline",
-                "--state.file",
-                state.to_str().unwrap(),
-            ])
-        }
-    })
-    .await
-    .unwrap();
+    let offline = run_measured(&[
+        "inventory",
+        "--offline",
+        "--state.file",
+        state.to_str().unwrap(),
+    ])
+    .await;
     assert_eq!(offline.0, Some(0));
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
     println!(

@@ -18,7 +18,9 @@ use std::time::Duration;
 
 pub use browser::{chromium, dump_dom};
 pub use exporter::Exporter;
-pub use process::{BIN, Process, collect_lines, required_tool, status_bytes, tool};
+pub use process::{
+    BIN, Process, collect_lines, required_tool, status_bytes, status_field_bytes, tool,
+};
 pub use prometheus::{Prometheus, examples, free_port};
 pub use scrape::*;
 
