@@ -27,7 +27,8 @@
 //! Beside the flow: `registry` (the registry's pull quota, checked on its own clock: config →
 //! `registry` → `telemetry`), `telemetry` (the exporter's own series, fed by the client, the
 //! refresh, the pull-limit checks and the webhook endpoint through their observer traits), [`logging`],
-//! [`version`], `shutdown` and [`Error`];
+//! [`version`], `shutdown`, `visible` (names shown to people with the characters that would act
+//! on a terminal or a page escaped) and [`Error`];
 //! [`healthcheck`] is a client of the server, for container health checks; [`command`] is
 //! what the binary runs, and its `inventory` subcommand runs one refresh and prints the
 //! snapshot through `views`.
@@ -57,6 +58,7 @@ mod telemetry;
 #[cfg(test)]
 mod testing;
 mod views;
+mod visible;
 
 pub use config::{Config, ConfigError};
 pub use error::{Error, ErrorKind, Result};
@@ -133,15 +135,13 @@ impl Exporter {
             .transpose()?;
         let (refresher, published) =
             refresh::Refresher::new(client, refresh_options(&config), telemetry.clone());
-        let webhook = config
-            .signals
-            .webhook_token
-            .as_ref()
-            .map(|token| server::Webhook {
-                token: token.secret().to_string(),
-                receiver: Arc::new(Pushes(refresher.rereads())),
-                observer: telemetry.clone(),
-            });
+        let webhook = config.signals.webhook_token.as_ref().map(|token| {
+            server::Webhook::new(
+                token.secret().to_string(),
+                Arc::new(Pushes(refresher.rereads())),
+                telemetry.clone(),
+            )
+        });
         let (stop, stopped) = shutdown::channel();
         let mut refresh_task = tokio::spawn(refresher.run(stopped.clone().wait()));
         let mut mirror_tasks = Vec::new();
@@ -381,9 +381,15 @@ fn tag_selection(hub: &config::Hub, filters: &config::Filters) -> TagSelection {
 struct Pushes(refresh::Rereads);
 
 impl server::PushReceiver for Pushes {
-    fn pushed(&self, namespace: &str, repository: &str) -> bool {
-        self.0
+    fn pushed(&self, namespace: &str, repository: &str) -> server::Pushed {
+        match self
+            .0
             .request(namespace, repository, refresh::Cause::Webhook, Vec::new())
+        {
+            refresh::Asked::Queued => server::Pushed::Queued,
+            refresh::Asked::NotInventoried => server::Pushed::NotInventoried,
+            refresh::Asked::QueueFull => server::Pushed::QueueFull,
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{LogFormat, LogLevel};
+use crate::visible::{is_hidden, write_escape};
 
 /// Installs the global subscriber writing to standard error.
 pub fn init(level: LogLevel, format: LogFormat) {
@@ -32,18 +33,60 @@ where
         LogLevel::Warn => LevelFilter::WARN,
         LogLevel::Error => LevelFilter::ERROR,
     };
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(filter)
-        .with_writer(writer);
+    let builder = tracing_subscriber::fmt().with_max_level(filter);
     // A second installation (only possible in tests) keeps the first.
     let _ = match format {
         LogFormat::Json => builder
+            .with_writer(JsonEscaping(writer))
             .json()
             .flatten_event(true)
             .with_current_span(false)
             .try_init(),
-        LogFormat::Logfmt => builder.event_format(Logfmt).try_init(),
+        LogFormat::Logfmt => builder.with_writer(writer).event_format(Logfmt).try_init(),
     };
+}
+
+/// Makes writers that escape, in JSON lines, what JSON itself leaves as it is but a terminal
+/// acts on: C1 controls, DEL and bidirectional overrides (see [`crate::visible`]), written as
+/// JSON escapes (`\u202e`), which a JSON reader reads back as the same character.
+struct JsonEscaping<W>(W);
+
+impl<'w, W: tracing_subscriber::fmt::MakeWriter<'w>> tracing_subscriber::fmt::MakeWriter<'w>
+    for JsonEscaping<W>
+{
+    type Writer = JsonEscaped<W::Writer>;
+
+    fn make_writer(&'w self) -> Self::Writer {
+        JsonEscaped(self.0.make_writer())
+    }
+}
+
+/// A writer of JSON lines, escaping as [`JsonEscaping`] says. The formatter writes each event
+/// in one call, so a character is never split between two; outside its strings a JSON line
+/// holds no such character, and C0 controls in strings are escaped already.
+struct JsonEscaped<W>(W);
+
+impl<W: std::io::Write> std::io::Write for JsonEscaped<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = match std::str::from_utf8(buf) {
+            Ok(text) if text.chars().any(|c| c != '\n' && is_hidden(c)) => text,
+            _ => return self.0.write(buf),
+        };
+        let mut escaped = String::with_capacity(text.len() + 32);
+        for c in text.chars() {
+            if c != '\n' && is_hidden(c) {
+                let _ = write!(escaped, "\\u{:04x}", u32::from(c));
+            } else {
+                escaped.push(c);
+            }
+        }
+        self.0.write_all(escaped.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// Formats events as `ts=… level=… msg="…" key=value`.
@@ -102,12 +145,13 @@ impl Visit for Fields {
     }
 }
 
-/// Writes a logfmt value, quoted when it holds spaces, quotes, `=` or control characters.
+/// Writes a logfmt value, quoted when it holds spaces, quotes, `=`, control characters or
+/// bidirectional overrides; those last two are escaped (`\u{202e}`, see [`crate::visible`]).
 fn write_value(out: &mut impl fmt::Write, value: &str) -> fmt::Result {
     let plain = !value.is_empty()
         && !value
             .chars()
-            .any(|c| c == ' ' || c == '"' || c == '=' || c == '\\' || c.is_control());
+            .any(|c| c == ' ' || c == '"' || c == '=' || c == '\\' || is_hidden(c));
     if plain {
         return out.write_str(value);
     }
@@ -117,7 +161,7 @@ fn write_value(out: &mut impl fmt::Write, value: &str) -> fmt::Result {
             '"' => out.write_str("\\\"")?,
             '\\' => out.write_str("\\\\")?,
             '\n' => out.write_str("\\n")?,
-            c if c.is_control() => write!(out, "\\u{{{:x}}}", c as u32)?,
+            c if is_hidden(c) => write_escape(out, c)?,
             c => out.write_char(c)?,
         }
     }
@@ -137,5 +181,32 @@ mod tests {
         s.push(' ');
         write_value(&mut s, "").unwrap();
         assert_eq!(s, r#"plain "two words \"q\"\n" """#);
+    }
+
+    #[test]
+    fn json_lines_escape_what_json_leaves_and_read_back_the_same() {
+        use std::io::Write as _;
+        let value = serde_json::json!({"repository": "gpj.\u{202e}exe\u{85}\u{7f}\u{0}"});
+        let line = format!("{value}\n");
+        let mut out = JsonEscaped(Vec::new());
+        out.write_all(line.as_bytes()).unwrap();
+        let written = String::from_utf8(out.0).unwrap();
+        assert!(
+            written.contains(r"gpj.\u202eexe\u0085\u007f\u0000"),
+            "{written}"
+        );
+        assert!(
+            !written.trim_end_matches('\n').chars().any(is_hidden),
+            "{written:?}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&written).unwrap();
+        assert_eq!(back, value);
+    }
+
+    #[test]
+    fn names_that_would_act_on_a_terminal_are_logged_escaped() {
+        let mut s = String::new();
+        write_value(&mut s, "acme/\u{202e}ipa\u{1b}[2J\u{85}").unwrap();
+        assert_eq!(s, r#""acme/\u{202e}ipa\u{1b}[2J\u{85}""#);
     }
 }

@@ -16,17 +16,55 @@ use super::Change;
 /// How many changes the history keeps.
 pub(crate) const HISTORY_LEN: usize = 200;
 
-/// Entries as stored, those that cannot be read (a kind a later version added) left out, so
-/// that the state file's inventory is never lost over its history.
+/// The newest [`HISTORY_LEN`] entries as stored, newest first, those that cannot be read (a
+/// kind a later version added) left out, so that the state file's inventory is never lost
+/// over its history.
+///
+/// Read as a stream, keeping no more than twice what is kept in the end: a file listing a
+/// million changes (edited by hand, or written by another program) is read in the memory of
+/// a few hundred, not of a million. The result is that of sorting every readable entry by
+/// time, newest first, stably, and keeping the first [`HISTORY_LEN`].
 pub(crate) fn lenient_entries<'de, D>(deserializer: D) -> Result<Vec<Entry>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
-    let stored = Vec::<serde_json::Value>::deserialize(deserializer)?;
-    Ok(stored
-        .into_iter()
-        .filter_map(|v| serde_json::from_value(v).ok())
-        .collect())
+    deserializer.deserialize_seq(Newest)
+}
+
+/// Visits a stored list of entries, keeping the newest (see [`lenient_entries`]).
+struct Newest;
+
+impl<'de> serde::de::Visitor<'de> for Newest {
+    type Value = Vec<Entry>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a list of changes")
+    }
+
+    fn visit_seq<A>(self, mut seq: A) -> Result<Vec<Entry>, A::Error>
+    where
+        A: serde::de::SeqAccess<'de>,
+    {
+        // Each entry with its place in the file, which breaks ties of time as a stable sort
+        // of the whole list would.
+        let mut kept: Vec<(usize, Entry)> = Vec::with_capacity(2 * HISTORY_LEN);
+        let newest_first = |kept: &mut Vec<(usize, Entry)>| {
+            kept.sort_by(|(i, a), (j, b)| b.time.total_cmp(&a.time).then(i.cmp(j)));
+            kept.truncate(HISTORY_LEN);
+        };
+        let mut place = 0;
+        while let Some(value) = seq.next_element::<serde_json::Value>()? {
+            if let Ok(entry) = serde_json::from_value(value) {
+                kept.push((place, entry));
+                if kept.len() == 2 * HISTORY_LEN {
+                    newest_first(&mut kept);
+                }
+            }
+            place += 1;
+        }
+        newest_first(&mut kept);
+        Ok(kept.into_iter().map(|(_, entry)| entry).collect())
+    }
 }
 
 /// What kind of change an entry is; serialized as the API and the state file name it.
@@ -333,5 +371,35 @@ mod tests {
         let times: Vec<f64> = history.entries().map(|e| e.time).collect();
         assert!(times.windows(2).all(|w| w[0] >= w[1]));
         assert_eq!(times[0], (HISTORY_LEN + 4) as f64);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::testing::cases(64))]
+
+        #[test]
+        fn reading_a_long_list_keeps_what_sorting_all_of_it_would(
+            stored in proptest::collection::vec((0u8..40, proptest::bool::weighted(0.9)), 0..1200),
+        ) {
+            // Few distinct times, so that ties are many; some entries unreadable.
+            let values: Vec<serde_json::Value> = stored
+                .iter()
+                .enumerate()
+                .map(|(i, (time, readable))| {
+                    let mut v = serde_json::to_value(Entry::new(&added(&format!("t{i}")), f64::from(*time))).unwrap();
+                    if !readable {
+                        v["kind"] = "tag_signed".into();
+                    }
+                    v
+                })
+                .collect();
+            let mut all: Vec<Entry> = values
+                .iter()
+                .filter_map(|v| serde_json::from_value(v.clone()).ok())
+                .collect();
+            all.sort_by(|a, b| b.time.total_cmp(&a.time));
+            all.truncate(HISTORY_LEN);
+            let read = lenient_entries(serde_json::Value::Array(values)).unwrap();
+            proptest::prop_assert_eq!(read, all);
+        }
     }
 }

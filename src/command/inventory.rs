@@ -8,7 +8,8 @@
 //! carries the log (at `warn` by default: what failed, and why), the names of what could not
 //! be read, and on a terminal a progress line. The exit code says whether the inventory is
 //! whole: 0 when everything was read, 1 when something was not (what was read is printed
-//! all the same), 2 for flags to fix.
+//! all the same), 2 for flags to fix (a `--state.file` that is not a regular file among
+//! them).
 //!
 //! With `--mirror`, each mirror is checked once after the read, on what was read, exactly as
 //! the exporter's first check does (its own pace, HEAD only), and the listings gain each
@@ -27,6 +28,7 @@ use crate::error::ErrorKind;
 use crate::inventory::{Snapshot, TagSelection};
 use crate::publication::{Published, RefreshResult, render};
 use crate::views::{self, listing};
+use crate::visible::Visible;
 use crate::{
     Error, client_options, hub, logging, mirror, mirror_options, read_options, refresh,
     repository_filter, state, tag_selection, telemetry, warn_if_anonymous,
@@ -62,6 +64,20 @@ enum Failure {
     },
 }
 
+impl Failure {
+    /// 2 for a path to fix (a state file that is not a regular file, as the exporter refuses
+    /// it at start), 1 for the rest.
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Failure::StateFile {
+                source: state::ReadError::NotRegular(_),
+                ..
+            } => ExitCode::from(2),
+            _ => ExitCode::FAILURE,
+        }
+    }
+}
+
 /// Runs the command; its exit code.
 pub(super) fn main(args: InventoryArgs) -> ExitCode {
     let progress = Progress::new(io::stderr().is_terminal());
@@ -87,7 +103,7 @@ pub(super) fn main(args: InventoryArgs) -> ExitCode {
         Ok(read) => read,
         Err(e) => {
             eprintln!("dockerhub_exporter inventory: {e}");
-            return ExitCode::FAILURE;
+            return e.exit_code();
         }
     };
     let printed = print(command.format, &snapshot, &selection, &mirrors);
@@ -311,7 +327,10 @@ fn unread(command: &InventoryCommand, snapshot: &Snapshot) -> Vec<String> {
     let mut unread = Vec::new();
     for namespace in &hub.namespaces {
         if !snapshot.namespaces.contains_key(namespace) {
-            unread.push(format!("{namespace}: its repositories could not be listed"));
+            unread.push(format!(
+                "{}: its repositories could not be listed",
+                Visible(namespace)
+            ));
         }
     }
     for watched in &hub.repositories {
@@ -323,15 +342,17 @@ fn unread(command: &InventoryCommand, snapshot: &Snapshot) -> Vec<String> {
         if !listed && !found {
             unread.push(format!(
                 "{}/{}: the repository could not be read",
-                watched.namespace, watched.name
+                Visible(&watched.namespace),
+                Visible(&watched.name)
             ));
         }
     }
     for (namespace, repository) in snapshot.repositories() {
         if repository.tags.is_none() {
             unread.push(format!(
-                "{namespace}/{}: its tags could not be listed; it is printed without them",
-                repository.name
+                "{}/{}: its tags could not be listed; it is printed without them",
+                Visible(namespace),
+                Visible(&repository.name)
             ));
         }
     }

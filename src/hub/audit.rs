@@ -105,7 +105,7 @@ impl Client {
     /// needs, while the events read are true and the full refresh sees the rest anyway.
     pub(crate) async fn audit_log(&self, account: &str, from: OffsetDateTime) -> Result<AuditLog> {
         // An audit log is a listing: it takes a permit like the others (see `listings`).
-        let _permit = self.listings.acquire().await.ok();
+        let _permit = self.listings.acquire(super::pace::priority()).await;
         let mut first = self.url(&["v2", "auditlogs", account]);
         let from_text = rfc3339_micros(from);
         first.query_pairs_mut().append_pair("from", &from_text);

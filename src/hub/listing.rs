@@ -297,8 +297,8 @@ impl Client {
         started: impl FnOnce(),
         mut on_page: impl FnMut(&[T]) + Send,
     ) -> Result<Listed<T>> {
-        // The semaphore is never closed; without a permit the listing would still be bounded.
-        let _permit = self.listings.acquire().await.ok();
+        // Background listings (re-reads) wait behind a refresh's, as their requests do.
+        let _permit = self.listings.acquire(super::pace::priority()).await;
         started();
         let mut why = String::new();
         for read in 1..=READS {

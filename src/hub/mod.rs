@@ -1,6 +1,7 @@
 //! The Docker Hub client: login, paginated listings, pacing and retries.
 //!
-//! Every request goes through one path (see `request`): wait for the shared [`Pacer`], send
+//! Every request goes through one path (see `request`): wait for the shared [`Pacer`] (where
+//! the requests of background work, see [`in_background`], give way to the others), send
 //! with a time limit, read a bounded body, report it, read the rate-limit headers, retry what
 //! is transient. Listings (see `listing`) are returned only when whole, or, for anonymous tag
 //! listings the Hub cuts short (see `cap`), as far as the Hub lets them go; `next` links are
@@ -19,6 +20,7 @@ mod observer;
 mod pace;
 mod request;
 mod secret;
+mod slots;
 mod wire;
 
 use std::sync::Arc;
@@ -37,9 +39,11 @@ pub(crate) use headers::retry_after;
 use names::check_name;
 pub(crate) use observer::{Endpoint, Observer, RateLimitHeader};
 pub(crate) use pace::Pacer;
+pub(crate) use pace::in_background;
 pub(crate) use request::read_bounded;
 pub(crate) use secret::Secret;
 pub(crate) use secret::quote;
+use slots::Slots;
 use wire::{WireRepository, WireTag};
 
 /// Items per page; the Hub silently caps larger values at 100.
@@ -106,7 +110,7 @@ pub(crate) struct Client {
     /// once holds one too): no more listings are read at once than requests may be in
     /// flight, so the pages held while listings are read stay within
     /// `concurrency` × [`listing::LISTING_BYTES`], however many are waiting.
-    listings: tokio::sync::Semaphore,
+    listings: Slots,
     /// Requests in flight at most, and so pages of one listing asked for at once.
     concurrency: usize,
     /// Where the Hub cut anonymous tag listings short.
@@ -134,7 +138,7 @@ impl Client {
         Ok(Client {
             http,
             pacer: Pacer::new(options.rate_limit, options.burst, options.concurrency),
-            listings: tokio::sync::Semaphore::new(options.concurrency.max(1)),
+            listings: Slots::new(options.concurrency),
             concurrency: options.concurrency.max(1),
             caps: cap::Caps::default(),
             base: options.base,

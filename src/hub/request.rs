@@ -16,7 +16,8 @@ use tracing::{debug, warn};
 use super::auth::Token;
 use super::observer::{Endpoint, RateLimitHeader};
 use super::secret::quote;
-use super::{Client, headers, wire};
+use super::slots::Priority;
+use super::{Client, headers, pace, wire};
 use crate::error::{Error, Result};
 
 /// The largest response body accepted. A page of 100 tags with a dozen platforms each is
@@ -136,7 +137,12 @@ impl Client {
         // give back, not a pause, since every retry would extend the lock.
         let obeys_429 = endpoint != Endpoint::Auth;
         loop {
-            let permit = self.pacer.acquire().await;
+            // A login serves every request waiting for the session, urgent ones too.
+            let priority = match endpoint {
+                Endpoint::Auth => Priority::Urgent,
+                _ => pace::priority(),
+            };
+            let permit = self.pacer.acquire(priority).await;
             self.waited.fetch_add(
                 u64::try_from(permit.waited.as_nanos()).unwrap_or(u64::MAX),
                 Ordering::Relaxed,

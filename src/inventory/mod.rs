@@ -15,11 +15,13 @@ mod filter;
 #[cfg(test)]
 pub(crate) mod fixtures;
 mod intern;
+mod names;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use filter::{NameFilter, TagSelection};
 pub(crate) use intern::interned;
+pub(crate) use names::check_name;
 
 /// One platform image of a tag (an entry of the tag's `images[]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -382,7 +382,7 @@ impl Client {
         url: &Url,
         max_body: usize,
     ) -> Result<(StatusCode, HeaderMap, Vec<u8>)> {
-        let _permit = self.pacer.acquire().await;
+        let _permit = self.pacer.acquire_for_task().await;
         self.requests.fetch_add(1, Ordering::Relaxed);
         let outcome = timed(self.timeout, request, url, max_body).await;
         self.observer.request(

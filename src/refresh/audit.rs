@@ -19,7 +19,7 @@ use time::format_description::well_known::Rfc3339;
 use tracing::{debug, info, warn};
 
 use super::Shared;
-use super::reread::{Actor, Cause, Rereads};
+use super::reread::{Actor, Asked, Cause, Rereads};
 use crate::hub::{AuditEvent, AuditLog};
 use crate::state::AuditCursor;
 
@@ -55,7 +55,8 @@ pub(super) async fn poll(shared: &Arc<Shared>, rereads: &Rereads, every: Duratio
                 Some((from, c)) => (from, c.seen.clone()),
                 None => (started, Vec::new()),
             };
-            match shared.client.audit_log(ns, from).await {
+            // Background work, as the re-reads it asks for: the refresh goes first.
+            match crate::hub::in_background(shared.client.audit_log(ns, from)).await {
                 Ok(AuditLog::Unavailable { status }) => {
                     info!(
                         hub_namespace = %ns,
@@ -206,7 +207,7 @@ fn ask_for_rereads(
             actors,
             Some(Arc::clone(&pending)),
         );
-        if !asked {
+        if asked != Asked::Queued {
             debug!(audit_log = %namespace, hub_namespace = %ns, repository = %repository, "audit log event for a repository not inventoried; ignored");
             pending.done(cursors);
         }

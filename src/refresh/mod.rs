@@ -16,12 +16,13 @@
 mod activity;
 mod audit;
 mod once;
+mod queue;
 mod read;
 mod report;
 mod reread;
 mod restore;
 
-pub(crate) use reread::{Cause, RereadResult, Rereads};
+pub(crate) use reread::{Asked, Cause, RereadResult, Rereads};
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -96,7 +97,6 @@ pub(crate) trait Observer: Send + Sync {
 pub(crate) struct Refresher {
     shared: Arc<Shared>,
     rereads: Rereads,
-    requests: tokio::sync::mpsc::UnboundedReceiver<reread::Request>,
 }
 
 /// What the refresh and the re-reads share.
@@ -152,13 +152,15 @@ impl Refresher {
         observer: Arc<dyn Observer>,
     ) -> (Refresher, watch::Receiver<Arc<Published>>) {
         let restored = restore::restore(&options, observer.as_ref());
+        let inventoried = restored.published.snapshot.repositories().count();
         let (publish, published) = watch::channel(Arc::new(restored.published));
         let scope = reread::Scope::new(
             options.namespaces.clone(),
             options.repositories.clone(),
             options.repository_filter.clone(),
         );
-        let (rereads, requests) = Rereads::new(scope.clone());
+        let rereads = Rereads::new(scope.clone(), options.repository_min_interval);
+        rereads.set_inventoried(inventoried);
         let shared = Arc::new(Shared {
             client,
             options,
@@ -177,11 +179,7 @@ impl Refresher {
             rereads: rereads.clone(),
             capped: report::Capped::default(),
         });
-        let refresher = Refresher {
-            shared,
-            rereads,
-            requests,
-        };
+        let refresher = Refresher { shared, rereads };
         (refresher, published)
     }
 
@@ -194,21 +192,12 @@ impl Refresher {
     /// reads the audit logs if asked to, until `shutdown` completes; what is in progress then
     /// is abandoned.
     pub(crate) async fn run(self, shutdown: impl Future<Output = ()>) {
-        let Refresher {
-            shared,
-            rereads,
-            requests,
-        } = self;
+        let Refresher { shared, rereads } = self;
         let refreshes =
             crate::shutdown::every(shared.options.interval, std::future::pending(), || {
                 shared.refresh()
             });
-        let worker = reread::work(
-            Arc::clone(&shared),
-            rereads.clone(),
-            requests,
-            shared.options.repository_min_interval,
-        );
+        let worker = reread::work(Arc::clone(&shared), rereads.clone());
         let audit = async {
             match shared.options.audit_log_interval {
                 Some(every) => audit::poll(&shared, &rereads, every).await,
@@ -270,7 +259,9 @@ impl Shared {
         for (key, cause) in self.activity.take_skipped() {
             if !reads.stamps.listed(&key) {
                 debug!(hub_namespace = %key.0, repository = %key.1, "the refresh could not list a repository whose re-read it had taken over; re-reading it");
-                self.rereads.request(&key.0, &key.1, cause, Vec::new());
+                // An audit-log cause is never turned away; a webhook's is left to the next
+                // refresh when too many re-reads wait.
+                let _ = self.rereads.request(&key.0, &key.1, cause, Vec::new());
             }
         }
         let result = match (reads.failures.is_empty(), reads.successes) {
@@ -352,12 +343,14 @@ impl Shared {
             }
         };
         report::log_changes(&changes, |_| None);
+        let repositories = published.snapshot.repositories().count();
+        self.rereads.set_inventoried(repositories);
         info!(
             result = result.as_str(),
             full_walk = full,
             duration_seconds = status.duration.as_secs_f64(),
             requests = status.requests,
-            repositories = published.snapshot.repositories().count(),
+            repositories,
             tags = published.snapshot.tag_count(),
             failed_listings,
             render_seconds,

@@ -1,24 +1,27 @@
 //! Re-reads of one repository between refreshes, asked for by a webhook or the audit log.
 //!
 //! [`Rereads`] is the handle others ask through: it says at once whether the repository is
-//! inventoried, and queues the request. One worker takes the requests in order: a repository
-//! asked for again within `--refresh.repository-min-interval` of its last re-read is re-read
-//! once, when that time is up; every repository due is re-read in one batch, several at once
-//! within the client's limits (the same limiter and retries as a refresh), and the batch is
-//! merged, counted, logged, rendered, saved and published in one step, like a refresh. See
-//! `activity` for how re-reads and refreshes keep out of each other's way.
+//! inventoried, and queues the request (see `queue`, which folds requests by repository and
+//! bounds them). One worker takes them as they come due: a repository asked for again within
+//! `--refresh.repository-min-interval` of its last re-read is re-read once, when that time is
+//! up; every repository due is re-read in one batch, several at once within the client's
+//! limits (the same limiter and retries as a refresh, but behind the refresh's requests: a
+//! refresh never waits for re-reads), and the batch is merged, counted, logged, rendered,
+//! saved and published in one step, like a refresh. A re-read starts with the repository's
+//! details, so a repository that does not exist costs that one request. See `activity` for
+//! how re-reads and refreshes keep out of each other's way.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::activity::{Key, Start};
 use super::audit::PendingCursor;
+use super::queue::{Due, Offered, Queue};
 use super::{Shared, report};
 use crate::changes::{self, Change};
 use crate::error::Error;
@@ -81,16 +84,6 @@ pub(crate) struct Actor {
     pub(crate) name: String,
 }
 
-/// One request for a re-read.
-#[derive(Debug)]
-pub(super) struct Request {
-    key: Key,
-    cause: Cause,
-    actors: Vec<Actor>,
-    /// How far a namespace's audit log will have been read once this re-read is done.
-    cursor: Option<Arc<PendingCursor>>,
-}
-
 /// Which repositories are inventoried: those of the listed namespaces that the repository
 /// filter lets through, and those named on their own.
 #[derive(Debug, Clone)]
@@ -128,40 +121,54 @@ impl Scope {
     }
 }
 
+/// What became of a request for a re-read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Asked {
+    /// Queued, or folded into a re-read of the repository already waiting.
+    Queued,
+    /// The repository is not inventoried; nothing was asked.
+    NotInventoried,
+    /// Too many re-reads are waiting (see [`Queue::limit`]); the repository is left to the
+    /// next refresh.
+    QueueFull,
+}
+
 /// Asks for re-reads; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Rereads {
-    requests: mpsc::UnboundedSender<Request>,
+    queue: Arc<Queue>,
     scope: Arc<Scope>,
 }
 
 impl Rereads {
-    /// A handle and the receiving end for the worker.
-    pub(super) fn new(scope: Scope) -> (Rereads, mpsc::UnboundedReceiver<Request>) {
-        let (requests, received) = mpsc::unbounded_channel();
-        (
-            Rereads {
-                requests,
-                scope: Arc::new(scope),
-            },
-            received,
-        )
+    /// A handle on an empty queue of re-reads at least `min_interval` apart.
+    pub(super) fn new(scope: Scope, min_interval: Duration) -> Rereads {
+        Rereads {
+            queue: Arc::new(Queue::new(min_interval)),
+            scope: Arc::new(scope),
+        }
     }
 
-    /// Asks for a re-read of `namespace/repository`; `false` (and nothing asked) when the
-    /// repository is not inventoried.
+    /// The inventory last published holds `repositories` repositories, which bounds the
+    /// queue (see [`Queue::limit`]).
+    pub(super) fn set_inventoried(&self, repositories: usize) {
+        self.queue.set_inventoried(repositories);
+    }
+
+    /// Asks for a re-read of `namespace/repository`.
     pub(crate) fn request(
         &self,
         namespace: &str,
         repository: &str,
         cause: Cause,
         actors: Vec<Actor>,
-    ) -> bool {
+    ) -> Asked {
         self.request_then(namespace, repository, cause, actors, None)
     }
 
     /// [`Rereads::request`], and once the re-read is done (merged, failed or not needed),
-    /// `cursor` is how far that namespace's audit log has been read.
+    /// `cursor` is how far that namespace's audit log has been read. Only a webhook's request
+    /// is ever turned away for a full queue.
     pub(super) fn request_then(
         &self,
         namespace: &str,
@@ -169,83 +176,39 @@ impl Rereads {
         cause: Cause,
         actors: Vec<Actor>,
         cursor: Option<Arc<PendingCursor>>,
-    ) -> bool {
+    ) -> Asked {
         if !self.scope.contains(namespace, repository) {
-            return false;
+            return Asked::NotInventoried;
         }
-        // The worker is gone only at shutdown, when nothing needs reading any more.
-        let _ = self.requests.send(Request {
-            key: (namespace.to_string(), repository.to_string()),
-            cause,
-            actors,
-            cursor,
-        });
-        true
+        let key = (namespace.to_string(), repository.to_string());
+        let bounded = cause == Cause::Webhook;
+        match self
+            .queue
+            .offer(key, cause, actors, cursor.into_iter().collect(), bounded)
+        {
+            Offered::Taken => Asked::Queued,
+            Offered::Full => {
+                debug!(
+                    hub_namespace = %namespace,
+                    repository = %repository,
+                    cause = cause.as_str(),
+                    limit = self.queue.limit(),
+                    reason = "too many re-reads are waiting",
+                    "re-read not queued; the repository is left to the next refresh"
+                );
+                Asked::QueueFull
+            }
+        }
     }
 }
 
-/// A re-read waiting for its time.
-struct Due {
-    at: Instant,
-    cause: Cause,
-    actors: Vec<Actor>,
-    cursors: Vec<Arc<PendingCursor>>,
-}
-
-/// How far off a re-read is put when its minimum interval is beyond what a clock can count.
-const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
-
-/// Takes requests until the channel closes, re-reading each repository when it is due.
-pub(super) async fn work(
-    shared: Arc<Shared>,
-    handle: Rereads,
-    mut requests: mpsc::UnboundedReceiver<Request>,
-    min_interval: Duration,
-) {
-    let mut due: BTreeMap<Key, Due> = BTreeMap::new();
-    let mut last_start: HashMap<Key, Instant> = HashMap::new();
+/// Takes the re-reads as they come due, in batches, until the task is dropped.
+pub(super) async fn work(shared: Arc<Shared>, handle: Rereads) {
     loop {
-        let next = due.values().map(|d| d.at).min();
-        tokio::select! {
-            request = requests.recv() => {
-                let Some(request) = request else { return };
-                match due.get_mut(&request.key) {
-                    Some(waiting) => {
-                        debug!(hub_namespace = %request.key.0, repository = %request.key.1, "re-read folded into one already due");
-                        waiting.actors.extend(request.actors);
-                        waiting.cursors.extend(request.cursor);
-                    }
-                    None => {
-                        let now = Instant::now();
-                        let earliest = last_start
-                            .get(&request.key)
-                            .map(|t| t.checked_add(min_interval).unwrap_or(now + FAR));
-                        let at = earliest.map_or(now, |t| t.max(now));
-                        due.insert(request.key, Due {
-                            at,
-                            cause: request.cause,
-                            actors: request.actors,
-                            cursors: request.cursor.into_iter().collect(),
-                        });
-                    }
-                }
-            }
-            _ = tokio::time::sleep_until(next.unwrap_or_else(Instant::now)), if next.is_some() => {
-                let now = Instant::now();
-                let ready: Vec<Key> = due.iter().filter(|(_, d)| d.at <= now).map(|(k, _)| k.clone()).collect();
-                let mut batch = Vec::with_capacity(ready.len());
-                for key in ready {
-                    if let Some(d) = due.remove(&key) {
-                        batch.push((key, d));
-                    }
-                }
-                let started = run_batch(&shared, &handle, batch).await;
-                for key in started {
-                    last_start.insert(key, now);
-                }
-                last_start.retain(|_, t| t.elapsed() < min_interval);
-            }
-        }
+        let batch = handle.queue.take_due().await;
+        let now = Instant::now();
+        let started = run_batch(&shared, &handle, batch).await;
+        handle.queue.done(started, now);
     }
 }
 
@@ -259,6 +222,9 @@ enum Found {
 
 /// Re-reads every repository of `batch` and publishes the result; the repositories it read
 /// (or tried to).
+///
+/// The reads are background work for the client (see `hub::in_background`): they wait while
+/// a refresh wants the quota, so that a flood of webhooks cannot delay a refresh.
 async fn run_batch(shared: &Arc<Shared>, handle: &Rereads, batch: Vec<(Key, Due)>) -> Vec<Key> {
     let mut guards = Vec::new();
     let mut tasks = JoinSet::new();
@@ -278,21 +244,10 @@ async fn run_batch(shared: &Arc<Shared>, handle: &Rereads, batch: Vec<(Key, Due)
                 let handle = handle.clone();
                 tokio::spawn(async move {
                     shared.activity.until_idle(&key).await;
-                    let mut cursors = due.cursors.into_iter();
-                    let _ = handle.requests.send(Request {
-                        key: key.clone(),
-                        cause: due.cause,
-                        actors: due.actors,
-                        cursor: cursors.next(),
-                    });
-                    for cursor in cursors {
-                        let _ = handle.requests.send(Request {
-                            key: key.clone(),
-                            cause: due.cause,
-                            actors: Vec::new(),
-                            cursor: Some(cursor),
-                        });
-                    }
+                    // Taken once already: never turned away now.
+                    handle
+                        .queue
+                        .offer(key, due.cause, due.actors, due.cursors, false);
                 });
             }
             Start::Go(guard) => {
@@ -304,10 +259,10 @@ async fn run_batch(shared: &Arc<Shared>, handle: &Rereads, batch: Vec<(Key, Due)
                 cursors.extend(due.cursors);
                 let reader = Arc::clone(shared);
                 let named_only = shared.scope.is_named_only(&key.0);
-                tasks.spawn(async move {
+                tasks.spawn(crate::hub::in_background(async move {
                     let found = read_one(&reader, &key, named_only).await;
                     (key, stamp, found)
-                });
+                }));
             }
         }
     }
@@ -391,6 +346,22 @@ async fn merge(
     reads: Vec<(Key, u64, Reread)>,
     cursors: Vec<Arc<PendingCursor>>,
 ) -> (Vec<Change>, usize, usize) {
+    // Repositories found absent that the inventory never held change nothing: nothing to
+    // render, save or publish, so that webhooks for made-up names cost only their requests.
+    if cursors.is_empty() {
+        let current = Arc::clone(&shared.publish.borrow());
+        let never_held = |((namespace, name), _, read): &(Key, u64, Reread)| {
+            matches!(read, Reread::Gone(_))
+                && !current
+                    .snapshot
+                    .namespaces
+                    .get(namespace)
+                    .is_some_and(|ns| ns.repositories.contains_key(name))
+        };
+        if reads.iter().all(never_held) {
+            return (Vec::new(), reads.len(), 0);
+        }
+    }
     let mut writer = Arc::clone(&shared.writer).lock_owned().await;
     let current = Arc::clone(&shared.publish.borrow());
     let shared_for_build = Arc::clone(shared);

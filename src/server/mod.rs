@@ -14,7 +14,7 @@ mod webhook;
 
 pub use listeners::Listeners;
 pub(crate) use pages::About;
-pub(crate) use webhook::{PushReceiver, Webhook, WebhookObserver, WebhookResult};
+pub(crate) use webhook::{PushReceiver, Pushed, Webhook, WebhookObserver, WebhookResult};
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -194,15 +194,11 @@ async fn serve_connection<S>(
 /// Routes one request and builds its response; HEAD gets the GET headers without the body.
 async fn respond(state: &State, request: Request<Incoming>) -> Response<Chunks> {
     // Docker Hub sends no credentials: its endpoint is protected by the token in its path.
+    // Its bodies arrive slowly, if the sender wants: it has slots of its own, so that it
+    // cannot take the scrapes'.
     if let Some(hook) = &state.webhook
         && request.uri().path().starts_with(webhook::PREFIX)
     {
-        if !hook.authorized(request.uri().path()) {
-            return hook.answer(request).await;
-        }
-        let Ok(_slot) = state.in_flight.try_acquire() else {
-            return busy();
-        };
         return hook.answer(request).await;
     }
     let request = &request;
@@ -225,9 +221,14 @@ async fn respond(state: &State, request: Request<Incoming>) -> Response<Chunks> 
         );
         return response;
     }
-    // Held until the response is built; sending it does not count.
-    let Ok(_slot) = state.in_flight.try_acquire() else {
-        return busy();
+    // Held until the response is built; sending it does not count. The health endpoints
+    // cost nothing and take none: a liveness probe is never refused for want of a slot.
+    let _slot = match path {
+        "/healthz" | "/readyz" => None,
+        _ => match state.in_flight.try_acquire() {
+            Ok(slot) => Some(slot),
+            Err(_) => return busy(),
+        },
     };
     let is_metrics = path == state.telemetry_path;
     let page = pages::Page::at(path);
@@ -261,7 +262,7 @@ async fn respond(state: &State, request: Request<Incoming>) -> Response<Chunks> 
     Response::from_parts(parts, body)
 }
 
-/// The answer when `--web.max-requests` requests are being served.
+/// The answer when `--web.max-requests` requests (or the webhook's own slots) are taken.
 fn busy() -> Response<Chunks> {
     text(
         StatusCode::SERVICE_UNAVAILABLE,

@@ -9,6 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
+use hyper::header::{
+    CONTENT_SECURITY_POLICY as CONTENT_SECURITY_POLICY_HEADER, HeaderValue, REFERRER_POLICY,
+    X_CONTENT_TYPE_OPTIONS,
+};
 use hyper::{Response, StatusCode};
 
 use super::{Chunks, State};
@@ -18,6 +22,15 @@ use crate::views::{self, Quotas, html};
 const CHANGES: &str = "/api/v1/changes";
 /// Paths of repositories' pages start so.
 const REPOSITORIES: &str = "/repositories/";
+
+/// How much of a bad query value an error message quotes, in characters: enough to see what
+/// was sent, not enough to echo a long value back.
+const QUOTED_CHARS: usize = 100;
+
+/// The pages' content security policy: nothing is loaded, run, framed or submitted; only the
+/// page's own inline style sheet applies (the pages have no script and fetch nothing).
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
+img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// What the server needs for the landing page beyond the published inventory.
 pub(crate) struct About {
@@ -127,7 +140,10 @@ fn changes_query(query: Option<&str>) -> Result<views::changes::Query, String> {
     if let Some(raw) = parameter(query, "since") {
         let t = time::OffsetDateTime::parse(&raw, &time::format_description::well_known::Rfc3339)
             .map_err(|_| {
-            format!("since: {raw:?} is not an RFC 3339 time (2026-12-02T15:04:05Z)")
+            format!(
+                "since: {} is not an RFC 3339 time (2026-12-02T15:04:05Z)",
+                quoted(&raw)
+            )
         })?;
         // Before 1970 every change is after it, as it is after 1970.
         parsed.since = Some(match u64::try_from(t.unix_timestamp()) {
@@ -138,10 +154,22 @@ fn changes_query(query: Option<&str>) -> Result<views::changes::Query, String> {
     if let Some(raw) = parameter(query, "limit") {
         parsed.limit = Some(
             raw.parse::<usize>()
-                .map_err(|_| format!("limit: {raw:?} is not a whole number from 0"))?,
+                .map_err(|_| format!("limit: {} is not a whole number from 0", quoted(&raw)))?,
         );
     }
     Ok(parsed)
+}
+
+/// At most [`QUOTED_CHARS`] characters of `raw`, quoted with Rust's escapes, and `…` after
+/// the quote when there was more.
+fn quoted(raw: &str) -> String {
+    let shown: String = raw.chars().take(QUOTED_CHARS).collect();
+    let more = if raw.chars().nth(QUOTED_CHARS).is_some() {
+        "…"
+    } else {
+        ""
+    };
+    format!("{shown:?}{more}")
 }
 
 /// The first value of `name` in the query, percent-decoded; a value that does not decode to
@@ -197,12 +225,28 @@ fn not_found() -> Response<Chunks> {
     )
 }
 
+/// A page, with the headers that keep a browser from reading it as anything else, from
+/// loading anything into it, from framing it and from telling other sites where it came from.
+/// Headers of the web configuration (`http_server_config.headers`) replace these.
 fn html_page(status: StatusCode, body: String) -> Response<Chunks> {
-    super::typed(status, Bytes::from(body), "text/html; charset=utf-8")
+    let mut response = super::typed(status, Bytes::from(body), "text/html; charset=utf-8");
+    let headers = response.headers_mut();
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        CONTENT_SECURITY_POLICY_HEADER,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
 }
 
+/// A JSON answer, which a browser must not read as anything else.
 fn json(status: StatusCode, body: Vec<u8>) -> Response<Chunks> {
-    super::typed(status, Bytes::from(body), "application/json")
+    let mut response = super::typed(status, Bytes::from(body), "application/json");
+    response
+        .headers_mut()
+        .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
 }
 
 #[cfg(test)]
@@ -275,5 +319,30 @@ mod tests {
         assert!(changes_query(Some("limit=")).is_err());
         let old = changes_query(Some("since=1969-12-31T00:00:00Z")).unwrap();
         assert_eq!(old.since, Some(UNIX_EPOCH));
+    }
+
+    #[test]
+    fn a_bad_value_is_quoted_to_100_characters_at_most() {
+        let long = "x".repeat(10_000);
+        for name in ["since", "limit"] {
+            let e = changes_query(Some(&format!("{name}={long}"))).unwrap_err();
+            assert!(e.contains(&format!("\"{}\"…", "x".repeat(100))), "{e}");
+            assert!(
+                !e.contains(&"x".repeat(101)),
+                "{name}: {} characters",
+                e.len()
+            );
+        }
+        let exact = changes_query(Some(&format!("limit={}", "y".repeat(100)))).unwrap_err();
+        assert!(
+            exact.contains(&format!("\"{}\" ", "y".repeat(100))),
+            "{exact}"
+        );
+        // Counted in characters, never cutting one.
+        let wide = changes_query(Some(&format!("since={}", "é".repeat(150)))).unwrap_err();
+        assert!(
+            wide.contains(&format!("\"{}\"…", "é".repeat(100))),
+            "{wide}"
+        );
     }
 }

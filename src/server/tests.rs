@@ -405,6 +405,14 @@ async fn beyond_the_concurrent_request_limit_the_answer_is_503() {
         .expect("the slots");
     let refused = request(running.address, "GET", "/metrics", &[]).await;
     assert_eq!(refused.status, 503);
+    // The health endpoints take no slot: a liveness probe is never refused for want of one.
+    let health = request(running.address, "GET", "/healthz", &[]).await;
+    assert_eq!(health.status, 200);
+    running
+        .publish
+        .send_replace(published_with("api", RefreshResult::Success));
+    let ready = request(running.address, "GET", "/readyz", &[]).await;
+    assert_eq!(ready.status, 200);
     drop(held);
     let served = request(running.address, "GET", "/metrics", &[]).await;
     assert_eq!(served.status, 200);

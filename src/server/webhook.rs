@@ -5,9 +5,12 @@
 //! endpoint's only protection: it is compared in constant time, and any other path under
 //! `/hooks/` is 404. Basic authentication does not apply here; TLS does, like everywhere. The
 //! payload is a hint, never data: only the repository it names is taken from it, and a
-//! repository the exporter does not inventory is ignored. The answer never waits for the
-//! re-read: `202` once it is asked for, `400` for a body that is malformed, over
-//! [`MAX_BODY`] or not sent within [`BODY_TIMEOUT`].
+//! repository the exporter does not inventory is ignored, and a name the Hub could not hold
+//! (`..`, a control character) is refused unread. The answer never waits for the re-read:
+//! `202` once it is asked for (or, counted as ignored, when too many re-reads wait and the
+//! next refresh will read it), `400` for a body that is malformed, names no repository the
+//! Hub could hold, is over [`MAX_BODY`] or is not sent within [`BODY_TIMEOUT`]. The endpoint
+//! has [`SLOTS`] request slots of its own, apart from the other endpoints'.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,9 +20,11 @@ use hyper::body::{Body, Incoming};
 use hyper::header::{ALLOW, CONTENT_LENGTH, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
+use tokio::sync::Semaphore;
 use tracing::debug;
 
 use super::{Chunks, text};
+use crate::inventory::check_name;
 
 /// Where the endpoints live.
 pub(crate) const PREFIX: &str = "/hooks/";
@@ -33,12 +38,18 @@ pub(crate) const MAX_BODY: usize = 64 * 1024;
 /// How long a client may take to send the body.
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Webhook requests answered at once at most, beyond which the answer is 503. Their own,
+/// apart from `--web.max-requests`: a body may take [`BODY_TIMEOUT`] to arrive, and slow
+/// bodies must not take the slots of the scrapes. Docker Hub sends one request per push.
+pub(crate) const SLOTS: usize = 4;
+
 /// How a request to the endpoint ended, as `dockerhub_webhook_requests_total` counts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WebhookResult {
     /// A re-read was asked for (or folded into one already due).
     Accepted,
-    /// The repository is not inventoried.
+    /// The repository is not inventoried, or too many re-reads wait (answered 202 all the
+    /// same: the next refresh reads it).
     Ignored,
     /// The body is malformed or too large, or the method is not POST.
     Invalid,
@@ -72,33 +83,67 @@ pub(crate) trait WebhookObserver: Send + Sync {
     fn answered(&self, result: WebhookResult);
 }
 
+/// What became of a push the endpoint heard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    /// A re-read was asked for (or folded into one already waiting).
+    Queued,
+    /// The repository is not inventoried; nothing was done.
+    NotInventoried,
+    /// Too many re-reads are waiting; the repository is left to the next refresh.
+    QueueFull,
+}
+
 /// Takes the repositories that webhooks name.
 pub(crate) trait PushReceiver: Send + Sync {
-    /// A push to `namespace/repository` was announced; `false` when the repository is not
-    /// inventoried (and nothing is done).
-    fn pushed(&self, namespace: &str, repository: &str) -> bool;
+    /// A push to `namespace/repository` was announced.
+    fn pushed(&self, namespace: &str, repository: &str) -> Pushed;
 }
 
 /// The endpoint: its token, and where what it hears goes.
 pub(crate) struct Webhook {
     /// The secret path segment.
-    pub(crate) token: String,
+    token: String,
     /// Takes the pushes announced.
-    pub(crate) receiver: Arc<dyn PushReceiver>,
+    receiver: Arc<dyn PushReceiver>,
     /// Counts the answers.
-    pub(crate) observer: Arc<dyn WebhookObserver>,
+    observer: Arc<dyn WebhookObserver>,
+    /// The endpoint's own request slots (see [`SLOTS`]).
+    slots: Semaphore,
 }
 
 impl Webhook {
+    /// The endpoint at the path ending in `token`, handing pushes to `receiver` and its
+    /// answers to `observer`.
+    pub(crate) fn new(
+        token: String,
+        receiver: Arc<dyn PushReceiver>,
+        observer: Arc<dyn WebhookObserver>,
+    ) -> Webhook {
+        Webhook {
+            token,
+            receiver,
+            observer,
+            slots: Semaphore::new(SLOTS),
+        }
+    }
+
     /// Whether `path` is this endpoint's, with the right token.
     pub(crate) fn authorized(&self, path: &str) -> bool {
         path.strip_prefix(ENDPOINT)
             .is_some_and(|token| same(token.as_bytes(), self.token.as_bytes()))
     }
 
-    /// Answers a request whose path starts with [`PREFIX`] (a slot is already taken when the
-    /// token is right).
+    /// Answers a request whose path starts with [`PREFIX`]; with the right token, in one of
+    /// the endpoint's own slots, or 503 when they are all taken.
     pub(crate) async fn answer(&self, request: Request<Incoming>) -> Response<Chunks> {
+        let _slot = match self.authorized(request.uri().path()) {
+            true => match self.slots.try_acquire() {
+                Ok(slot) => Some(slot),
+                Err(_) => return super::busy(),
+            },
+            false => None,
+        };
         let (result, response) = self.handle(request).await;
         self.observer.answered(result);
         response
@@ -144,21 +189,37 @@ impl Webhook {
                 );
             }
         };
-        if self.receiver.pushed(&namespace, &repository) {
-            debug!(hub_namespace = %namespace, repository = %repository, "webhook: re-read asked for");
-            (
-                WebhookResult::Accepted,
-                text(StatusCode::ACCEPTED, "accepted\n"),
-            )
-        } else {
-            debug!(hub_namespace = %namespace, repository = %repository, "webhook for a repository not inventoried; ignored");
-            (
-                WebhookResult::Ignored,
-                text(
-                    StatusCode::OK,
-                    "ignored: the repository is not inventoried\n",
-                ),
-            )
+        // The log escapes what a terminal would act on (see `logging`).
+        match self.receiver.pushed(&namespace, &repository) {
+            Pushed::Queued => {
+                debug!(hub_namespace = %namespace, repository = %repository, "webhook: re-read asked for");
+                (
+                    WebhookResult::Accepted,
+                    text(StatusCode::ACCEPTED, "accepted\n"),
+                )
+            }
+            Pushed::NotInventoried => {
+                debug!(hub_namespace = %namespace, repository = %repository, reason = "not inventoried", "webhook ignored");
+                (
+                    WebhookResult::Ignored,
+                    text(
+                        StatusCode::OK,
+                        "ignored: the repository is not inventoried\n",
+                    ),
+                )
+            }
+            // Docker Hub retries what is not a 2xx; the next refresh reads the repository
+            // anyway, so the push is taken, and counted as ignored.
+            Pushed::QueueFull => {
+                debug!(hub_namespace = %namespace, repository = %repository, reason = "too many re-reads are waiting; left to the next refresh", "webhook ignored");
+                (
+                    WebhookResult::Ignored,
+                    text(
+                        StatusCode::ACCEPTED,
+                        "accepted: too many re-reads are waiting; the next refresh reads the repository\n",
+                    ),
+                )
+            }
         }
     }
 }
@@ -243,13 +304,17 @@ pub(crate) fn pushed_repository(body: &[u8]) -> Result<(String, String), String>
             ))
         })
         .ok_or("no repository.repo_name, nor repository.namespace and repository.name")?;
+    // The inventory's check, as for the audit log's names: `acme/..` would otherwise reach
+    // the Hub as a request for another path. Whitespace is no Hub name either.
     for part in [&named.0, &named.1] {
-        if part.is_empty()
-            || part.len() > 255
-            || part.contains('/')
-            || part.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(format!("{part:?} is not a namespace or repository name"));
+        let checked = check_name(part).and_then(|()| match part.chars().any(char::is_whitespace) {
+            true => Err("holds whitespace"),
+            false => Ok(()),
+        });
+        if let Err(why) = checked {
+            return Err(format!(
+                "{part:?} {why}: not a namespace or repository name"
+            ));
         }
     }
     Ok(named)
@@ -291,6 +356,12 @@ mod tests {
             br#"{"repository": {"repo_name": "acme/a/b"}}"#,
             br#"{"repository": {"repo_name": "acme/"}}"#,
             br#"{"repository": {"repo_name": "acme/a b"}}"#,
+            br#"{"repository": {"repo_name": "acme/.."}}"#,
+            br#"{"repository": {"repo_name": "acme/."}}"#,
+            br#"{"repository": {"repo_name": "../api"}}"#,
+            br#"{"repository": {"namespace": "acme", "name": ".."}}"#,
+            br#"{"repository": {"namespace": ".", "name": "api"}}"#,
+            br#"{"repository": {"repo_name": "acme/a\u0000b"}}"#,
         ] {
             assert!(
                 pushed_repository(body).is_err(),
@@ -313,18 +384,18 @@ mod tests {
     fn only_the_path_with_the_token_is_the_endpoint() {
         struct Nobody;
         impl PushReceiver for Nobody {
-            fn pushed(&self, _: &str, _: &str) -> bool {
-                false
+            fn pushed(&self, _: &str, _: &str) -> Pushed {
+                Pushed::NotInventoried
             }
         }
         impl WebhookObserver for Nobody {
             fn answered(&self, _: WebhookResult) {}
         }
-        let hook = Webhook {
-            token: "0123456789abcdef".into(),
-            receiver: Arc::new(Nobody),
-            observer: Arc::new(Nobody),
-        };
+        let hook = Webhook::new(
+            "0123456789abcdef".into(),
+            Arc::new(Nobody),
+            Arc::new(Nobody),
+        );
         assert!(hook.authorized("/hooks/dockerhub/0123456789abcdef"));
         for path in [
             "/hooks/dockerhub/0123456789abcdeg",

@@ -363,3 +363,131 @@ fn saving_replaces_the_previous_state() {
     assert_eq!(load(&path).unwrap().snapshot, Snapshot::default());
     fs::remove_dir_all(dir).unwrap();
 }
+
+/// Runs `f` on a thread of its own and fails the test if it takes more than ten seconds: a
+/// blocking open would hang the test instead of failing it.
+fn without_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(f());
+    });
+    result
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("finished without blocking")
+}
+
+/// Makes a FIFO at `path`.
+fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt as _;
+    let name = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `name` is a valid NUL-terminated path for the duration of the call.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+}
+
+/// Makes a character device node at `path` with the numbers of `/dev/zero` (root only).
+fn mknod_zero(path: &Path) {
+    use std::os::unix::ffi::OsStrExt as _;
+    let name = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `name` is a valid NUL-terminated path for the duration of the call.
+    let made = unsafe { libc::mknod(name.as_ptr(), libc::S_IFCHR | 0o600, libc::makedev(1, 5)) };
+    assert_eq!(made, 0, "mknod as root");
+}
+
+/// The kind of what `path` names, links not followed, and of what it leads to.
+fn kinds(path: &Path) -> (fs::FileType, fs::FileType) {
+    (
+        fs::symlink_metadata(path).unwrap().file_type(),
+        fs::metadata(path).unwrap().file_type(),
+    )
+}
+
+#[test]
+fn what_is_not_a_regular_file_is_refused_by_name_and_never_opened_moved_or_written() {
+    let dir = temp_dir("irregular");
+    let fifo = dir.join("fifo");
+    mkfifo(&fifo);
+    let fifo_link = dir.join("fifo-link");
+    std::os::unix::fs::symlink("fifo", &fifo_link).unwrap();
+    let socket = dir.join("socket");
+    let _listening = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let null_link = dir.join("null-link");
+    std::os::unix::fs::symlink("/dev/null", &null_link).unwrap();
+    let directory = dir.join("directory");
+    fs::create_dir(&directory).unwrap();
+    let mut cases = vec![
+        (fifo, "FIFO"),
+        (fifo_link, "FIFO"),
+        (socket, "socket"),
+        (null_link, "character device"),
+        (directory, "directory"),
+    ];
+    if running_as_root() {
+        // As the probe made it: a node with the numbers of /dev/zero, behind a link.
+        let zero = dir.join("zero");
+        mknod_zero(&zero);
+        let zero_link = dir.join("zero-link");
+        std::os::unix::fs::symlink("zero", &zero_link).unwrap();
+        cases.push((zero, "character device"));
+        cases.push((zero_link, "character device"));
+    }
+    let before: Vec<_> = cases.iter().map(|(p, _)| kinds(p)).collect();
+    for ((path, what), before) in cases.into_iter().zip(before) {
+        let (checked, read, loaded, saved) = without_blocking({
+            let path = path.clone();
+            move || {
+                (
+                    check(&path).map_err(|e| e.to_string()),
+                    super::read(&path).map_err(|e| e.to_string()),
+                    load(&path),
+                    save(&path, &snapshot(), None, &BTreeMap::new(), []),
+                )
+            }
+        });
+        let checked = checked.unwrap_err();
+        assert!(checked.contains(what), "{}: {checked}", path.display());
+        let read = read.map(|_| ()).unwrap_err();
+        assert!(read.contains(what), "{}: {read}", path.display());
+        assert!(loaded.is_none(), "{}", path.display());
+        assert!(saved.is_err(), "{}: nothing written", path.display());
+        assert_eq!(kinds(&path), before, "{}: left as it was", path.display());
+    }
+    // Nothing set aside, no temporary file left, nothing new beside them.
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names.retain(|n| !n.starts_with("zero"));
+    assert_eq!(
+        names,
+        ["directory", "fifo", "fifo-link", "null-link", "socket"]
+    );
+    fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_fifo_where_the_temporary_file_goes_fails_the_save_at_once_and_stays() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let dir = temp_dir("fifo-tmp");
+    let path = dir.join("state.json");
+    save(&path, &snapshot(), None, &BTreeMap::new(), []).unwrap();
+    let tmp = sibling(&path, ".tmp");
+    mkfifo(&tmp);
+    let (checked, saved) = without_blocking({
+        let path = path.clone();
+        move || {
+            (
+                check(&path).is_ok(),
+                save(&path, &Snapshot::default(), None, &BTreeMap::new(), []).is_ok(),
+            )
+        }
+    });
+    assert!(!checked && !saved);
+    assert!(kinds(&tmp).0.is_fifo(), "the FIFO stays");
+    assert_eq!(
+        load(&path).unwrap().snapshot,
+        snapshot(),
+        "the file is kept"
+    );
+    fs::remove_dir_all(dir).unwrap();
+}

@@ -22,6 +22,7 @@ use super::Mirror;
 use super::Mismatch;
 use super::format::{platform, rfc3339, rfc3339_micros};
 use crate::inventory::{Image, Namespace, Repository, Snapshot, Tag, TagSelection};
+use crate::visible::{Visible, is_hidden};
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 /// The widest the table gets, in characters: each row fits on one line of a terminal 100
@@ -287,7 +288,9 @@ impl<'a> ImageJson<'a> {
 }
 
 /// Writes the inventory as CSV (RFC 4180: a header row, fields quoted where they hold a comma,
-/// a double quote, CR or LF, quotes doubled, rows ended by CRLF), one row per chosen tag:
+/// a double quote, CR or LF, quotes doubled, rows ended by CRLF), one row per chosen tag. A
+/// field holding a control character (CR and LF among them) or a bidirectional override is
+/// quoted too, and those characters are escaped as in the table (`\u{202e}`). The columns:
 /// namespace, repository, tag, digest, last_pushed, last_pulled, size (the tag's, in bytes)
 /// and platforms (`os/architecture[/variant]`, separated by spaces). An unknown value is an
 /// empty field. Given mirrors, two more columns for each mirror label, in the order given:
@@ -369,9 +372,14 @@ fn write_record<'a>(
         if i > 0 {
             out.write_all(b",")?;
         }
-        if field.contains([',', '"', '\r', '\n']) {
+        let hidden = field.chars().any(is_hidden);
+        if hidden || field.contains([',', '"']) {
+            let shown = match hidden {
+                true => Visible(field).to_string(),
+                false => field.to_string(),
+            };
             out.write_all(b"\"")?;
-            out.write_all(field.replace('"', "\"\"").as_bytes())?;
+            out.write_all(shown.replace('"', "\"\"").as_bytes())?;
             out.write_all(b"\"")?;
         } else {
             out.write_all(field.as_bytes())?;
@@ -387,7 +395,8 @@ fn write_record<'a>(
 /// `N differ` (tags missing or at another digest on a mirror of its namespace), `?` when a
 /// mirror could not be read for it, empty when no mirror has its namespace. No line is wider
 /// than [`TABLE_WIDTH`] characters: the widest text columns give way first, and a cell cut
-/// short ends in `…`. Control characters, which would break the line, show as `�`.
+/// short ends in `…`. Control characters, which would break the line, and bidirectional
+/// overrides, which would reorder it, show escaped (`\u{202e}`).
 pub(crate) fn table(
     snapshot: &Snapshot,
     selection: &TagSelection,
@@ -521,11 +530,10 @@ fn row(namespace: &str, repository: &Repository, selection: &TagSelection) -> [S
     ]
 }
 
-/// The text with its control characters replaced, so that it stays on its line.
+/// The text with its control characters and bidirectional overrides escaped (see
+/// [`crate::visible`]), so that it stays on its line and in its order.
 fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
-        .collect()
+    Visible(text).to_string()
 }
 
 /// Narrows the widest of `widths` one character at a time until they add up to `budget` at

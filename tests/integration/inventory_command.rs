@@ -509,13 +509,13 @@ async fn offline_prints_what_the_exporter_saved_as_the_hub_read_prints_it_withou
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offline_without_a_usable_state_file_exits_1_and_leaves_the_file_alone() {
+async fn offline_without_a_usable_state_file_exits_1_and_leaves_the_file_alone_and_a_directory_exits_2()
+ {
     let dir = temp_dir("inventory-offline-bad");
     let corrupt = write(&dir, "state.json", "{\"version\": 1, \"snapsh");
     for (path, says) in [
         (dir.join("missing.json"), "there is no state file"),
         (corrupt.clone(), "is not a valid state file"),
-        (dir.clone(), "directory"),
     ] {
         let ran = inventory(&["--offline", "--state.file", path.to_str().unwrap()], &[]).await;
         assert_eq!(ran.code, Some(1), "{path:?}: {}", ran.stderr);
@@ -536,6 +536,10 @@ async fn offline_without_a_usable_state_file_exits_1_and_leaves_the_file_alone()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, ["state.json"], "nothing set aside");
+    // A directory is no state file at all: a path to fix, exit 2 (see `state_file`).
+    let ran = inventory(&["--offline", "--state.file", dir.to_str().unwrap()], &[]).await;
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(ran.stderr.contains("directory"), "{}", ran.stderr);
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -6,11 +6,25 @@ use proptest::prelude::*;
 use serde_json::{Map, Value};
 
 use super::pushed_repository;
+use crate::inventory::check_name;
 use crate::testing::*;
 
 /// A name the endpoint takes: what Docker Hub allows in a namespace or repository.
 fn name() -> impl Strategy<Value = String> {
     "[a-z0-9][a-z0-9._-]{0,40}"
+}
+
+/// A name made mostly of what a URL path treats specially: dots, slashes, controls, spaces.
+fn special_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![".", "..", "...", "", " ", "a b", "\u{0}", "a\u{85}"])
+            .prop_map(String::from),
+        prop::collection::vec(
+            prop::sample::select(vec!['.', '/', 'a', '-', '\n', '\u{202e}', 'é']),
+            0..5
+        )
+        .prop_map(|chars| chars.into_iter().collect()),
+    ]
 }
 
 /// A payload's `repository`, with any extra fields, and the names it carries.
@@ -56,6 +70,7 @@ proptest! {
                 prop_assert!(!part.is_empty() && part.len() <= 255);
                 prop_assert!(!part.contains('/'));
                 prop_assert!(!part.chars().any(|c| c.is_whitespace() || c.is_control()));
+                prop_assert!(check_name(part).is_ok());
             }
         }
     }
@@ -69,5 +84,25 @@ proptest! {
         payload.insert("repository".into(), repository);
         let body = serde_json::to_vec(&Value::Object(payload)).unwrap();
         prop_assert_eq!(pushed_repository(&body), Ok((namespace, repo)));
+    }
+
+    #[test]
+    fn a_name_is_taken_exactly_when_the_hub_could_hold_it(
+        namespace in special_name(),
+        repo in special_name(),
+        full in any::<bool>(),
+    ) {
+        let repository = if full {
+            serde_json::json!({"repo_name": format!("{namespace}/{repo}")})
+        } else {
+            serde_json::json!({"namespace": namespace, "name": repo})
+        };
+        let body = serde_json::to_vec(&serde_json::json!({"repository": repository})).unwrap();
+        let holdable = |n: &str| check_name(n).is_ok() && !n.chars().any(char::is_whitespace);
+        prop_assert_eq!(
+            pushed_repository(&body).is_ok(),
+            holdable(&namespace) && holdable(&repo),
+            "{:?} / {:?}", namespace, repo
+        );
     }
 }

@@ -13,6 +13,8 @@ pub(crate) use repository::repository;
 
 use std::fmt::Write as _;
 
+use crate::visible::{is_hidden, write_escape};
+
 /// The style sheet of every page.
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:78em;\
 padding:0 1em;color:#1d2125;background:#fff}h1{font-size:1.5em;margin:0}h2{font-size:1.15em;\
@@ -165,19 +167,26 @@ impl Html {
 }
 
 /// Escapes `&`, `<`, `>`, `"` and `'`, which makes text safe in content and in quoted
-/// attribute values alike.
+/// attribute values alike, and shows control characters and bidirectional overrides as
+/// visible escapes (`\u{202e}`, see [`crate::visible`]) instead of letting them act.
 pub(crate) fn escape_into(out: &mut String, text: &str) {
     let mut rest = text;
-    while let Some(i) = rest.find(['&', '<', '>', '"', '\'']) {
+    while let Some(i) =
+        rest.find(|c: char| matches!(c, '&' | '<' | '>' | '"' | '\'') || is_hidden(c))
+    {
         out.push_str(&rest[..i]);
-        out.push_str(match rest.as_bytes()[i] {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' => "&quot;",
-            _ => "&#39;",
-        });
-        rest = &rest[i + 1..];
+        let c = rest[i..].chars().next().unwrap_or_default();
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => {
+                let _ = write_escape(out, c);
+            }
+        }
+        rest = &rest[i + c.len_utf8()..];
     }
     out.push_str(rest);
 }

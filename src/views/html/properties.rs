@@ -11,6 +11,7 @@ use crate::changes::{Change, Counters, History};
 use crate::inventory::fixtures::{self, image, snapshot, tag};
 use crate::publication::{Published, RefreshResult, RefreshStatus, render};
 use crate::testing::cases;
+use crate::visible::is_hidden;
 
 /// The elements the pages are made of; any other `<` would be markup from the Hub.
 const ELEMENTS: [&str; 26] = [
@@ -24,6 +25,8 @@ fn hostile() -> impl Strategy<Value = String> {
     prop_oneof![
         "[<>&\"' a-z/=]{1,24}",
         "\\PC{1,24}",
+        // Control characters and bidirectional overrides, which must show escaped.
+        "[\u{0}-\u{1f}\u{7f}-\u{9f}\u{202a}-\u{202e}\u{2066}-\u{2069}a<]{1,12}",
         Just("<script>alert(1)</script>".to_string()),
         Just("\" onmouseover=\"alert(1)".to_string()),
     ]
@@ -51,6 +54,13 @@ fn only_own_markup(page: &str) -> Result<(), TestCaseError> {
             &page[i.saturating_sub(60)..(i + 60).min(page.len())]
         );
     }
+    Ok(())
+}
+
+/// No character of `page` but the markup's own line breaks would act instead of showing.
+fn only_visible(page: &str) -> Result<(), TestCaseError> {
+    let hidden = page.chars().find(|c| *c != '\n' && is_hidden(*c));
+    prop_assert_eq!(hidden, None);
     Ok(())
 }
 
@@ -116,6 +126,7 @@ proptest! {
         };
         let home = landing(&published, &context, 1).unwrap();
         only_own_markup(&home)?;
+        only_visible(&home)?;
         for text in [&namespace, &name, &tag_name, &os] {
             prop_assert!(home.contains(&escaped(text)), "{} missing", text);
         }
@@ -124,6 +135,7 @@ proptest! {
         prop_assert!(home.contains(&title), "{} missing", title);
         let page = repository(&published, &namespace, &name, 1, "/metrics", &mirrors).unwrap();
         only_own_markup(&page)?;
+        only_visible(&page)?;
         prop_assert!(page.contains(&title), "{} missing", title);
         for text in [&tag_name, &os, &architecture] {
             prop_assert!(page.contains(&escaped(text)), "{} missing", text);

@@ -330,3 +330,13 @@ fn the_repository_page_marks_the_tags_a_mirror_lacks_or_holds_at_another_digest(
     let plain = repository(&published, "acme", "api", 1, "/metrics", &[]).unwrap();
     assert!(!plain.contains("Mirrors"));
 }
+
+#[test]
+fn control_characters_and_bidirectional_overrides_show_escaped() {
+    let mut out = String::new();
+    escape_into(&mut out, "gpj.\u{202e}exe\u{0}<b>\u{1b}[2J\u{85}\u{2066}é");
+    assert_eq!(
+        out,
+        "gpj.\\u{202e}exe\\u{0}&lt;b&gt;\\u{1b}[2J\\u{85}\\u{2066}é"
+    );
+}

@@ -199,8 +199,8 @@ fn no_table_line_is_wider_than_100_characters_and_cut_cells_end_in_an_ellipsis()
     );
     assert!(wide.ends_with("2024-10-02T01:50:27Z"), "{wide}");
     assert!(
-        lines.iter().any(|l| l.contains("short\u{FFFD}name")),
-        "a control character is replaced: {table}"
+        lines.iter().any(|l| l.contains("short\\u{a}name")),
+        "a control character is shown escaped: {table}"
     );
     // The repository column starts where its header does, on every line.
     let column = lines[0][..lines[0].find("REPOSITORY").unwrap()]
@@ -210,6 +210,32 @@ fn no_table_line_is_wider_than_100_characters_and_cut_cells_end_in_an_ellipsis()
         let chars: Vec<char> = line.chars().collect();
         assert!(chars[column - 1] == ' ' && chars[column] != ' ', "{line}");
     }
+}
+
+#[test]
+fn control_characters_and_bidirectional_overrides_are_shown_escaped_in_the_table_and_quoted_in_csv()
+{
+    let snapshot = snapshot(vec![(
+        "acme",
+        vec![repository(
+            "gpj.\u{202e}exe",
+            Some(vec![tag("v1\u{0}\u{9b}2", "").pushed_at(PUSHED)]),
+        )],
+    )]);
+    let table = text(|out| table(&snapshot, &TagSelection::default(), &[], out));
+    assert!(
+        table.contains("gpj.\\u{202e}exe") && table.contains("v1\\u{0}\\u{9b}2"),
+        "{table}"
+    );
+    assert!(
+        !table.chars().any(|c| is_hidden(c) && c != '\n'),
+        "{table:?}"
+    );
+    let written = text(|out| csv(&snapshot, &TagSelection::default(), &[], out));
+    assert!(
+        written.contains("\r\nacme,\"gpj.\\u{202e}exe\",\"v1\\u{0}\\u{9b}2\","),
+        "{written:?}"
+    );
 }
 
 #[test]
@@ -241,7 +267,7 @@ fn csv_has_a_header_and_a_row_per_tag_read_back_by_a_csv_reader() {
 }
 
 /// Names a CSV writer can get wrong: separators, quotes, line breaks of every kind, spaces at
-/// the ends, and characters beyond ASCII.
+/// the ends, control characters and bidirectional overrides, and characters beyond ASCII.
 fn hostile() -> impl Strategy<Value = String> {
     let piece = prop_oneof![
         Just(",".to_string()),
@@ -253,6 +279,9 @@ fn hostile() -> impl Strategy<Value = String> {
         Just(" ".to_string()),
         Just("é".to_string()),
         Just("🐳".to_string()),
+        Just("\u{202e}".to_string()),
+        Just("\u{0}".to_string()),
+        Just("\u{85}".to_string()),
         "[a-z0-9.:/-]{1,4}",
         any::<char>().prop_map(String::from),
     ];
@@ -267,7 +296,7 @@ proptest! {
     })]
 
     #[test]
-    fn any_names_come_back_from_a_csv_reader_as_they_went_in(
+    fn any_names_come_back_from_a_csv_reader_as_they_went_in_hidden_characters_escaped(
         namespace in hostile(),
         repository_name in hostile(),
         tags in prop::collection::btree_set(hostile(), 0..5),
@@ -292,19 +321,21 @@ proptest! {
         } else {
             format!("{os}/arm64/{variant}")
         };
+        let shown = |text: &str| Visible(text).to_string();
         for (row, name) in rows.iter().zip(&tags) {
             let expected = [
-                namespace.as_str(),
-                repository_name.as_str(),
-                name.as_str(),
-                digest.as_str(),
-                "",
-                "",
-                "",
-                platform.as_str(),
+                shown(&namespace),
+                shown(&repository_name),
+                shown(name),
+                shown(&digest),
+                String::new(),
+                String::new(),
+                String::new(),
+                shown(&platform),
             ];
             prop_assert_eq!(row.iter().collect::<Vec<_>>(), expected.to_vec());
         }
+        prop_assert!(!written.trim_end_matches("\r\n").split("\r\n").any(|line| line.chars().any(is_hidden)));
     }
 
     #[test]

@@ -19,7 +19,9 @@ use std::time::Duration;
 
 pub use browser::{chromium, dump_dom};
 pub use exporter::Exporter;
-pub use process::{BIN, Process, collect_lines, inventory, required_tool, tool};
+pub use process::{
+    BIN, Process, collect_lines, inventory, required_tool, status_bytes, status_field_bytes, tool,
+};
 pub use prometheus::{Prometheus, SHORTENED, examples, free_port, shortened_rule};
 pub use registry::Registry;
 pub use scrape::*;

@@ -93,6 +93,23 @@ impl Process {
     }
 }
 
+/// A size that `/proc/<pid>/status` of process `pid` gives in KiB (`VmRSS`, `VmHWM`), in
+/// bytes.
+pub fn status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status_field_bytes(&status, field)
+        .unwrap_or_else(|| panic!("no {field} in the status of {pid}"))
+}
+
+/// A size in KiB that the text of a `/proc/<pid>/status` gives (`VmRSS`, `VmHWM`), in bytes.
+pub fn status_field_bytes(status: &str, field: &str) -> Option<u64> {
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())?;
+    Some(kib * 1024)
+}
+
 /// The lines `child` writes to its (piped) standard error, collected as they come.
 pub fn collect_lines(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
     let log = Arc::new(Mutex::new(Vec::new()));
