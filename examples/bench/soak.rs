@@ -124,8 +124,9 @@ pub(crate) async fn soak(b: &Bench, hub: &SimHub, hub_url: &str, length: Duratio
         &exporter,
         runtime_tasks(&client, &exporter.url).await,
     );
+    let exposition_errors = exposition_errors(&client, &exporter.url).await;
     println!(
-        "change   RSS {:+.1} MiB, fds {:+}, threads {:+}, tasks {:+}; {scrapes} scrapes, {broken} broken bodies",
+        "change   RSS {:+.1} MiB, fds {:+}, threads {:+}, tasks {:+}; {scrapes} scrapes, {broken} broken bodies, {exposition_errors} exposition errors",
         last.0 - first.0,
         last.1 as i64 - first.1 as i64,
         last.2 - first.2,
@@ -168,6 +169,10 @@ async fn checked_scrape(
         .bytes()
         .await
         .map_err(|e| format!("body cut short: {e}"))?;
+    // A gzip scrape answered plain means the exposition was kept plain after its check failed.
+    if gzipped != gzip {
+        return Err(format!("asked gzip {gzip}, answered gzip {gzipped}"));
+    }
     if announced != Some(body.len() as u64) {
         return Err(format!("{} bytes of {announced:?}", body.len()));
     }
@@ -185,6 +190,20 @@ async fn checked_scrape(
         return Err("the exposition does not end as its format ends".to_string());
     }
     Ok(body.len())
+}
+
+/// `dockerhub_exporter_errors_total{kind="exposition"}` as the exposition says (NaN if it
+/// does not): publications whose compressed form failed its check.
+async fn exposition_errors(client: &reqwest::Client, url: &str) -> f64 {
+    let request = client.get(url).timeout(Duration::from_secs(10));
+    let text = match request.send().await {
+        Ok(response) => response.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    text.lines()
+        .find_map(|l| l.strip_prefix("dockerhub_exporter_errors_total{kind=\"exposition\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 /// The tasks alive on the exporter's runtime, as its exposition says (NaN if it does not).

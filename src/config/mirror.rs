@@ -261,8 +261,19 @@ impl AuthFile {
     /// Docker CLI does. Error messages never hold a value of the file.
     pub(crate) fn parse(text: &str) -> Result<AuthFile, String> {
         let wire: WireAuthFile = serde_json::from_str(text).map_err(|e| {
-            // serde_json's message names a line and column, never the value read.
-            format!("not a Docker config file: {e}")
+            // serde_json's own message may quote the value it read (`invalid type: string
+            // "dXNlcjpwYXNz"`), which may be a credential: only where and what kind.
+            let kind = match e.classify() {
+                serde_json::error::Category::Io => "unreadable",
+                serde_json::error::Category::Syntax => "not JSON",
+                serde_json::error::Category::Data => "a value of the wrong type",
+                serde_json::error::Category::Eof => "cut short",
+            };
+            format!(
+                "not a Docker config file: {kind} at line {} column {}",
+                e.line(),
+                e.column()
+            )
         })?;
         let mut file = AuthFile::default();
         for (key, entry) in wire.auths {
@@ -490,6 +501,10 @@ mod tests {
             r#"{"auths": {"ghcr.io": {"auth": "not base64 ### s3cr3t"}}}"#,
             r#"{"auths": {"ghcr.io": {"auth": "czNjcjN0"}}}"#,
             r#"{"auths": ["s3cr3t"]}"#,
+            // Values of the wrong type, which serde_json's own messages quote.
+            r#"{"auths": {"ghcr.io": "czNjcjN0"}}"#,
+            r#"{"auths": {"ghcr.io": {"auth": "czNjcjN0", "username": ["s3cr3t"]}}}"#,
+            r#"{"auths": {"ghcr.io": {"password": {"s3cr3t": 1}}}}"#,
             "s3cr3t",
         ] {
             let err = AuthFile::parse(text).unwrap_err();

@@ -265,11 +265,15 @@ impl Checker {
             .repositories
             .retain(|name, _| hub.contains_key(name));
         self.known.retain(|name, _| hub.contains_key(name));
+        // A full check is done once it ran, whatever failed in it: a repository that failed
+        // forgot what it knew and is asked for in full next time anyway, and the others need
+        // no second full check until the interval is up, even while one repository keeps
+        // failing.
+        if full {
+            self.last_full = Some(started);
+        }
         if failures == 0 {
             self.figures.last_success = Some(SystemTime::now());
-            if full {
-                self.last_full = Some(started);
-            }
         }
         let figures = &self.figures;
         let count =

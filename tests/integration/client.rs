@@ -8,7 +8,7 @@ use simhub::{Fault, FaultKind, Repo, SimHub, TagSpec};
 
 use crate::support::*;
 
-/// The largest body the exporter reads, as the README states it.
+/// The largest body the exporter reads, as docs/operations.md states it.
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 /// The endpoint label the exporter should count a request to `path` under.

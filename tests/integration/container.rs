@@ -3,7 +3,7 @@
 //! image's volume, the health check, a clean exit on `podman stop` (SIGTERM).
 //!
 //! No registry is reachable where the tests run, so the image is built offline, as the
-//! README's offline build does: a runtime base made here from the files the binary needs
+//! offline build of docs/deploy.md does: a runtime base made here from the files the binary needs
 //! (`ldd`, the CA roots), and the binary cargo built for these tests, stripped, given to the
 //! Dockerfile as `BINARY`. Podman gets its own storage in a temporary directory, so the test
 //! neither sees nor touches other images, and everything goes when it ends (vfs storage copies
@@ -28,7 +28,7 @@ const UID: u32 = 65532;
 /// The image's state directory, a volume.
 const STATE_DIR: &str = "/var/lib/dockerhub_exporter";
 
-/// Where the secret is mounted, as the README documents.
+/// Where the secret is mounted, as docs/deploy.md documents.
 const SECRET_PATH: &str = "/run/secrets/dockerhub_password";
 
 const SECRET: &str = "dckr_pat_in_a_container";
@@ -352,7 +352,7 @@ impl Podman {
         .await;
     }
 
-    /// The project's Dockerfile built as the README's offline build does, in a context that
+    /// The project's Dockerfile built as the offline build of docs/deploy.md does, in a context that
     /// holds the Dockerfile, the `.dockerignore` and the binary at the path it re-includes.
     async fn build_image(&self) {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -94,12 +94,9 @@ fn the_debian_package_installs_verifies_and_goes_away_cleanly() {
     let dir = temp_dir("debian-package");
     let deb = build(&cargo_deb, &dir);
     let version = env!("CARGO_PKG_VERSION");
-    assert!(
-        deb.file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with(&format!("{PACKAGE}_{version}-")),
-        "{deb:?}"
+    assert_eq!(
+        deb.file_name().unwrap().to_string_lossy(),
+        format!("{PACKAGE}_{version}_amd64.deb")
     );
     if status().is_some() {
         run(Command::new(&dpkg).args(["-P", PACKAGE]));
@@ -122,6 +119,10 @@ fn the_debian_package_installs_verifies_and_goes_away_cleanly() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o700, "the token's directory is root's alone");
+    // The licence, as Debian names it: the full text is base-files' common licence.
+    let copyright = std::fs::read_to_string("/usr/share/doc/dockerhub-exporter/copyright").unwrap();
+    assert!(copyright.contains("License: Apache-2.0"), "{copyright}");
+    assert!(Path::new("/usr/share/common-licenses/Apache-2.0").exists());
     let defaults = std::fs::read_to_string("/etc/default/dockerhub_exporter").unwrap();
     assert!(
         defaults

@@ -2,7 +2,7 @@
 //! as data; the core objects validated offline against the Kubernetes schemas
 //! (`kubernetes-validate`); the PrometheusRule and the dashboard ConfigMap against the files
 //! they copy; and the Deployment's arguments, environment and volumes, filled from the Secret
-//! the README's command creates, given to the binary against the simulated Hub.
+//! the command of docs/deploy.md creates, given to the binary against the simulated Hub.
 //!
 //! Skipped with a message where `kubectl` or `kubernetes-validate` is missing, unless CI's
 //! `DOCKERHUB_EXPORTER_REQUIRE_KUBERNETES` says they are required. The two copies (rules and
@@ -40,7 +40,7 @@ const SECRET: &str = "dockerhub-exporter";
 const PEAK_RSS_100K_MIB: u64 = 136;
 const RESTART_RSS_100K_MIB: u64 = 173;
 
-/// The README's overlay, with `{base}` for the path from the overlay to the base.
+/// The overlay of docs/deploy.md, with `{base}` for the path from the overlay to the base.
 const README_OVERLAY: &str = "\
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
@@ -202,8 +202,8 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// The Secret the README's command creates (`--dry-run=client`: nothing is sent anywhere),
-/// with the token read from a file as the README says, and `namespaces` when given.
+/// The Secret the command of docs/deploy.md creates (`--dry-run=client`: nothing is sent anywhere),
+/// with the token read from a file as docs/deploy.md says, and `namespaces` when given.
 fn readme_secret(kubectl: &Path, dir: &Path, username: &str, namespaces: Option<&str>) -> Value {
     let token = dir.join("token");
     std::fs::write(&token, "dckr_pat_x\n").unwrap();
@@ -288,7 +288,7 @@ fn the_base_renders_a_locked_down_deployment_with_probes_the_secret_file_and_a_s
     let image = container["image"].as_str().unwrap();
     assert!(
         image.starts_with(&format!("{IMAGE_PLACEHOLDER}:")),
-        "the image is the placeholder the README's overlay replaces: {image}"
+        "the image is the placeholder the overlay of docs/deploy.md replaces: {image}"
     );
     assert_eq!(
         container["ports"],
@@ -577,7 +577,7 @@ fn the_readme_overlay_replaces_the_image_and_sets_the_namespace() {
 }
 
 /// Starts the binary as the kubelet would start the rendered container, with the Secret the
-/// README's command creates: each volume is a temporary directory (the Secret's items written
+/// command of docs/deploy.md creates: each volume is a temporary directory (the Secret's items written
 /// with the volume's mode), paths in the arguments are moved into those directories, and the
 /// environment comes from the Secret. Only `--hub.url` and the listen address are added.
 async fn start_like_the_kubelet(
@@ -605,7 +605,7 @@ async fn start_like_the_kubelet(
             for item in from["items"].as_array().unwrap() {
                 let key = item["key"].as_str().unwrap();
                 let value = secret_value(secret, key)
-                    .unwrap_or_else(|| panic!("the README's Secret has no key {key}"));
+                    .unwrap_or_else(|| panic!("the Secret of docs/deploy.md has no key {key}"));
                 let file = local.join(item["path"].as_str().unwrap());
                 std::fs::write(&file, value).unwrap();
                 std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -714,7 +714,7 @@ async fn the_rendered_container_starts_the_binary_which_reads_the_secret_and_wri
     hub.add_account("acme-bot", "dckr_pat_x", &["acme"]);
     let running = hub.start().await.unwrap();
 
-    // The README's Secret without namespaces (the username's is read), then with them.
+    // The Secret of docs/deploy.md without namespaces (the username's is read), then with them.
     for (username, namespaces) in [("acme", None), ("acme-bot", Some("acme"))] {
         let dir = scratch(&format!("pod-{username}"));
         let secret = readme_secret(&kubectl, &dir, username, namespaces);

@@ -502,3 +502,35 @@ async fn a_mirror_answering_429_is_asked_again_after_its_retry_after_and_the_che
     assert_eq!(value(&m, "dockerhub_up", &[]), Some(1.0));
     exporter.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_that_keeps_failing_on_the_mirror_does_not_make_every_check_a_full_one() {
+    let hub = hub(&[("1.0", "sha256:aaa"), ("2.0", "sha256:bbb")]);
+    hub.add_repo(
+        "acme",
+        Repo::new("web").with_tag(TagSpec::new("x").digest("sha256:ccc")),
+    );
+    // Every read of web's tags list is refused.
+    hub.add_fault(Fault::new(
+        "/registry/v2/acme/web/tags/list",
+        FaultKind::Status(403),
+    ));
+    let running = hub.start().await.unwrap();
+    let registry = hub.start_registry().await.unwrap();
+    let host = registry.addr().to_string();
+    let exporter = Exporter::start(
+        &simulated_mirror_args(&running.url(), &host, "acme", &[]),
+        None,
+    )
+    .await;
+    // Four checks at least: both tags lists asked for each time.
+    let m = exporter.wait_for(|m| requests(m, "tags") >= 8.0).await;
+    assert!(errors(&m, "auth") >= 3.0, "web fails every check");
+    assert_eq!(
+        requests(&m, "manifest"),
+        2.0,
+        "api's two digests asked for once, at the first (full) check, not at every check"
+    );
+    assert_eq!(mismatches(&m, "api"), Vec::<String>::new());
+    exporter.stop().await;
+}
