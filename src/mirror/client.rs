@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use super::headers::{Challenge, challenge, next_link};
 use super::{Endpoint, Observer};
 use crate::error::{Error, Result};
-use crate::hub::{Credentials, Pacer, Secret, quote, retry_after};
+use crate::hub::{Credentials, Pacer, Secret, retry_after};
 use crate::registry::shared::{self, MANIFEST_TYPES, http_client, status_error, timed};
 
 /// Tags asked for per page: the most distribution (`tags.maxtags`) and ECR accept; larger
@@ -351,18 +351,9 @@ impl Client {
         let (status, _, body) = self
             .exchange(Endpoint::Token, request, &url, MAX_TOKEN_BYTES)
             .await?;
-        match status {
-            s if s.is_success() => {}
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                return Err(self.refused(&url, status));
-            }
-            s => return Err(status_error(&url, s)),
-        }
         let secret = self.credentials.as_ref().map(|c| &c.secret);
-        let token = shared::decode(&body).map_err(|reason| Error::Decode {
-            url: url.to_string(),
-            reason: quote(&reason, secret),
-        })?;
+        let token =
+            shared::token_from_answer(&url, status, &body, secret, || self.refused(&url, status))?;
         let expires = received + token.lifetime.saturating_sub(EXPIRY_MARGIN);
         self.lock().tokens.insert(
             scope.to_string(),

@@ -120,28 +120,18 @@ impl Client {
         let (status, _, body) = self
             .exchange(Endpoint::RegistryToken, request, &url, MAX_TOKEN_BYTES)
             .await?;
-        match status {
-            s if s.is_success() => {}
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                return Err(Error::Auth {
-                    reason: format!(
-                        "the registry's token service at {url} answered HTTP {}{}",
-                        status.as_u16(),
-                        if credentials.is_some() {
-                            " (check --hub.username and the secret)"
-                        } else {
-                            " to an anonymous request"
-                        }
-                    ),
-                });
-            }
-            s => return Err(status_error(&url, s)),
-        }
-        let decode = |reason: String| Error::Decode {
-            url: url.to_string(),
-            reason: quote(&reason, secret),
+        let refused = || Error::Auth {
+            reason: format!(
+                "the registry's token service at {url} answered HTTP {}{}",
+                status.as_u16(),
+                if credentials.is_some() {
+                    " (check --hub.username and the secret)"
+                } else {
+                    " to an anonymous request"
+                }
+            ),
         };
-        shared::decode(&body).map(|t| t.secret).map_err(decode)
+        shared::token_from_answer(&url, status, &body, secret, refused).map(|t| t.secret)
     }
 
     /// Sends `request` within the time limit and reads at most `max_body` bytes of the

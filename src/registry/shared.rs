@@ -11,7 +11,7 @@ use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::hub::{Secret, read_bounded};
+use crate::hub::{Secret, quote, read_bounded};
 
 /// An HTTP client for the registry at `url`: the exporter's `User-Agent`, and no redirect
 /// followed, since one could carry the credentials or a token elsewhere.
@@ -81,6 +81,28 @@ struct WireToken {
 }
 
 /// Reads a token service's answer; the error says what is wrong without the body.
+/// The token in a token service's answer at `url`: `refused` makes the error of a 401 or 403,
+/// another failing status is a status error, and a body that is no token answer a decode
+/// error in which `secret` (the credentials sent) is masked.
+pub(crate) fn token_from_answer(
+    url: &Url,
+    status: StatusCode,
+    body: &[u8],
+    secret: Option<&Secret>,
+    refused: impl FnOnce() -> Error,
+) -> Result<Token> {
+    match status {
+        s if s.is_success() => {}
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Err(refused()),
+        s => return Err(status_error(url, s)),
+    }
+    decode(body).map_err(|reason| Error::Decode {
+        url: url.to_string(),
+        reason: quote(&reason, secret),
+    })
+}
+
+/// The token and its lifetime in a token service's answer; the reason when it holds none.
 pub(crate) fn decode(body: &[u8]) -> Result<Token, String> {
     let wire: WireToken =
         serde_json::from_slice(body).map_err(|e| format!("not a token service's answer: {e}"))?;
