@@ -41,6 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::process::id()
     ));
     std::fs::write(&token_file, DEMO_WEBHOOK_TOKEN)?;
+    readable_by_owner_only(&token_file)?;
     let token_path = token_file.to_string_lossy().into_owned();
 
     // A mirror of acme: the simulated Hub's registry on a port of its own, holding every tag
@@ -63,11 +64,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &auth_file,
         format!(r#"{{"auths": {{"{mirror_host}": {{"auth": "{auth}"}}}}}}"#),
     )?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&auth_file, std::fs::Permissions::from_mode(0o600))?;
-    }
+    readable_by_owner_only(&auth_file)?;
     let auth_path = auth_file.to_string_lossy().into_owned();
     let mirror = format!("acme={mirror_host}/acme");
     let args = Args::try_parse_from([
@@ -152,5 +149,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     let _ = std::fs::remove_file(&token_file);
     let _ = std::fs::remove_file(&auth_file);
+    Ok(())
+}
+
+/// Secret files as the exporter wants them: readable by their owner alone (it warns
+/// otherwise).
+fn readable_by_owner_only(path: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
     Ok(())
 }
